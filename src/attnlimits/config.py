@@ -1,0 +1,199 @@
+"""Loading and validation of the pipeline configuration (config/config.yaml).
+
+The configuration is checked against the JSON schema ``workflow/schemas/config.schema.yaml``
+(types, ranges, enums, unknown keys), with every missing key filled from its schema ``default``,
+then against the rules that span several keys (depths dividing the solver's records, the
+trajectory cell belonging to a grid, ...). Every problem is reported on its own line, prefixed
+with the dotted path of the offending key, e.g. ``heads.grids.depth_heads.L[2]: ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+GRID_AXES = ("N", "d", "beta", "L", "H")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message holds one problem per line."""
+
+
+def _strict_int(_checker: Any, instance: Any) -> bool:
+    """JSON-schema ``integer`` without floats such as 16.0 and without booleans."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_int),
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_schema(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        schema = yaml.safe_load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def _resolve(node: Mapping, root: Mapping) -> dict:
+    """``node`` with its local ``$ref`` (``#/...``) merged in; the node's own keys win."""
+    node = dict(node)
+    while "$ref" in node:
+        ref = node.pop("$ref")
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $ref are supported, got {ref!r}")
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = {**target, **node}
+    return node
+
+
+def _fill_defaults(value: Any, node: Mapping, root: Mapping) -> None:
+    """Insert, in place and recursively, the schema default of every missing object key."""
+    node = _resolve(node, root)
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        for name, sub in props.items():
+            sub = _resolve(sub, root)
+            if name not in value and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+        extra = node.get("additionalProperties")
+        for name, item in value.items():
+            sub = props.get(name, extra if isinstance(extra, Mapping) else None)
+            if sub is not None:
+                _fill_defaults(item, sub, root)
+    elif isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        for item in value:
+            _fill_defaults(item, node["items"], root)
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    """``("heads", "grids", "g", "L", 2)`` -> ``"heads.grids.g.L[2]"``; the root is ``<config>``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<config>"
+
+
+def _schema_problems(config: dict, schema: dict) -> Iterator[str]:
+    """One line per schema violation, in the order of the schema."""
+    for error in _Validator(schema).iter_errors(config):
+        path = list(error.absolute_path)
+        if error.validator == "additionalProperties" and error.validator_value is False:
+            allowed = sorted(error.schema.get("properties", {}))
+            for key in (k for k in error.instance if k not in allowed):
+                line = f"{_dotted([*path, key])}: unknown key; allowed keys: {', '.join(allowed)}"
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                yield line + (f"; did you mean {close[0]!r}?" if close else "")
+        elif error.validator in ("minItems", "minProperties") and error.validator_value == 1:
+            yield f"{_dotted(path)}: empty; at least one entry is required"
+        elif "propertyNames" in error.relative_schema_path:
+            yield f"{_dotted([*path, error.instance])}: invalid name; {error.message}"
+        else:
+            yield f"{_dotted(path)}: {error.message}"
+
+
+def _divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+def _cuda_available() -> bool:
+    """``torch.cuda.is_available()``; torch is imported only when a config asks for cuda."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _semantic_problems(config: dict) -> Iterator[str]:
+    """One line per violated rule spanning several keys (the schema has passed)."""
+    for name in config["experiments"]:
+        if not isinstance(config.get(name), dict):
+            yield f"{name}: block missing for experiment {name!r} listed in experiments"
+
+    if config["runtime"]["device"] == "cuda" and not _cuda_available():
+        yield (
+            "runtime.device: 'cuda' is requested but torch.cuda.is_available() is False; "
+            "allowed here: ['cpu', 'auto']"
+        )
+
+    if isinstance(config.get("heads"), dict):
+        yield from _heads_problems(config["heads"], config["plots"]["trajectories"])
+
+
+def _heads_problems(heads: dict, cell: dict) -> Iterator[str]:
+    """Depths dividing the solver's records; the trajectory cell ``cell`` simulated by heads."""
+    records = heads["limit"]["records"]
+    for gname, grid in heads["grids"].items():
+        for i, depth in enumerate(grid["L"]):
+            if records % depth:
+                yield (
+                    f"heads.grids.{gname}.L[{i}]: depth {depth} does not divide "
+                    f"heads.limit.records = {records}; choose L among the divisors "
+                    f"{_divisors(records)} or change records"
+                )
+
+    where = "plots.trajectories"
+    for key, allowed in (("mask", "masks"), ("normalisation", "normalisations")):
+        if cell[key] not in heads[allowed]:
+            yield f"{where}.{key}: {cell[key]!r} is not in heads.{allowed} = {heads[allowed]}"
+    # The grid that misses the cell on the fewest axes names the axes to change.
+    misses = min(
+        (
+            [(g, a) for a in GRID_AXES if cell[a] not in grid[a]]
+            for g, grid in heads["grids"].items()
+        ),
+        key=len,
+    )
+    for gname, axis in misses:
+        yield (
+            f"{where}.{axis}: {cell[axis]!r} is not in heads.grids.{gname}.{axis} = "
+            f"{heads['grids'][gname][axis]} (closest grid); the cell "
+            f"({', '.join(f'{a}={cell[a]}' for a in GRID_AXES)}) must belong to one grid"
+        )
+    if cell["seed"] >= heads["seeds"]:
+        yield f"{where}.seed: {cell['seed']} is not below heads.seeds = {heads['seeds']}"
+    if cell["input"] >= heads["inputs"]["count"]:
+        yield (
+            f"{where}.input: {cell['input']} is not below "
+            f"heads.inputs.count = {heads['inputs']['count']}"
+        )
+
+
+def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Validate ``config`` and return a new dict with every missing key set to its default.
+
+    ``None`` (an empty YAML file) counts as ``{}``. Raises :class:`ConfigError` listing every
+    problem, one per line, each prefixed by the dotted path of its key. Schema problems are
+    reported first; the rules spanning several keys are checked only once the schema passes.
+    """
+    schema = _load_schema(str(Path(schema_path).resolve()))
+    out = copy.deepcopy(dict(config)) if config is not None else {}
+    _fill_defaults(out, schema, schema)
+    problems = list(dict.fromkeys(_schema_problems(out, schema)))
+    if not problems:
+        problems = list(_semantic_problems(out))
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems))
+    return out
+
+
+def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Read the YAML file ``path`` and return it validated, with defaults filled in."""
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ConfigError(f"<config>: {path} holds a {type(raw).__name__}, not a mapping of keys")
+    return validate_config(raw, schema_path)

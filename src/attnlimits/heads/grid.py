@@ -1,0 +1,143 @@
+"""The cells of experiment ``heads``, their parameters and their paths.
+
+A *cell* is one point (mask, normalisation, N, d, β, L, H) of the union of the configured grids;
+a *limit* is one (mask, normalisation, N, d, β), shared by every (L, H) cell. Paths read as the
+grid parameters plus a short hash of every other setting the result depends on, so that results
+of different settings live side by side and are reused when a setting comes back.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from attnlimits.provenance import params_hash
+
+LIMIT_MODULES = (
+    "attention",
+    "geometry",
+    "seeding",
+    "integrators",
+    "heads.law",
+    "heads.limit",
+    "heads.pipeline",
+)
+CELL_MODULES = (
+    "attention",
+    "geometry",
+    "seeding",
+    "heads.law",
+    "heads.discrete",
+    "heads.errors",
+    "heads.pipeline",
+)
+
+LIMIT_PATTERN = "heads/limit/{mask}_{normalisation}_N{N}_d{d}_beta{beta}_{hash}.zarr"
+CELL_PATTERN = "heads/cells/{mask}_{normalisation}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.zarr"
+WILDCARD_CONSTRAINTS = {
+    "mask": "[a-z]+",
+    "normalisation": "[a-z]+",
+    "N": r"\d+",
+    "d": r"\d+",
+    "L": r"\d+",
+    "H": r"\d+",
+    "beta": r"[0-9.e+-]+",
+    "hash": "[0-9a-f]+",
+}
+
+
+def format_beta(beta: float) -> str:
+    """β as it appears in paths: shortest round-tripping text (1.0 → '1', 1e4 → '10000')."""
+    text = repr(float(beta))
+    return text[:-2] if text.endswith(".0") else text
+
+
+@dataclass(frozen=True)
+class LimitKey:
+    mask: str
+    normalisation: str
+    N: int
+    d: int
+    beta: float
+
+
+@dataclass(frozen=True)
+class Cell:
+    mask: str
+    normalisation: str
+    N: int
+    d: int
+    beta: float
+    L: int
+    H: int
+
+    @property
+    def limit(self) -> LimitKey:
+        return LimitKey(self.mask, self.normalisation, self.N, self.d, self.beta)
+
+
+def cells(heads: Mapping[str, Any]) -> list[Cell]:
+    """The union of the configured grids, each a full product, in a fixed order."""
+    found: set[Cell] = set()
+    for grid in heads["grids"].values():
+        for combo in itertools.product(
+            heads["masks"],
+            heads["normalisations"],
+            grid["N"],
+            grid["d"],
+            grid["beta"],
+            grid["L"],
+            grid["H"],
+        ):
+            mask, norm, n, d, beta, layers, h = combo
+            found.add(Cell(mask, norm, int(n), int(d), float(beta), int(layers), int(h)))
+    return sorted(found, key=lambda c: tuple(asdict(c).values()))
+
+
+def limits(heads: Mapping[str, Any]) -> list[LimitKey]:
+    return sorted({c.limit for c in cells(heads)}, key=lambda k: tuple(asdict(k).values()))
+
+
+def limit_settings(heads: Mapping[str, Any]) -> dict[str, Any]:
+    """Every non-grid setting the limit depends on."""
+    return {k: heads[k] for k in ("T", "law", "inputs", "limit")}
+
+
+def cell_settings(heads: Mapping[str, Any]) -> dict[str, Any]:
+    """Every non-grid setting a cell depends on (its limit's, and the seeds)."""
+    return {**limit_settings(heads), "seeds": heads["seeds"], "seed": heads["seed"]}
+
+
+def _wildcards(key: LimitKey | Cell) -> dict[str, str]:
+    out = {k: str(v) for k, v in asdict(key).items()}
+    out["beta"] = format_beta(key.beta)
+    return out
+
+
+def limit_path(heads: Mapping[str, Any], key: LimitKey) -> str:
+    return LIMIT_PATTERN.format(**_wildcards(key), hash=params_hash(limit_settings(heads)))
+
+
+def cell_path(heads: Mapping[str, Any], cell: Cell) -> str:
+    return CELL_PATTERN.format(**_wildcards(cell), hash=params_hash(cell_settings(heads)))
+
+
+def limit_spec(heads: Mapping[str, Any], key: LimitKey) -> dict[str, Any]:
+    """Everything a limit job needs, as plain data (recorded in the store's provenance)."""
+    return {"experiment": "heads", **asdict(key), **limit_settings(heads)}
+
+
+def cell_spec(heads: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
+    """Everything a cell job needs, as plain data (recorded in the store's provenance)."""
+    return {"experiment": "heads", **asdict(cell), **cell_settings(heads)}
+
+
+def find(keys: list, wildcards: Mapping[str, str]):
+    """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
+    wanted = {k: v for k, v in wildcards.items() if k in WILDCARD_CONSTRAINTS and k != "hash"}
+    for key in keys:
+        if _wildcards(key) == wanted:
+            return key
+    raise KeyError(f"no configured heads cell or limit matches {dict(wanted)}")

@@ -1,0 +1,207 @@
+"""What the jobs of experiment ``heads`` do: solve a limit, simulate a cell, aggregate.
+
+Each function takes the job's spec (plain data from ``heads.grid``), writes one store
+atomically, and records the spec, the seeds and the code version in its attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from attnlimits.heads import errors
+from attnlimits.heads.discrete import simulate
+from attnlimits.heads.law import atom_counts, draw_atoms, draw_inputs, head_atoms
+from attnlimits.heads.limit import solve_limit
+from attnlimits.progress import reporter
+from attnlimits.provenance import provenance
+from attnlimits.storage import open_dataset, write_atomic, write_dataset
+
+_LOG = logging.getLogger("attnlimits.heads")
+
+
+def _atoms(spec: Mapping[str, Any]):
+    law = spec["law"]
+    return draw_atoms(law["atoms"], spec["d"], law["v_bar"], law["sigma_v"], law["seed"])
+
+
+def _inputs(spec: Mapping[str, Any]) -> torch.Tensor:
+    inp = spec["inputs"]
+    return draw_inputs(inp["count"], spec["N"], spec["d"], spec["normalisation"], inp["seed"])
+
+
+def _seeds(spec: Mapping[str, Any]) -> dict[str, Any]:
+    out = {"law_seed": spec["law"]["seed"], "inputs_seed": spec["inputs"]["seed"]}
+    if "seed" in spec:
+        out.update(heads_seed=spec["seed"], seeds=spec["seeds"])
+    return out
+
+
+def _var(data: Any, dims: tuple[str, ...], long_name: str, units: str = "1") -> xr.Variable:
+    if isinstance(data, torch.Tensor):
+        data = data.detach().cpu().numpy()
+    return xr.Variable(dims, data, attrs={"long_name": long_name, "units": units})
+
+
+def run_limit(
+    spec: Mapping[str, Any], device: torch.device, out: str | Path, code: str = "unknown",
+    logger: logging.Logger = _LOG,
+) -> Path:
+    """Solve the limit ODE of one (mask, normalisation, N, d, β) and store it with its error."""
+    atoms, x0 = _atoms(spec), _inputs(spec)
+    lim = spec["limit"]
+    logger.info("limit %s", {k: spec[k] for k in ("mask", "normalisation", "N", "d", "beta")})
+    sol = solve_limit(
+        x0.to(device), atoms, spec["T"], spec["beta"], spec["mask"], spec["normalisation"],
+        lim["records"], lim["substeps"], lim["method"], reporter(logger, "limit records"),
+    )
+    time = np.linspace(0.0, spec["T"], lim["records"] + 1)
+    ds = xr.Dataset(
+        {
+            "x": _var(sol.x, ("input", "time", "token", "component"), "limit token position x(t)"),
+            "x0": _var(x0, ("input", "token", "component"), "input tokens X_0"),
+            "Q": _var(atoms.q, ("atom", "row", "col"), "query matrix of atom"),
+            "K": _var(atoms.k, ("atom", "row", "col"), "key matrix of atom"),
+            "V": _var(atoms.v, ("atom", "row", "col"), "value matrix of atom"),
+            "limit_error": _var(
+                sol.halving_gap, ("input", "time"),
+                "limit solver error estimate: max over tokens of |x_h - x_2h| (step halving)",
+            ),
+            "limit_error_richardson": _var(
+                sol.richardson_error, ("input", "time"),
+                "Richardson estimate |x_h - x_2h|/(2^p - 1) of the stored solution's error",
+            ),
+        },
+        coords={"time": ("time", time, {"long_name": "time t", "units": "1"})},
+        attrs={**provenance(spec, _seeds(spec), code), "T": spec["T"]},
+    )
+    logger.info("limit error estimate (max): %.3e", float(sol.halving_gap.max()))
+    return write_dataset(ds, out)
+
+
+def run_cell(
+    spec: Mapping[str, Any], device: torch.device, limit_store: str | Path, out: str | Path,
+    code: str = "unknown", logger: logging.Logger = _LOG,
+) -> Path:
+    """Simulate one (L, H) cell for all seeds and inputs and measure its errors to the limit."""
+    layers, heads, atoms_n = spec["L"], spec["H"], spec["law"]["atoms"]
+    limit = open_dataset(limit_store, chunks=None)
+    x_limit = torch.from_numpy(limit["x"].values).to(device)
+    x0 = _inputs(spec)
+    if not np.array_equal(x0.numpy(), limit["x0"].values):
+        raise RuntimeError(f"inputs of {limit_store} differ from this cell's inputs")
+    assignment = head_atoms(spec["seeds"], layers, heads, atoms_n, spec["seed"])
+    counts = atom_counts(assignment, atoms_n)
+    logger.info("cell L=%d H=%d: %d seeds x %d inputs", layers, heads, *counts.shape[:1], x0.shape[0])
+    x = simulate(
+        x0.to(device), _atoms(spec), counts, spec["T"], spec["beta"], spec["mask"],
+        spec["normalisation"],
+    )
+    logger.info("simulated %d layers", layers)
+    dev = errors.deviations(x, errors.limit_at_layers(x_limit, layers))
+    t = np.arange(layers + 1) * spec["T"] / layers
+    ds = xr.Dataset(
+        {
+            "X": _var(x, ("seed", "input", "layer", "token", "component"), "discrete token X_l"),
+            "counts": _var(counts.to(torch.int64), ("seed", "step", "atom"),
+                           "number of heads of layer l using atom r"),
+            "e2": _var(errors.e2(dev), ("seed", "input"),
+                       "e_2 = max_l (mean_i |X_l^i - x^i(t_l)|^2)^(1/2)"),
+            "e_inf": _var(errors.e_inf(dev), ("seed", "input"),
+                          "e_inf = max_l max_i |X_l^i - x^i(t_l)|"),
+            "gram": _var(errors.gram(dev), ("input", "layer", "seed", "seed_"),
+                         "Gram matrix (1/N) sum_i <D_s^i, D_s'^i> of deviations D = X - x"),
+            "limit_error": _var(limit["limit_error"].max().values, (),
+                                "limit solver error estimate (max over inputs and times)"),
+        },
+        coords={
+            "t": ("layer", t, {"long_name": "layer time t_l = l T / L", "units": "1"}),
+            "seed": np.arange(spec["seeds"]),
+            "seed_": np.arange(spec["seeds"]),
+        },
+        attrs={**provenance(spec, _seeds(spec), code), "limit_store": str(limit_store)},
+    )
+    return write_dataset(ds, out)
+
+
+GRID_DIMS = ("mask", "normalisation", "N", "d", "beta", "L", "H")
+_CELL_VARS = ("e2", "e_inf", "gram")
+
+
+def aggregate(
+    cells: Sequence[Mapping[str, Any]], stores: Sequence[str | Path], attrs: Mapping[str, Any],
+    out: str | Path, logger: logging.Logger = _LOG,
+) -> Path:
+    """One consolidated store over the hypercube of grid values (NaN where no cell was run).
+
+    The per-cell stores are opened lazily; the target's metadata is written first and each
+    cell is then written into its own chunk (a ``region``), so memory stays at one cell.
+    """
+    coords = {dim: sorted({c[dim] for c in cells}) for dim in GRID_DIMS}
+    first = open_dataset(stores[0])
+    seeds, inputs = first.sizes["seed"], first.sizes["input"]
+    layers = max(c["L"] for c in cells) + 1
+    shapes = {
+        "e2": ("seed", "input"), "e_inf": ("seed", "input"),
+        "gram": ("input", "layer", "seed", "seed_"),
+    }
+    sizes = {"seed": seeds, "seed_": seeds, "input": inputs, "layer": layers}
+    grid_shape = tuple(len(coords[d]) for d in GRID_DIMS)
+    import dask.array as da
+
+    template = xr.Dataset(
+        {
+            name: (
+                GRID_DIMS + dims,
+                da.full(grid_shape + tuple(sizes[d] for d in dims), np.nan,
+                        chunks=(1,) * len(GRID_DIMS) + tuple(sizes[d] for d in dims)),
+                first[name].attrs,
+            )
+            for name, dims in shapes.items()
+        }
+        | {
+            "limit_error": (
+                GRID_DIMS[:5],
+                da.full(grid_shape[:5], np.nan, chunks=(1,) * 5),
+                first["limit_error"].attrs,
+            )
+        },
+        coords={**coords, "seed": np.arange(seeds), "seed_": np.arange(seeds),
+                "input": np.arange(inputs), "layer": np.arange(layers)},
+        attrs=dict(attrs),
+    )
+    for dim in GRID_DIMS:
+        template[dim].attrs.update(long_name=dim)
+
+    def write(tmp: Path) -> None:
+        template.to_zarr(tmp, mode="w", compute=False, consolidated=False, zarr_format=2)
+        for i, (cell, store) in enumerate(zip(cells, stores, strict=True)):
+            src = open_dataset(store)
+            region = {d: slice(coords[d].index(cell[d]), coords[d].index(cell[d]) + 1)
+                      for d in GRID_DIMS}
+            part = src[list(_CELL_VARS)].drop_vars(["t"], errors="ignore")
+            part = part.pad(layer=(0, layers - part.sizes["layer"]), constant_values=np.nan)
+            part = part.assign_coords(layer=np.arange(layers))
+            part = part.expand_dims({d: [cell[d]] for d in GRID_DIMS})
+            part = part.drop_vars(list(part.coords)).load()  # one cell: small, one chunk
+            for var in part.data_vars.values():
+                var.encoding.clear()
+            part.to_zarr(tmp, region=region, zarr_format=2, consolidated=False)
+            lim = src[["limit_error"]].expand_dims({d: [cell[d]] for d in GRID_DIMS[:5]})
+            lim = lim.drop_vars(list(lim.coords)).load()
+            lim["limit_error"].encoding.clear()
+            lim.to_zarr(tmp, region={d: region[d] for d in GRID_DIMS[:5]}, zarr_format=2,
+                        consolidated=False)
+            if (i + 1) % max(1, len(cells) // 10) == 0:
+                logger.info("aggregated %d/%d cells", i + 1, len(cells))
+        import zarr
+
+        zarr.consolidate_metadata(str(tmp))
+
+    return write_atomic(out, write)

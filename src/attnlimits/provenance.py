@@ -1,0 +1,93 @@
+"""What produced an artifact: code version, parameters, seeds, library versions, time."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_ROOT.parent.parent
+
+#: Attributes that legitimately differ between two runs of the same configuration.
+VOLATILE_ATTRS = ("created",)
+
+_LIBRARIES = ("torch", "numpy", "scipy", "xarray", "zarr", "dask", "snakemake")
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal parameters give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def params_hash(obj: Any, length: int = 10) -> str:
+    """Short SHA-256 of the canonical JSON of ``obj``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+def code_version(modules: Iterable[str]) -> str:
+    """Hash of the source files of ``modules`` (dotted names under ``attnlimits``).
+
+    Goes into a rule's ``params:`` so that editing those modules re-runs that rule (Snakemake
+    does not track code imported from ``src/``).
+    """
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        rel = Path(*name.split(".")).with_suffix(".py")
+        h.update(name.encode())
+        h.update((PACKAGE_ROOT / rel).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_state() -> dict[str, str | bool]:
+    """Commit of the working tree and whether it has uncommitted changes to tracked files."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": "unknown", "git_dirty": True}
+    status = _git("status", "--porcelain", "--untracked-files=no") or ""
+    return {"git_commit": commit, "git_dirty": bool(status)}
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for lib in _LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "absent"
+    return out
+
+
+def provenance(params: Mapping[str, Any], seeds: Mapping[str, Any], code: str) -> dict[str, Any]:
+    """Attributes recorded on every store (values are strings, numbers or booleans)."""
+    try:
+        version = metadata.version("attnlimits")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    attrs: dict[str, Any] = {
+        "attnlimits_version": version,
+        "code_version": code,
+        "params": canonical_json(params),
+        "params_hash": params_hash(params),
+        "seeds": canonical_json(seeds),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "libraries": canonical_json(library_versions()),
+    }
+    attrs.update(git_state())
+    return attrs

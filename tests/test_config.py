@@ -1,0 +1,269 @@
+"""Configuration schema and validation (attnlimits.config)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from attnlimits import config as cfg
+from attnlimits.config import SCHEMA_PATH, ConfigError, load_config, validate_config
+
+CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def default() -> dict:
+    with open(CONFIG_PATH, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _walk_keys(node: dict, root: dict, path: str = "") -> list[tuple[str, dict]]:
+    """Every (dotted path, resolved subschema) of the schema's properties."""
+    out = []
+    for name, sub in node.get("properties", {}).items():
+        sub = cfg._resolve(sub, root)
+        out.append((f"{path}{name}", sub))
+        out += _walk_keys(sub, root, f"{path}{name}.")
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        out += _walk_keys(cfg._resolve(extra, root), root, f"{path}<name>.")
+    return out
+
+
+def test_schema_is_valid_and_documents_every_key() -> None:
+    schema = cfg._load_schema(str(SCHEMA_PATH))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    keys = _walk_keys(schema, schema)
+    assert len(keys) > 40
+    for path, sub in keys:
+        assert sub.get("description"), f"{path} has no description"
+        assert "default" in sub, f"{path} has no default"
+        if sub.get("type") == "object":
+            assert sub.get("additionalProperties") is not True, path
+            assert "additionalProperties" in sub, f"{path} accepts unknown keys"
+
+
+def test_default_config_validates(default: dict) -> None:
+    out = load_config(CONFIG_PATH)
+    assert out == default
+    assert out is not default
+
+
+def test_schema_defaults_match_default_config(default: dict) -> None:
+    assert validate_config({}) == default
+    assert validate_config(None) == default
+
+
+def test_returns_new_dict(default: dict) -> None:
+    config = copy.deepcopy(default)
+    del config["heads"]["law"]["atoms"]
+    out = validate_config(config)
+    assert "atoms" not in config["heads"]["law"]
+    out["heads"]["T"] = 7.0
+    assert config["heads"]["T"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("results",),
+        ("runtime",),
+        ("runtime", "device"),
+        ("heads", "law", "atoms"),
+        ("heads", "law"),
+        ("heads", "limit", "substeps"),
+        ("heads", "fits", "level"),
+        ("heads", "grids"),
+        ("plots", "trajectories", "seed"),
+        ("plots",),
+    ],
+)
+def test_deleted_key_gets_its_default(default: dict, path: tuple[str, ...]) -> None:
+    config = copy.deepcopy(default)
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    assert validate_config(config) == default
+
+
+def test_grid_axes_have_defaults(default: dict) -> None:
+    config = copy.deepcopy(default)
+    del config["heads"]["grids"]["tokens"]["beta"]
+    assert validate_config(config)["heads"]["grids"]["tokens"]["beta"] == [1.0]
+
+
+def _set(path: str, value: object) -> Callable[[dict], None]:
+    """A modification setting the dotted ``path`` (last part may be an int index) to ``value``."""
+
+    def modify(config: dict) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        node = config
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return modify
+
+
+def _delete(path: str) -> Callable[[dict], None]:
+    def modify(config: dict) -> None:
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return modify
+
+
+# (id, modification, substrings the message must contain: the dotted path first)
+INVALID = [
+    ("str_for_int", _set("heads.seeds", "16"), ["heads.seeds:", "'integer'"]),
+    ("float_for_int", _set("heads.law.atoms", 8.0), ["heads.law.atoms:", "'integer'"]),
+    ("bool_for_int", _set("runtime.torch_threads", True), ["runtime.torch_threads:"]),
+    ("str_for_number", _set("heads.T", "one"), ["heads.T:", "'number'"]),
+    ("list_for_object", _set("heads.law", [1]), ["heads.law:", "'object'"]),
+    ("zero_size", _set("heads.inputs.count", 0), ["heads.inputs.count:", "minimum of 1"]),
+    ("negative_size", _set("heads.limit.records", -4), ["heads.limit.records:", "minimum"]),
+    ("zero_in_list", _set("heads.grids.tokens.N.0", 0), ["heads.grids.tokens.N[0]:", "minimum"]),
+    ("negative_seed", _set("heads.law.seed", -1), ["heads.law.seed:", "minimum of 0"]),
+    ("negative_beta", _set("heads.grids.tokens.beta", [-1.0]), ["heads.grids.tokens.beta[0]:"]),
+    ("T_zero", _set("heads.T", 0), ["heads.T:"]),
+    ("negative_sigma_v", _set("heads.law.sigma_v", -0.5), ["heads.law.sigma_v:"]),
+    ("level_above_1", _set("heads.fits.level", 1.5), ["heads.fits.level:", "maximum of 1"]),
+    ("level_zero", _set("heads.fits.level", 0.0), ["heads.fits.level:"]),
+    ("solver_margin_below_1", _set("heads.fits.solver_margin", 0.5), ["heads.fits.solver_margin:"]),
+    ("tolerance_zero", _set("heads.fits.tolerance_bias_L", 0), ["heads.fits.tolerance_bias_L:"]),
+    ("negative_snr", _set("heads.fits.bias_min_snr", -1), ["heads.fits.bias_min_snr:"]),
+    ("unknown_experiment", _set("experiments", ["heads", "sdee"]), ["experiments[1]:", "heads"]),
+    ("no_experiment", _set("experiments", []), ["experiments:", "empty"]),
+    (
+        "unknown_normalisation",
+        _set("heads.normalisations", ["sphere", "ball"]),
+        ["heads.normalisations[1]:", "'ball' is not one of ['none', 'sphere']"],
+    ),
+    (
+        "unknown_mask",
+        _set("heads.masks", ["encoder", "casual"]),
+        ["heads.masks[1]: 'casual' is not one of ['encoder', 'causal']"],
+    ),
+    ("unknown_device", _set("runtime.device", "gpu"), ["runtime.device:", "'cuda'"]),
+    ("unknown_method", _set("heads.limit.method", "euler"), ["heads.limit.method:", "'rk4'"]),
+    ("unknown_format", _set("plots.format", "jpg"), ["plots.format:", "'svg'"]),
+    ("unknown_context", _set("plots.context", "slides"), ["plots.context:", "'poster'"]),
+    ("empty_grid_list", _set("heads.grids.depth_heads.L", []), ["heads.grids.depth_heads.L:"]),
+    ("empty_masks", _set("heads.masks", []), ["heads.masks:", "empty"]),
+    ("no_grids", _set("heads.grids", {}), ["heads.grids:", "at least one"]),
+    ("bad_grid_name", _set("heads.grids.my-grid", {}), ["heads.grids.my-grid:", "A-Za-z0-9_"]),
+    ("duplicate_H", _set("heads.grids.depth_heads.H", [1, 4, 4]), ["depth_heads.H:", "non-unique"]),
+    ("duplicate_mask", _set("heads.masks", ["causal", "causal"]), ["heads.masks:", "non-unique"]),
+    (
+        "misspelt_top_level",
+        _set("experiment", ["heads"]),
+        ["experiment: unknown key; allowed keys:", "did you mean 'experiments'?"],
+    ),
+    (
+        "misspelt_nested",
+        _set("heads.law.atomz", 8),
+        [
+            "heads.law.atomz: unknown key; allowed keys: atoms, seed, sigma_v, v_bar",
+            "did you mean 'atoms'?",
+        ],
+    ),
+    ("unknown_grid_axis", _set("heads.grids.tokens.M", [1]), ["heads.grids.tokens.M: unknown key"]),
+    ("odd_substeps", _set("heads.limit.substeps", 3), ["heads.limit.substeps:", "multiple of 2"]),
+    (
+        "L_not_dividing_records",
+        _set("heads.grids.tokens.L", [48]),
+        ["heads.grids.tokens.L[0]: depth 48 does not divide heads.limit.records = 128"],
+    ),
+    (
+        "records_not_divisible",
+        _set("heads.limit.records", 100),
+        ["heads.grids.depth_heads.L[3]:", "heads.limit.records = 100"],
+    ),
+    (
+        "trajectory_L_not_in_grid",
+        _set("plots.trajectories.L", 7),
+        ["plots.trajectories.L:", "heads.grids.depth_heads.L"],
+    ),
+    ("trajectory_N_not_in_grid", _set("plots.trajectories.N", 33), ["plots.trajectories.N:"]),
+    (
+        "trajectory_mask_not_simulated",
+        _set("heads.masks", ["causal"]),
+        ["plots.trajectories.mask:", "heads.masks"],
+    ),
+    (
+        "trajectory_normalisation_not_simulated",
+        _set("plots.trajectories.normalisation", "none"),
+        ["plots.trajectories.normalisation:", "heads.normalisations"],
+    ),
+    ("trajectory_seed", _set("plots.trajectories.seed", 16), ["plots.trajectories.seed:"]),
+    ("trajectory_input", _set("plots.trajectories.input", 4), ["plots.trajectories.input:"]),
+    ("null_block", _set("heads.fits", None), ["heads.fits:", "'object'"]),
+    ("empty_results", _set("results", ""), ["results:"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("modify", "expected"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_config_raises(
+    default: dict, modify: Callable[[dict], None], expected: list[str]
+) -> None:
+    config = copy.deepcopy(default)
+    modify(config)
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    message = str(info.value)
+    for text in expected:
+        assert text in message
+
+
+def test_all_problems_are_reported(default: dict) -> None:
+    config = copy.deepcopy(default)
+    config["heads"]["T"] = -1
+    config["plots"]["dpi"] = 0
+    with pytest.raises(ConfigError, match=r"(?s)heads\.T: .*plots\.dpi: "):
+        validate_config(config)
+
+
+def test_cuda_unavailable(default: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cfg, "_cuda_available", lambda: False)
+    config = copy.deepcopy(default)
+    config["runtime"]["device"] = "cuda"
+    with pytest.raises(ConfigError, match=r"runtime\.device: 'cuda'"):
+        validate_config(config)
+    config["runtime"]["device"] = "auto"
+    assert validate_config(config)["runtime"]["device"] == "auto"
+
+
+def test_cuda_available(default: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cfg, "_cuda_available", lambda: True)
+    config = copy.deepcopy(default)
+    config["runtime"]["device"] = "cuda"
+    assert validate_config(config)["runtime"]["device"] == "cuda"
+
+
+def test_experiment_block_required(default: dict, tmp_path: Path) -> None:
+    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    del schema["properties"]["heads"]["default"]
+    path = tmp_path / "schema.yaml"
+    path.write_text(yaml.safe_dump(schema), encoding="utf-8")
+    config = copy.deepcopy(default)
+    del config["heads"]
+    with pytest.raises(ConfigError, match=r"heads: block missing"):
+        validate_config(config, schema_path=path)
+
+
+def test_load_config_rejects_non_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("- heads\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="<config>"):
+        load_config(path)
