@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares, nnls
 
-from attnlimits.statistics import replicate_interval
+from attnlimits.statistics import percentile_interval, replicate_interval
 
 #: Variance floor of log y, relative to the median positive variance, and absolute.
 RELATIVE_VARIANCE_FLOOR = 1e-3
@@ -111,8 +111,7 @@ class PowerLawFit:
         """Pointwise percentile band at ``level`` of the bootstrap fitted lines at ``x``."""
         logx = _log_design(x, len(self.slopes))[:, 1:]
         lines = self.boot_intercepts[:, None] + self.boot_slopes @ logx.T  # (B, n)
-        stacked = np.concatenate([np.zeros((1, lines.shape[1])), lines])
-        lo, hi = replicate_interval(stacked, self.level)
+        lo, hi = percentile_interval(lines, self.level)
         return np.exp(lo), np.exp(hi)
 
 
@@ -351,6 +350,19 @@ def verdict(predicted: float, lo: float, hi: float) -> str:
     if lo > predicted:
         return "violated"
     return "consistent"
+
+
+def growth_verdict(lo: float, hi: float, threshold: float) -> str:
+    """Verdict of a "does not grow" claim on the interval [lo, hi] of a slope (predicted 0).
+
+    "sharper" if hi < 0 (significant decay); "consistent" if hi ≤ ``threshold``; "violated"
+    otherwise; "undetermined" if the interval is not finite.
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "undetermined"
+    if hi < 0:
+        return "sharper"
+    return "consistent" if hi <= threshold else "violated"
 
 
 def not_growing(hi: float, threshold: float) -> bool:

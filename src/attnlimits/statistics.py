@@ -54,6 +54,19 @@ def replicate_weights(seeds: int, replicates: int, seed: int) -> np.ndarray:
     return np.concatenate([original, counts.astype(np.float64)]) / seeds
 
 
+def percentile_interval(
+    samples: np.ndarray, level: float, axis: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval at ``level`` of ``samples`` along ``axis``, ignoring non-finite ones."""
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = np.where(np.isfinite(samples), samples, np.nan)
+    tails = 100.0 * np.array([(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(samples, tails, axis=axis)
+    return lo, hi
+
+
 def replicate_interval(
     values: np.ndarray, level: float, axis: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -61,13 +74,8 @@ def replicate_interval(
 
     Replicate 0 (the point estimate) is left out; non-finite replicates are ignored.
     """
-    boot = np.take(np.asarray(values, dtype=np.float64), np.arange(1, values.shape[axis]), axis)
-    boot = np.where(np.isfinite(boot), boot, np.nan)
-    tails = 100.0 * np.array([(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(boot, tails, axis=axis)
-    return lo, hi
+    values = np.asarray(values, dtype=np.float64)
+    return percentile_interval(np.take(values, np.arange(1, values.shape[axis]), axis), level, axis)
 
 
 def gram_statistics(gram: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:

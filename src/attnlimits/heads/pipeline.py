@@ -125,7 +125,7 @@ def run_cell(
             "seed": np.arange(spec["seeds"]),
             "seed_": np.arange(spec["seeds"]),
         },
-        attrs={**provenance(spec, _seeds(spec), code), "limit_store": str(limit_store)},
+        attrs={**provenance(spec, _seeds(spec), code), "limit_store": Path(limit_store).name},
     )
     return write_dataset(ds, out)
 

@@ -1,0 +1,423 @@
+"""Claims of experiment ``heads`` (MODELS.md, section ``heads`` and "Rate fitting").
+
+From the per-cell statistics (:mod:`attnlimits.statistics`) this module finds the grids present in
+the consolidated dataset, fits the rates and returns the tables:
+
+- ``claims``: one row per claim and grid, with the fitted exponent, its interval and a verdict;
+- ``slopes``: every power-law fit (err vs L per H, err vs H per L, bias vs L at the largest H,
+  the joint fluctuation fit, err_inf and err vs N);
+- ``lines``: those fits evaluated along their swept parameter, with bootstrap bands (for plots);
+- ``points``: the data of every grid cell, with bootstrap intervals and exclusion marks;
+- ``two_term``: the two-term laws a L^(−p) + b L^(−q) H^(−r) (bound, CLT, free exponents);
+- ``local_slopes``: slopes between neighbouring grid points.
+
+A depth × heads grid is a (mask, normalisation, N, d, β) with a full L × H block of cells,
+at least 3 values of L and 2 of H; a tokens grid is a (mask, normalisation, d, β, L, H) with at
+least 3 values of N.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from attnlimits import fits
+from attnlimits.statistics import CELL_DIMS, cell_statistics, replicate_interval, replicate_weights
+
+EXPERIMENT = "heads"
+QUANTITIES = ("err", "err_inf", "bias", "bias_raw", "noise_floor", "fluct")
+MIN_DEPTHS, MIN_HEADS, MIN_TOKENS = 3, 2, 3
+#: Number of points of each fitted line in the ``lines`` table.
+LINE_POINTS = 25
+#: Bootstrap replicates used for the intervals of the two-term fits (nonlinear, slower).
+TWO_TERM_REPLICATES = 100
+#: Reference exponents per (quantity, swept parameter), drawn as guides in the figures.
+REFERENCE_SLOPES: dict[tuple[str, str], tuple[float, ...]] = {
+    ("err", "L"): (-1.0, -1.0 / 3.0),
+    ("err", "H"): (-0.5,),
+    ("bias", "L"): (-1.0,),
+    ("fluct", "L"): (-0.5, -1.0 / 3.0),
+    ("fluct", "H"): (-0.5,),
+    ("err_inf", "N"): (0.0,),
+    ("err", "N"): (0.0,),
+}
+
+KEYS = ["grid", *CELL_DIMS]
+COLUMNS: dict[str, list[str]] = {
+    "claims": [
+        "experiment", "claim", *KEYS, "quantity", "swept", "predicted", "fitted", "ci_low",
+        "ci_high", "verdict", "target", "target_met", "n_points", "n_excluded",
+    ],
+    "slopes": [
+        *KEYS, "quantity", "swept", "fit", "slope", "ci_low", "ci_high", "intercept",
+        "intercept_low", "intercept_high", "n_points", "n_excluded",
+    ],
+    "lines": [*KEYS, "quantity", "swept", "fit", "x", "y", "y_low", "y_high"],
+    "points": [
+        *KEYS,
+        *itertools.chain.from_iterable((q, f"{q}_low", f"{q}_high") for q in QUANTITIES),
+        "limit_error", "excluded_solver", "bias_below_snr",
+    ],
+    "two_term": [
+        *KEYS, "quantity", "form",
+        *itertools.chain.from_iterable((k, f"{k}_low", f"{k}_high") for k in "abpqr"),
+        "free", "rms_log", "aic", "delta_aic", "supported", "n_points", "n_excluded",
+    ],
+    "local_slopes": [*KEYS, "quantity", "swept", "x_low", "x_high", "slope", "ci_low", "ci_high"],
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A block of cells: ``fixed`` cell coordinates and the sorted values of the ``swept`` ones."""
+
+    name: str
+    fixed: dict[str, Any]
+    swept: dict[str, np.ndarray]
+
+    def keys(self, **extra: Any) -> dict[str, Any]:
+        """Key columns of a table row: fixed coordinates, ``extra`` ones, NA for swept ones."""
+        out: dict[str, Any] = {"grid": self.name, **dict.fromkeys(CELL_DIMS, pd.NA)}
+        out.update(self.fixed)
+        out.update(extra)
+        return out
+
+    def cells(self, stats: xr.Dataset) -> xr.Dataset:
+        """The grid's cells of ``stats``, dims (*swept, replicate)."""
+        sub = stats.sel(self.fixed).sel({k: v for k, v in self.swept.items()})
+        return sub.transpose(*self.swept, "replicate", ...)
+
+
+def heads_statistics(ds: xr.Dataset, options: Mapping[str, Any]) -> xr.Dataset:
+    """Cell statistics of the consolidated dataset with the bootstrap set by ``options``."""
+    weights = replicate_weights(ds.sizes["seed"], options["bootstrap"], options["bootstrap_seed"])
+    return cell_statistics(ds, weights)
+
+
+def with_flags(stats: xr.Dataset, options: Mapping[str, Any]) -> xr.Dataset:
+    """Add ``excluded_solver`` (err < solver_margin × limit_error, replicate 0) and
+    ``bias_below_snr`` (bias ≤ bias_min_snr × noise_floor, replicate 0) over the cell dims."""
+    first = stats.isel(replicate=0, drop=True)
+    limit = stats["limit_error"] if "limit_error" in stats else xr.zeros_like(first["err"])
+    excluded = (first["err"] < options["solver_margin"] * limit).fillna(False)
+    below = ~(first["bias"] > options["bias_min_snr"] * first["noise_floor"])
+    return stats.assign(excluded_solver=excluded, bias_below_snr=below)
+
+
+def _python(value: Any) -> Any:
+    """Plain Python scalar of a numpy coordinate value."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _combos(stats: xr.Dataset, dims: list[str]):
+    for values in itertools.product(*(stats[dim].values for dim in dims)):
+        yield {dim: _python(v) for dim, v in zip(dims, values, strict=True)}
+
+
+def find_grids(stats: xr.Dataset) -> list[Grid]:
+    """Depth × heads grids, then tokens grids, present in ``stats`` (module docstring)."""
+    valid = stats["err"].isel(replicate=0, drop=True).notnull()
+    grids = []
+    for fixed in _combos(stats, ["mask", "normalisation", "N", "d", "beta"]):
+        block = valid.sel(fixed).transpose("L", "H").values
+        rows = block.sum(axis=1) >= MIN_HEADS
+        cols = block[rows].all(axis=0) if rows.any() else np.zeros(block.shape[1], bool)
+        rows &= block[:, cols].all(axis=1)
+        if rows.sum() >= MIN_DEPTHS and cols.sum() >= MIN_HEADS:
+            swept = {"L": stats["L"].values[rows], "H": stats["H"].values[cols]}
+            grids.append(Grid("depth_heads", fixed, swept))
+    for fixed in _combos(stats, ["mask", "normalisation", "d", "beta", "L", "H"]):
+        line = valid.sel(fixed).values
+        if line.sum() >= MIN_TOKENS:
+            grids.append(Grid("tokens", fixed, {"N": stats["N"].values[line]}))
+    return grids
+
+
+class _Tables:
+    """Row collector for the tables of :data:`COLUMNS`."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.options = options
+        self.level = float(options["level"])
+        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in COLUMNS}
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        out = {}
+        for name, rows in self.rows.items():
+            frame = pd.DataFrame(rows, columns=COLUMNS[name])
+            for col in ("N", "d", "L", "H"):
+                frame[col] = frame[col].astype("Int64")
+            out[name] = frame
+        return out
+
+    def points(self, grid: Grid, cells: xr.Dataset) -> None:
+        stacked = cells.stack(point=list(grid.swept)).transpose("point", "replicate", ...)
+        for j in range(stacked.sizes["point"]):
+            cell = stacked.isel(point=j)
+            row = grid.keys(**{dim: _python(cell[dim].values) for dim in grid.swept})
+            for q in QUANTITIES:
+                values = cell[q].values
+                lo, hi = replicate_interval(values, self.level)
+                row.update({q: values[0], f"{q}_low": float(lo), f"{q}_high": float(hi)})
+            row["limit_error"] = float(cell["limit_error"]) if "limit_error" in cell else np.nan
+            row["excluded_solver"] = bool(cell["excluded_solver"])
+            row["bias_below_snr"] = bool(cell["bias_below_snr"])
+            self.rows["points"].append(row)
+
+    def power_law(
+        self,
+        grid: Grid,
+        series: xr.Dataset,
+        quantity: str,
+        swept: list[str],
+        exclude: xr.DataArray,
+        fixed: Mapping[str, Any] | None = None,
+        fit_name: str = "power_law",
+    ) -> fits.PowerLawFit:
+        """Fit ``quantity`` of ``series`` (dims (*swept, replicate)) in every swept parameter;
+        record it in ``slopes`` and its lines in ``lines``."""
+        fixed = dict(fixed or {})
+        stacked = series.stack(point=swept).transpose("replicate", "point")
+        x = np.column_stack([stacked[dim].values.astype(np.float64) for dim in swept])
+        y = stacked[quantity].values
+        excl = exclude.stack(point=swept).transpose("point").values
+        fit = fits.power_law_fit_multi(x, y, excl, self.level)
+        n_excluded = len(excl) - fit.n_points
+        keys = grid.keys(**fixed)
+        for i, dim in enumerate(swept):
+            self.rows["slopes"].append(
+                {
+                    **keys,
+                    "quantity": quantity,
+                    "swept": dim,
+                    "fit": fit_name,
+                    "slope": fit.slopes[i],
+                    "ci_low": fit.ci[i, 0],
+                    "ci_high": fit.ci[i, 1],
+                    "intercept": fit.intercept,
+                    "intercept_low": fit.intercept_ci[0],
+                    "intercept_high": fit.intercept_ci[1],
+                    "n_points": fit.n_points,
+                    "n_excluded": n_excluded,
+                }
+            )
+        if fit.n_points and np.isfinite(fit.intercept):
+            self._lines(grid, fit, quantity, swept, x, fixed, fit_name)
+        return fit
+
+    def _lines(
+        self,
+        grid: Grid,
+        fit: fits.PowerLawFit,
+        quantity: str,
+        swept: list[str],
+        x: np.ndarray,
+        fixed: dict[str, Any],
+        fit_name: str,
+    ) -> None:
+        """Lines of ``fit`` along each swept parameter, the others at each of their used values."""
+        used = x[fit.used]
+        for i, dim in enumerate(swept):
+            along = np.geomspace(used[:, i].min(), used[:, i].max(), LINE_POINTS)
+            others = np.unique(np.delete(used, i, axis=1), axis=0)
+            for other in others:
+                xs = np.insert(np.tile(other, (LINE_POINTS, 1)), i, along, axis=1)
+                lo, hi = fit.band(xs)
+                extra = {d: _python(v) for d, v in zip(np.delete(swept, i), other, strict=True)}
+                keys = grid.keys(**fixed, **extra)
+                for j, value in enumerate(fit.predict(xs)):
+                    self.rows["lines"].append(
+                        {
+                            **keys,
+                            "quantity": quantity,
+                            "swept": dim,
+                            "fit": fit_name,
+                            "x": along[j],
+                            "y": value,
+                            "y_low": lo[j],
+                            "y_high": hi[j],
+                        }
+                    )
+
+    def claim(
+        self,
+        grid: Grid,
+        claim: str,
+        quantity: str,
+        swept: str,
+        fit: fits.PowerLawFit,
+        index: int,
+        predicted: float,
+        verdict: str,
+        target: str,
+        target_met: bool,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.rows["claims"].append(
+            {
+                "experiment": EXPERIMENT,
+                "claim": claim,
+                **grid.keys(**dict(fixed or {})),
+                "quantity": quantity,
+                "swept": swept,
+                "predicted": predicted,
+                "fitted": fit.slopes[index],
+                "ci_low": fit.ci[index, 0],
+                "ci_high": fit.ci[index, 1],
+                "verdict": verdict,
+                "target": target,
+                "target_met": bool(target_met),
+                "n_points": fit.n_points,
+                "n_excluded": len(fit.used) - fit.n_points,
+            }
+        )
+
+    def local(
+        self, grid: Grid, series: xr.Dataset, quantity: str, swept: str, fixed: Mapping[str, Any]
+    ) -> None:
+        """Local slopes of ``quantity`` along ``swept`` (``series`` dims (swept, replicate))."""
+        x = series[swept].values.astype(np.float64)
+        slopes = fits.local_slopes(x, series[quantity].transpose("replicate", swept).values)
+        lo, hi = replicate_interval(slopes, self.level)
+        keys = grid.keys(**fixed)
+        for j in range(len(x) - 1):
+            self.rows["local_slopes"].append(
+                {
+                    **keys,
+                    "quantity": quantity,
+                    "swept": swept,
+                    "x_low": x[j],
+                    "x_high": x[j + 1],
+                    "slope": slopes[0, j],
+                    "ci_low": lo[j],
+                    "ci_high": hi[j],
+                }
+            )
+
+    def two_term(self, grid: Grid, cells: xr.Dataset, quantity: str = "err") -> None:
+        """Bound, CLT and free-exponent two-term laws of ``quantity`` on the L × H grid."""
+        stacked = cells.stack(point=["L", "H"]).transpose("replicate", "point")
+        L = stacked["L"].values.astype(np.float64)
+        H = stacked["H"].values.astype(np.float64)
+        y = stacked[quantity].values
+        exclude = stacked["excluded_solver"].values
+        replicates = int(self.options.get("two_term_bootstrap", TWO_TERM_REPLICATES))
+        forms = {name: (exps, ()) for name, exps in fits.TWO_TERM_FORMS.items()}
+        forms["free"] = (fits.TWO_TERM_FORMS["bound"], fits.EXPONENTS)
+        results = {
+            name: fits.two_term_fit(
+                L, H, y, **exps, free=free, exclude=exclude, level=self.level, replicates=replicates
+            )
+            for name, (exps, free) in forms.items()
+        }
+        best = min(results.values(), key=lambda f: f.aic if np.isfinite(f.aic) else np.inf).aic
+        for name, fit in results.items():
+            row = {**grid.keys(), "quantity": quantity, "form": name}
+            for k in "abpqr":
+                row.update({k: fit.params[k], f"{k}_low": fit.ci[k][0], f"{k}_high": fit.ci[k][1]})
+            row.update(
+                free=",".join(fit.free),
+                rms_log=fit.rms_log,
+                aic=fit.aic,
+                delta_aic=fit.aic - best,
+                supported=bool(fit.aic == best),
+                n_points=fit.n_points,
+                n_excluded=len(fit.used) - fit.n_points,
+            )
+            self.rows["two_term"].append(row)
+
+
+def _depth_heads(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
+    """Fits and claims of a depth × heads grid."""
+    opt = tables.options
+    cells = grid.cells(stats)
+    tables.points(grid, cells)
+    solver = cells["excluded_solver"]
+    for h in grid.swept["H"]:
+        series = cells.sel(H=h)
+        tables.power_law(grid, series, "err", ["L"], solver.sel(H=h), {"H": _python(h)})
+        tables.local(grid, series, "err", "L", {"H": _python(h)})
+    for ell in grid.swept["L"]:
+        series = cells.sel(L=ell)
+        tables.power_law(grid, series, "err", ["H"], solver.sel(L=ell), {"L": _python(ell)})
+        tables.local(grid, series, "fluct", "H", {"L": _python(ell)})
+
+    top = {"H": _python(grid.swept["H"][-1])}
+    series = cells.sel(top)
+    exclude = series["excluded_solver"] | series["bias_below_snr"]
+    fit = tables.power_law(grid, series, "bias", ["L"], exclude, top)
+    tol = float(opt["tolerance_bias_L"])
+    tables.claim(
+        grid, "bias_L", "bias", "L", fit, 0, -1.0, fits.verdict(-1.0, fit.ci_low, fit.ci_high),
+        f"within {tol:g} of -1", abs(fit.slope + 1.0) <= tol, top,
+    )  # fmt: skip
+    tables.local(grid, series, "bias", "L", top)
+
+    fit = tables.power_law(grid, cells, "fluct", ["L", "H"], solver, fit_name="joint")
+    (p_lo, p_hi), (h_lo, h_hi) = fit.ci
+    tol = float(opt["tolerance_fluct_H"])
+    tables.claim(
+        grid, "fluct_H", "fluct", "H", fit, 1, -0.5, fits.verdict(-0.5, h_lo, h_hi),
+        f"within {tol:g} of -1/2", abs(fit.slopes[1] + 0.5) <= tol,
+    )  # fmt: skip
+    bound = fits.verdict(-1.0 / 3.0, p_lo, p_hi)
+    tables.claim(
+        grid, "fluct_L_bound", "fluct", "L", fit, 0, -1.0 / 3.0, bound,
+        "interval reaches -1/3 or lies below it", bound in ("consistent", "sharper"),
+    )  # fmt: skip
+    clt = fits.verdict(-0.5, p_lo, p_hi)
+    tables.claim(
+        grid, "fluct_L_clt", "fluct", "L", fit, 0, -0.5, clt, "interval contains -1/2",
+        clt == "consistent",
+    )  # fmt: skip
+    tables.two_term(grid, cells)
+
+
+def _tokens(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
+    """Fits and claims of a tokens grid: err_inf and err must not grow with N."""
+    cells = grid.cells(stats)
+    tables.points(grid, cells)
+    threshold = float(tables.options["max_slope_N"])
+    for claim, quantity in (("e_inf_N", "err_inf"), ("err_N", "err")):
+        fit = tables.power_law(grid, cells, quantity, ["N"], cells["excluded_solver"])
+        tables.claim(
+            grid, claim, quantity, "N", fit, 0, 0.0,
+            fits.growth_verdict(fit.ci_low, fit.ci_high, threshold),
+            f"upper end <= {threshold:g}", fits.not_growing(fit.ci_high, threshold),
+        )  # fmt: skip
+        tables.local(grid, cells, quantity, "N", {})
+
+
+def heads_claims(ds: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """All tables of the module docstring.
+
+    ``ds`` is either the consolidated ``heads`` dataset (statistics are computed with
+    :func:`heads_statistics`) or the output of :func:`heads_statistics` (it has a ``replicate``
+    dimension). ``options`` is the config block ``heads.fits``.
+    """
+    stats = ds if "replicate" in ds.dims else heads_statistics(ds, options)
+    stats = with_flags(stats.drop_vars("weights", errors="ignore"), options)
+    tables = _Tables(options)
+    for grid in find_grids(stats):
+        (_depth_heads if grid.name == "depth_heads" else _tokens)(tables, grid, stats)
+    return tables.frames()
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], outdir: str | Path) -> list[Path]:
+    """Write each table as ``<name>.csv`` and ``<name>.md`` under ``outdir``; return the paths."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in tables.items():
+        csv, md = outdir / f"{name}.csv", outdir / f"{name}.md"
+        frame.to_csv(csv, index=False)
+        md.write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n", encoding="utf-8")
+        paths += [csv, md]
+    return paths
