@@ -100,4 +100,4 @@ def test_cell_store_is_deterministic_and_self_describing(tmp_path):
     np.testing.assert_allclose(cell1["e2"].values, e2, rtol=1e-12)
     g = np.einsum("rsnid,qsnid->snrq", dev, dev) / dev.shape[-2]
     np.testing.assert_allclose(cell1["gram"].values, g, rtol=1e-12)
-    assert lim1["limit_error"].max() < 1e-6
+    assert 0 < lim1["limit_error"].max() < 1e-4  # 16 RK4 steps, halved: small but not zero
