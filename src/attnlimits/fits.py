@@ -324,8 +324,9 @@ def two_term_fit(
 
 
 def local_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """d log y / d log x between neighbouring grid points: (log y_{j+1} − log y_j)/(log x_{j+1} − log x_j).
+    """Local slopes d log y / d log x between neighbouring grid points.
 
+    s_j = (log y_{j+1} − log y_j) / (log x_{j+1} − log x_j);
     ``x`` (n,) strictly increasing, ``y`` (..., n); returns (..., n−1), NaN where y ≤ 0 or is
     not finite.
     """

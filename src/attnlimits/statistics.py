@@ -15,7 +15,15 @@ D_s = X_ℓ^(s) − x(t_ℓ), G[input, ℓ, s, s′] = (1/N) Σᵢ ⟨D_sⁱ, D_
   the unbiased one-seed variance (root mean square seed-to-seed fluctuation)
 - ``noise_floor`` = ( max_{input,ℓ} var1/R )^(1/2), the expected contribution of the seed noise
   to the error of the seed mean
-- ``bias``     = ( max_{input,ℓ} max(wᵀGw − var1/R, 0) )^(1/2), the noise-corrected bias.
+- ``bias``     = ( max_{input,ℓ} max(wᵀGw − var1/R − c, 0) )^(1/2), the noise-corrected bias, with
+  c = 0 on replicate 0 and c = var1⁽⁰⁾/R (replicate 0's noise floor², same input and ℓ) on
+  bootstrap replicates.
+
+Why c: wᵀGw − var1/R is unbiased for the squared bias, but in the bootstrap world the population
+is the original seed sample, whose "true" squared bias is wᵀGw of replicate 0, larger than the
+point estimate by var1⁽⁰⁾/R. Without c the replicates scatter around the point estimate plus its
+noise floor, and percentile intervals of the bias (and of its slope in L) are shifted: with
+precise data they can even exclude the point estimate. With c they are centred on it.
 """
 
 from __future__ import annotations
@@ -81,8 +89,9 @@ def replicate_interval(
 def gram_statistics(gram: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Bias and fluctuation statistics from Gram matrices, formulas of the module docstring.
 
-    ``gram`` has shape (..., S, layers, R, R) (NaN layers are ignored), ``weights`` (B+1, R);
-    returns arrays of shape (..., B+1) for ``bias``, ``bias_raw``, ``noise_floor``, ``fluct``.
+    ``gram`` has shape (..., S, layers, R, R) (NaN layers are ignored), ``weights`` (B+1, R) with
+    row 0 the original sample; returns arrays of shape (..., B+1) for ``bias``, ``bias_raw``,
+    ``noise_floor`` and ``fluct``.
     """
     gram = np.asarray(gram, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
@@ -92,7 +101,9 @@ def gram_statistics(gram: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarr
     diag = np.diagonal(gram, axis1=-2, axis2=-1) @ weights.T  # Σ_s w_s G_ss
     var1 = (diag - raw2) * (seeds / (seeds - 1.0)) if seeds > 1 else np.full_like(raw2, np.nan)
     nf2 = var1 / seeds
-    bias2 = np.maximum(raw2 - nf2, 0.0)
+    recentre = np.zeros_like(nf2)
+    recentre[..., 1:] = nf2[..., :1]  # replicate 0's noise floor², see the module docstring
+    bias2 = np.maximum(raw2 - nf2 - recentre, 0.0)
     bias2 = np.where(np.isnan(raw2), np.nan, bias2)
 
     def worst(x: np.ndarray) -> np.ndarray:
@@ -159,7 +170,9 @@ def cell_statistics(ds: xr.Dataset, weights: np.ndarray, block: int = 32) -> xr.
     coords["replicate"] = np.arange(replicates)
     stats = xr.Dataset(
         {
-            name: xr.DataArray(value, dims=(*dims, "replicate"), attrs={"long_name": STATISTICS[name]})
+            name: xr.DataArray(
+                value, dims=(*dims, "replicate"), attrs={"long_name": STATISTICS[name]}
+            )
             for name, value in out.items()
         },
         coords=coords,

@@ -5,7 +5,7 @@
 HEADS = config["heads"]
 HEADS_CELLS = heads_grid.cells(HEADS)
 HEADS_LIMITS = heads_grid.limits(HEADS)
-HEADS_TABLES = ["claims", "two_term", "slopes", "local_slopes"]
+HEADS_TABLES = ["claims", "two_term", "slopes", "local_slopes", "points", "lines"]
 HEADS_FIGURES = [
     "err_vs_L",
     "err_vs_H",
@@ -120,7 +120,6 @@ rule heads_fit:
 
 rule heads_plots:
     input:
-        statistics=results("heads/statistics.zarr"),
         tables=[results(f"heads/tables/{t}.csv") for t in HEADS_TABLES],
         cell=heads_cell_store(heads_trajectory_cell()),
         limit=results(heads_grid.limit_path(HEADS, heads_trajectory_cell().limit)),
@@ -135,7 +134,7 @@ rule heads_plots:
         ],
     params:
         options=config["plots"],
-        code=code_version(["plots", "heads.plots"]),
+        code=code_version(["plots", "heads.plots", "heads.claims"]),
     log:
         results("logs/heads/plots.log"),
     threads: 1

@@ -131,12 +131,12 @@ def find_grids(stats: xr.Dataset) -> list[Grid]:
         cols = block[rows].all(axis=0) if rows.any() else np.zeros(block.shape[1], bool)
         rows &= block[:, cols].all(axis=1)
         if rows.sum() >= MIN_DEPTHS and cols.sum() >= MIN_HEADS:
-            swept = {"L": stats["L"].values[rows], "H": stats["H"].values[cols]}
+            swept = {"L": np.sort(stats["L"].values[rows]), "H": np.sort(stats["H"].values[cols])}
             grids.append(Grid("depth_heads", fixed, swept))
     for fixed in _combos(stats, ["mask", "normalisation", "d", "beta", "L", "H"]):
         line = valid.sel(fixed).values
         if line.sum() >= MIN_TOKENS:
-            grids.append(Grid("tokens", fixed, {"N": stats["N"].values[line]}))
+            grids.append(Grid("tokens", fixed, {"N": np.sort(stats["N"].values[line])}))
     return grids
 
 
@@ -158,7 +158,7 @@ class _Tables:
         return out
 
     def points(self, grid: Grid, cells: xr.Dataset) -> None:
-        stacked = cells.stack(point=list(grid.swept)).transpose("point", "replicate", ...)
+        stacked = cells.stack(point=list(grid.swept))
         for j in range(stacked.sizes["point"]):
             cell = stacked.isel(point=j)
             row = grid.keys(**{dim: _python(cell[dim].values) for dim in grid.swept})
@@ -184,9 +184,9 @@ class _Tables:
         """Fit ``quantity`` of ``series`` (dims (*swept, replicate)) in every swept parameter;
         record it in ``slopes`` and its lines in ``lines``."""
         fixed = dict(fixed or {})
-        stacked = series.stack(point=swept).transpose("replicate", "point")
+        stacked = series[quantity].stack(point=swept).transpose("replicate", "point")
         x = np.column_stack([stacked[dim].values.astype(np.float64) for dim in swept])
-        y = stacked[quantity].values
+        y = stacked.values
         excl = exclude.stack(point=swept).transpose("point").values
         fit = fits.power_law_fit_multi(x, y, excl, self.level)
         n_excluded = len(excl) - fit.n_points
@@ -303,10 +303,10 @@ class _Tables:
 
     def two_term(self, grid: Grid, cells: xr.Dataset, quantity: str = "err") -> None:
         """Bound, CLT and free-exponent two-term laws of ``quantity`` on the L × H grid."""
-        stacked = cells.stack(point=["L", "H"]).transpose("replicate", "point")
+        stacked = cells[[quantity, "excluded_solver"]].stack(point=["L", "H"])
         L = stacked["L"].values.astype(np.float64)
         H = stacked["H"].values.astype(np.float64)
-        y = stacked[quantity].values
+        y = stacked[quantity].transpose("replicate", "point").values
         exclude = stacked["excluded_solver"].values
         replicates = int(self.options.get("two_term_bootstrap", TWO_TERM_REPLICATES))
         forms = {name: (exps, ()) for name, exps in fits.TWO_TERM_FORMS.items()}
@@ -403,7 +403,7 @@ def heads_claims(ds: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.Dat
     dimension). ``options`` is the config block ``heads.fits``.
     """
     stats = ds if "replicate" in ds.dims else heads_statistics(ds, options)
-    stats = with_flags(stats.drop_vars("weights", errors="ignore"), options)
+    stats = with_flags(stats.drop_vars(["weights", "seed"], errors="ignore").load(), options)
     tables = _Tables(options)
     for grid in find_grids(stats):
         (_depth_heads if grid.name == "depth_heads" else _tokens)(tables, grid, stats)

@@ -1,0 +1,217 @@
+"""End to end through Snakemake on config/test.yaml, in a temporary copy of the repository.
+
+Covers: a full run producing tables and plots; caching (dry-run job lists after a second run,
+a plot option, a new grid value, an edit of the model code); bit-identical stores whatever
+``--cores``; invalid configs refused before any job; an interrupted run that leaves nothing a
+later run trusts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from attnlimits.provenance import VOLATILE_ATTRS
+from attnlimits.storage import open_dataset
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ("Snakefile", "workflow", "config", "src")
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def copy_repo(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(repo: Path, *args: str, config: dict | None = None, check: bool = True,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    cfg = repo / "config" / "run.yaml"
+    cfg.write_text(yaml.safe_dump(config or yaml.safe_load((repo / "config/test.yaml").read_text())))
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # the copy's code, not the checkout's
+    proc = subprocess.run(
+        [*SNAKEMAKE, "--configfile", str(cfg), *args], cwd=repo, env=env, capture_output=True,
+        text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def planned_jobs(repo: Path, config: dict | None = None) -> dict[str, int]:
+    """Rule → number of jobs that a dry run would execute."""
+    out = snakemake(repo, "-n", "--cores", "1", config=config)
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M))
+    jobs.pop("total", None)
+    return {k: int(v) for k, v in jobs.items()}
+
+
+def test_config() -> dict:
+    return yaml.safe_load((REPO / "config/test.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    repo = copy_repo(tmp_path_factory.mktemp("run") / "repo")
+    snakemake(repo, "--cores", "2")
+    return repo
+
+
+def stores(repo: Path) -> list[Path]:
+    return sorted(p.relative_to(repo) for p in (repo / "results").rglob("*.zarr"))
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    da, db = open_dataset(a, chunks=None), open_dataset(b, chunks=None)
+    assert set(da.variables) == set(db.variables), a
+    for name in da.variables:
+        assert da[name].values.tobytes() == db[name].values.tobytes(), f"{a}: {name}"
+    volatile = set(VOLATILE_ATTRS)
+    assert {k: v for k, v in da.attrs.items() if k not in volatile} == {
+        k: v for k, v in db.attrs.items() if k not in volatile
+    }, a
+
+
+def test_full_run_produces_tables_and_plots(finished):
+    results = finished / "results" / "heads"
+    for table in ("claims", "two_term", "slopes", "local_slopes"):
+        assert (results / "tables" / f"{table}.csv").stat().st_size > 0
+        assert (results / "tables" / f"{table}.md").stat().st_size > 0
+    for fig in ("err_vs_L", "err_vs_H", "bias_fluct_vs_L", "e_inf_vs_N", "local_slopes",
+                "trajectories"):
+        assert (results / "plots" / f"{fig}.png").stat().st_size > 1000
+    ds = open_dataset(results / "heads.zarr")
+    assert dict(ds.sizes)["L"] == 3 and dict(ds.sizes)["N"] == 4
+    # no temporary store was left behind
+    assert not list((finished / "results").rglob("*.tmp-*"))
+
+
+def test_second_run_does_nothing(finished):
+    assert planned_jobs(finished) == {}
+
+
+def test_plot_option_reruns_only_plotting(finished):
+    cfg = test_config()
+    cfg["plots"]["dpi"] = 61
+    assert planned_jobs(finished, cfg) == {"heads_plots": 1, "all": 1}
+
+
+def test_new_grid_value_runs_only_new_cells(finished):
+    cfg = test_config()
+    cfg["heads"]["grids"]["depth_heads"]["L"].append(16)
+    jobs = planned_jobs(finished, cfg)
+    assert jobs == {"heads_cell": 2, "heads_aggregate": 1, "heads_fit": 1, "heads_plots": 1,
+                    "all": 1}
+
+
+def test_fit_option_reruns_fits_and_plots_only(finished):
+    cfg = test_config()
+    cfg["heads"]["fits"]["bootstrap"] = 41
+    assert planned_jobs(finished, cfg) == {"heads_fit": 1, "heads_plots": 1, "all": 1}
+
+
+def test_editing_model_code_reruns_simulations_not_limits(finished, tmp_path):
+    repo = tmp_path / "edited"
+    shutil.copytree(finished, repo, symlinks=True)
+    model = repo / "src/attnlimits/heads/discrete.py"
+    model.write_text(model.read_text() + "\n# an edit of the model code\n")
+    jobs = planned_jobs(repo)
+    assert jobs.get("heads_cell") == 9 and "heads_limit" not in jobs, jobs
+    solver = repo / "src/attnlimits/heads/limit.py"
+    solver.write_text(solver.read_text() + "\n# an edit of the limit solver\n")
+    jobs = planned_jobs(repo)
+    assert jobs.get("heads_limit") == 4, jobs
+
+
+def test_stores_bit_identical_whatever_cores(finished, tmp_path):
+    repo = copy_repo(tmp_path / "one_core")
+    snakemake(repo, "--cores", "1")
+    assert stores(repo) == stores(finished)
+    for rel in stores(repo):
+        assert_same_store(repo / rel, finished / rel)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda c: c["heads"].update(masks=["casual"]), "heads.masks[0]"),
+        (lambda c: c["heads"]["grids"]["tokens"].update(N=[0, 8]), "heads.grids.tokens.N[0]"),
+        (lambda c: c["heads"]["law"].update(atomz=3), "heads.law.atomz"),
+        (lambda c: c.update(experiments=["nonsense"]), "experiments[0]"),
+    ],
+)
+def test_invalid_config_fails_before_any_job(tmp_path, edit, key):
+    repo = copy_repo(tmp_path / "bad")
+    cfg = test_config()
+    edit(cfg)
+    proc = snakemake(repo, "--cores", "1", config=cfg, check=False)
+    assert proc.returncode != 0
+    assert key in proc.stdout + proc.stderr
+    assert not (repo / "results").exists()
+
+
+def test_interrupted_run_leaves_nothing_trusted(finished, tmp_path):
+    repo = copy_repo(tmp_path / "killed")
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    (repo / "config/run.yaml").write_text((repo / "config/test.yaml").read_text())
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--configfile", "config/run.yaml", "--cores", "2"], cwd=repo, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    cells = repo / "results/heads/cells"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(cells.rglob("*.zarr")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the jobs it runs, mid-flight
+    proc.wait()
+    # every store present under its final name is complete and equal to the reference
+    for rel in stores(repo):
+        assert ".tmp-" not in rel.name
+        assert_same_store(repo / rel, finished / rel)
+    assert planned_jobs(repo)  # the rest is still to do
+    snakemake(repo, "--cores", "2")
+    assert stores(repo) == stores(finished)
+    for rel in stores(repo):
+        assert_same_store(repo / rel, finished / rel)
+
+
+def test_sigkill_in_the_middle_of_writing_a_store(tmp_path):
+    """A process killed while it writes a store leaves no store under the final name."""
+    target = tmp_path / "x.zarr"
+    code = (
+        "import sys, time, numpy as np, xarray as xr\n"
+        "from attnlimits.storage import write_atomic\n"
+        "def slow(tmp):\n"
+        "    xr.Dataset({'a': ('i', np.arange(5.0))}).to_zarr(tmp, zarr_format=2)\n"
+        "    print('half', flush=True); time.sleep(60)\n"
+        f"write_atomic({str(target)!r}, slow)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "half"
+    proc.kill()
+    proc.wait()
+    assert not target.exists()
+    leftovers = list(tmp_path.iterdir())
+    assert leftovers and all(p.name.startswith(".x.zarr.tmp-") for p in leftovers)
+    assert np.all([not p.name.endswith(".zarr") for p in leftovers])
