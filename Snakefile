@@ -7,7 +7,12 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
-configfile: "config/config.yaml"
+# The default config, unless the command line names its own (`--configfile`): a given config file
+# replaces the default rather than being merged into it, so its grids are exactly the ones run.
+# Keys it leaves out take the schema's defaults (workflow/schemas/config.schema.yaml).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -15,6 +20,6 @@ include: "workflow/rules/heads.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -57,16 +57,21 @@ def test_causal_mask_ignores_future_tokens():
 
 def test_sphere_normalisation_keeps_tokens_on_sphere():
     x0 = draw_inputs(2, 8, 4, "sphere", seed=4)
-    x = simulate(x0, ATOMS, atom_counts(head_atoms(2, 5, 3, 5, 1), 5), 2.0, 1.0, "encoder", "sphere")
-    assert torch.allclose(torch.linalg.vector_norm(x, dim=-1), torch.ones((), dtype=torch.float64), atol=1e-14)
+    x = simulate(
+        x0, ATOMS, atom_counts(head_atoms(2, 5, 3, 5, 1), 5), 2.0, 1.0, "encoder", "sphere"
+    )
+    assert torch.allclose(
+        torch.linalg.vector_norm(x, dim=-1), torch.ones((), dtype=torch.float64), atol=1e-14
+    )
 
 
 def test_rk4_observed_order_is_four_and_halving_estimate_is_sound():
     x0 = draw_inputs(2, 6, 4, "sphere", seed=7)
     f = vector_field(ATOMS, 2.0, "encoder", "sphere")
     ref = solve_fixed(f, x0, 1.0, 1, 1024)[:, -1]
-    errs = [torch.max(torch.abs(solve_fixed(f, x0, 1.0, 1, n)[:, -1] - ref)).item()
-            for n in (8, 16, 32)]
+    errs = [
+        torch.max(torch.abs(solve_fixed(f, x0, 1.0, 1, n)[:, -1] - ref)).item() for n in (8, 16, 32)
+    ]
     orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
     assert np.all(np.abs(orders - 4) < 0.3), orders
     sol = solve_limit(x0, ATOMS, 1.0, 2.0, "encoder", "sphere", records=4, substeps=4)

@@ -54,8 +54,19 @@ def test_grid_is_union_of_products_and_paths_are_readable():
     assert len(grid.limits(heads)) == 2
     path = grid.cell_path(heads, cells[0])
     assert path.startswith("heads/cells/causal_sphere_N5_d3_beta1/L4_H2_")
-    key = grid.find(cells, {"mask": "causal", "normalisation": "sphere", "N": "5", "d": "3",
-                            "beta": "1", "L": "8", "H": "4", "hash": "x"})
+    key = grid.find(
+        cells,
+        {
+            "mask": "causal",
+            "normalisation": "sphere",
+            "N": "5",
+            "d": "3",
+            "beta": "1",
+            "L": "8",
+            "H": "4",
+            "hash": "x",
+        },
+    )
     assert key.L == 8 and key.H == 4
     # the limit's hash ignores the seeds, the cell's does not
     other = copy.deepcopy(heads)

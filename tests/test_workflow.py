@@ -26,7 +26,7 @@ from attnlimits.storage import open_dataset
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "workflow", "config", "src")
+COPIED = ("Snakefile", "workflow", "profiles", "config", "src")
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
@@ -34,24 +34,35 @@ def copy_repo(dest: Path) -> Path:
     dest.mkdir(parents=True)
     for name in COPIED:
         src = REPO / name
-        if src.is_dir():
+        if src.is_symlink():
+            (dest / name).symlink_to(os.readlink(src))
+        elif src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, dest / name)
     return dest
 
 
-def snakemake(repo: Path, *args: str, config: dict | None = None, check: bool = True,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+def snakemake(
+    repo: Path, *args: str, config: dict | None = None, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess:
     cfg = repo / "config" / "run.yaml"
-    cfg.write_text(yaml.safe_dump(config or yaml.safe_load((repo / "config/test.yaml").read_text())))
+    cfg.write_text(
+        yaml.safe_dump(config or yaml.safe_load((repo / "config/test.yaml").read_text()))
+    )
     env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # the copy's code, not the checkout's
     proc = subprocess.run(
-        [*SNAKEMAKE, "--configfile", str(cfg), *args], cwd=repo, env=env, capture_output=True,
-        text=True, timeout=timeout,
+        [*SNAKEMAKE, "--configfile", str(cfg), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -67,7 +78,7 @@ def planned_jobs(repo: Path, config: dict | None = None) -> dict[str, int]:
     return {k: int(v) for k, v in jobs.items()}
 
 
-def test_config() -> dict:
+def default_test_config() -> dict:
     return yaml.safe_load((REPO / "config/test.yaml").read_text())
 
 
@@ -98,8 +109,14 @@ def test_full_run_produces_tables_and_plots(finished):
     for table in ("claims", "two_term", "slopes", "local_slopes"):
         assert (results / "tables" / f"{table}.csv").stat().st_size > 0
         assert (results / "tables" / f"{table}.md").stat().st_size > 0
-    for fig in ("err_vs_L", "err_vs_H", "bias_fluct_vs_L", "e_inf_vs_N", "local_slopes",
-                "trajectories"):
+    for fig in (
+        "err_vs_L",
+        "err_vs_H",
+        "bias_fluct_vs_L",
+        "e_inf_vs_N",
+        "local_slopes",
+        "trajectories",
+    ):
         assert (results / "plots" / f"{fig}.png").stat().st_size > 1000
     ds = open_dataset(results / "heads.zarr")
     assert dict(ds.sizes)["L"] == 3 and dict(ds.sizes)["N"] == 4
@@ -112,21 +129,26 @@ def test_second_run_does_nothing(finished):
 
 
 def test_plot_option_reruns_only_plotting(finished):
-    cfg = test_config()
+    cfg = default_test_config()
     cfg["plots"]["dpi"] = 61
     assert planned_jobs(finished, cfg) == {"heads_plots": 1, "all": 1}
 
 
 def test_new_grid_value_runs_only_new_cells(finished):
-    cfg = test_config()
+    cfg = default_test_config()
     cfg["heads"]["grids"]["depth_heads"]["L"].append(16)
     jobs = planned_jobs(finished, cfg)
-    assert jobs == {"heads_cell": 2, "heads_aggregate": 1, "heads_fit": 1, "heads_plots": 1,
-                    "all": 1}
+    assert jobs == {
+        "heads_cell": 2,
+        "heads_aggregate": 1,
+        "heads_fit": 1,
+        "heads_plots": 1,
+        "all": 1,
+    }
 
 
 def test_fit_option_reruns_fits_and_plots_only(finished):
-    cfg = test_config()
+    cfg = default_test_config()
     cfg["heads"]["fits"]["bootstrap"] = 41
     assert planned_jobs(finished, cfg) == {"heads_fit": 1, "heads_plots": 1, "all": 1}
 
@@ -163,7 +185,7 @@ def test_stores_bit_identical_whatever_cores(finished, tmp_path):
 )
 def test_invalid_config_fails_before_any_job(tmp_path, edit, key):
     repo = copy_repo(tmp_path / "bad")
-    cfg = test_config()
+    cfg = default_test_config()
     edit(cfg)
     proc = snakemake(repo, "--cores", "1", config=cfg, check=False)
     assert proc.returncode != 0
@@ -176,8 +198,12 @@ def test_interrupted_run_leaves_nothing_trusted(finished, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(repo / "src")}
     (repo / "config/run.yaml").write_text((repo / "config/test.yaml").read_text())
     proc = subprocess.Popen(
-        [*SNAKEMAKE, "--configfile", "config/run.yaml", "--cores", "2"], cwd=repo, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [*SNAKEMAKE, "--configfile", "config/run.yaml", "--cores", "2"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     cells = repo / "results/heads/cells"
     deadline = time.monotonic() + 120
@@ -215,3 +241,11 @@ def test_sigkill_in_the_middle_of_writing_a_store(tmp_path):
     leftovers = list(tmp_path.iterdir())
     assert leftovers and all(p.name.startswith(".x.zarr.tmp-") for p in leftovers)
     assert np.all([not p.name.endswith(".zarr") for p in leftovers])
+
+
+def test_given_configfile_replaces_the_default_grids(finished):
+    cfg = default_test_config()
+    cfg["heads"]["grids"] = {"only": {"N": [6], "d": [3], "beta": [1.0], "L": [2], "H": [3]}}
+    cfg["plots"]["trajectories"].update(L=2, H=3)
+    jobs = planned_jobs(finished, cfg)
+    assert jobs["heads_cell"] == 1 and "heads_limit" not in jobs, jobs

@@ -16,8 +16,14 @@ def reporter(logger: logging.Logger, what: str, every: float = 0.1) -> Callable[
         frac = done / total
         if frac + 1e-12 >= state["next"] or done == total:
             state["next"] = frac + every
-            logger.info("%s: %d/%d (%.0f%%) in %.1fs", what, done, total, 100 * frac,
-                        time.monotonic() - start)
+            logger.info(
+                "%s: %d/%d (%.0f%%) in %.1fs",
+                what,
+                done,
+                total,
+                100 * frac,
+                time.monotonic() - start,
+            )
 
     return report
 

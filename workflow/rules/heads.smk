@@ -34,25 +34,35 @@ def heads_cell_store(cell):
 def heads_trajectory_cell():
     tr = config["plots"]["trajectories"]
     return heads_grid.Cell(
-        tr["mask"], tr["normalisation"], tr["N"], tr["d"], float(tr["beta"]), tr["L"], tr["H"]
+        tr["mask"],
+        tr["normalisation"],
+        tr["N"],
+        tr["d"],
+        float(tr["beta"]),
+        tr["L"],
+        tr["H"],
     )
 
 
 rule heads_limit:
     output:
         directory(results(heads_grid.LIMIT_PATTERN)),
-    params:
-        spec=lambda wc: heads_grid.limit_spec(HEADS, heads_grid.find(HEADS_LIMITS, wc)),
-        code=code_version(heads_grid.LIMIT_MODULES),
-        runtime=config["runtime"],
     log:
-        results("logs/heads/limit/{mask}_{normalisation}_N{N}_d{d}_beta{beta}_{hash}.log"),
+        results(
+            "logs/heads/limit/{mask}_{normalisation}_N{N}_d{d}_beta{beta}_{hash}.log"
+        ),
     benchmark:
-        results("benchmarks/heads/limit/{mask}_{normalisation}_N{N}_d{d}_beta{beta}_{hash}.tsv")
+        results(
+            "benchmarks/heads/limit/{mask}_{normalisation}_N{N}_d{d}_beta{beta}_{hash}.tsv"
+        )
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        spec=lambda wc: heads_grid.limit_spec(HEADS, heads_grid.find(HEADS_LIMITS, wc)),
+        code=code_version(heads_grid.LIMIT_MODULES),
+        runtime=config["runtime"],
     script:
         "../scripts/heads_limit.py"
 
@@ -64,12 +74,10 @@ rule heads_cell:
         ),
     output:
         directory(results(heads_grid.CELL_PATTERN)),
-    params:
-        spec=lambda wc: heads_grid.cell_spec(HEADS, heads_grid.find(HEADS_CELLS, wc)),
-        code=code_version(heads_grid.CELL_MODULES),
-        runtime=config["runtime"],
     log:
-        results("logs/heads/cells/{mask}_{normalisation}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.log"),
+        results(
+            "logs/heads/cells/{mask}_{normalisation}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.log"
+        ),
     benchmark:
         results(
             "benchmarks/heads/cells/{mask}_{normalisation}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.tsv"
@@ -78,6 +86,10 @@ rule heads_cell:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        spec=lambda wc: heads_grid.cell_spec(HEADS, heads_grid.find(HEADS_CELLS, wc)),
+        code=code_version(heads_grid.CELL_MODULES),
+        runtime=config["runtime"],
     script:
         "../scripts/heads_cell.py"
 
@@ -87,15 +99,15 @@ rule heads_aggregate:
         cells=[heads_cell_store(c) for c in HEADS_CELLS],
     output:
         directory(results("heads/heads.zarr")),
-    params:
-        cells=[c.__dict__ for c in HEADS_CELLS],
-        attrs={"T": HEADS["T"], "seeds": HEADS["seeds"], "experiment": "heads"},
-        code=code_version(["heads.pipeline", "storage"]),
     log:
         results("logs/heads/aggregate.log"),
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        cells=[c.__dict__ for c in HEADS_CELLS],
+        attrs={"T": HEADS["T"], "seeds": HEADS["seeds"], "experiment": "heads"},
+        code=code_version(["heads.pipeline", "storage"]),
     script:
         "../scripts/heads_aggregate.py"
 
@@ -105,15 +117,19 @@ rule heads_fit:
         results("heads/heads.zarr"),
     output:
         statistics=directory(results("heads/statistics.zarr")),
-        tables=[results(f"heads/tables/{t}.{ext}") for t in HEADS_TABLES for ext in ("csv", "md")],
-    params:
-        options=HEADS["fits"],
-        code=code_version(["statistics", "fits", "heads.claims"]),
+        tables=[
+            results(f"heads/tables/{t}.{ext}")
+            for t in HEADS_TABLES
+            for ext in ("csv", "md")
+        ],
     log:
         results("logs/heads/fit.log"),
     threads: 1
     resources:
         mem_mb=4000,
+    params:
+        options=HEADS["fits"],
+        code=code_version(["statistics", "fits", "heads.claims"]),
     script:
         "../scripts/heads_fit.py"
 
@@ -132,13 +148,13 @@ rule heads_plots:
             )
             for f in HEADS_FIGURES
         ],
-    params:
-        options=config["plots"],
-        code=code_version(["plots", "heads.plots", "heads.claims"]),
     log:
         results("logs/heads/plots.log"),
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        options=config["plots"],
+        code=code_version(["plots", "heads.plots", "heads.claims"]),
     script:
         "../scripts/heads_plots.py"

@@ -6,4 +6,6 @@ from attnlimits.runtime import setup
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = job_logger(sm.log[0], "heads_cell")
-run_cell(sm.params.spec, setup(sm.params.runtime), sm.input.limit, sm.output[0], sm.params.code, log)
+run_cell(
+    sm.params.spec, setup(sm.params.runtime), sm.input.limit, sm.output[0], sm.params.code, log
+)

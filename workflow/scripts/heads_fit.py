@@ -9,8 +9,11 @@ from attnlimits.storage import open_dataset, write_dataset
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = job_logger(sm.log[0], "heads_fit")
 stats = heads_statistics(open_dataset(sm.input[0]), sm.params.options)
-log.info("statistics of %d cells, %d replicates", stats.sizes["L"] * stats.sizes["H"],
-         stats.sizes["replicate"])
+log.info(
+    "statistics of %d cells, %d replicates",
+    stats.sizes["L"] * stats.sizes["H"],
+    stats.sizes["replicate"],
+)
 write_dataset(stats, sm.output.statistics)
 paths = write_tables(heads_claims(stats, sm.params.options), Path(sm.output.tables[0]).parent)
 log.info("wrote %s", ", ".join(p.name for p in paths))

@@ -22,7 +22,9 @@ trajectories_figure(
     limit["time"].values,
     outdir / f"trajectories.{opts['format']}",
     opts,
-    title=(f"{tr['mask']} mask, {tr['normalisation']}, N={tr['N']}, d={tr['d']}, "
-           f"β={tr['beta']}, L={tr['L']}, H={tr['H']} (seed {tr['seed']}, input {tr['input']})"),
+    title=(
+        f"{tr['mask']} mask, {tr['normalisation']}, N={tr['N']}, d={tr['d']}, "
+        f"β={tr['beta']}, L={tr['L']}, H={tr['H']} (seed {tr['seed']}, input {tr['input']})"
+    ),
 )
 log.info("figures written to %s", outdir)

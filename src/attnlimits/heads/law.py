@@ -56,7 +56,11 @@ def draw_inputs(count: int, n: int, d: int, normalisation: str, seed: int) -> to
 
 
 def head_atoms(seeds: int, layers: int, heads: int, atoms: int, seed: int) -> np.ndarray:
-    """Atom index r(ℓ, h) of every head, (R, L, H) int64: seed s uses stream (seed, "heads", s, L, H)."""
+    """Atom index r(ℓ, h) of every head, (R, L, H) int64.
+
+    Seed s draws from the stream (seed, "heads", s, L, H): the picks of a seed are shared by every
+    mask, N, d and β, so seeds can be resampled jointly across cells.
+    """
     out = np.empty((seeds, layers, heads), dtype=np.int64)
     for s in range(seeds):
         out[s] = generator(seed, "heads", s, layers, heads).integers(0, atoms, size=(layers, heads))

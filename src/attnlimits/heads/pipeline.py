@@ -50,7 +50,10 @@ def _var(data: Any, dims: tuple[str, ...], long_name: str, units: str = "1") -> 
 
 
 def run_limit(
-    spec: Mapping[str, Any], device: torch.device, out: str | Path, code: str = "unknown",
+    spec: Mapping[str, Any],
+    device: torch.device,
+    out: str | Path,
+    code: str = "unknown",
     logger: logging.Logger = _LOG,
 ) -> Path:
     """Solve the limit ODE of one (mask, normalisation, N, d, β) and store it with its error."""
@@ -58,8 +61,16 @@ def run_limit(
     lim = spec["limit"]
     logger.info("limit %s", {k: spec[k] for k in ("mask", "normalisation", "N", "d", "beta")})
     sol = solve_limit(
-        x0.to(device), atoms, spec["T"], spec["beta"], spec["mask"], spec["normalisation"],
-        lim["records"], lim["substeps"], lim["method"], reporter(logger, "limit records"),
+        x0.to(device),
+        atoms,
+        spec["T"],
+        spec["beta"],
+        spec["mask"],
+        spec["normalisation"],
+        lim["records"],
+        lim["substeps"],
+        lim["method"],
+        reporter(logger, "limit records"),
     )
     time = np.linspace(0.0, spec["T"], lim["records"] + 1)
     ds = xr.Dataset(
@@ -70,11 +81,13 @@ def run_limit(
             "K": _var(atoms.k, ("atom", "row", "col"), "key matrix of atom"),
             "V": _var(atoms.v, ("atom", "row", "col"), "value matrix of atom"),
             "limit_error": _var(
-                sol.halving_gap, ("input", "time"),
+                sol.halving_gap,
+                ("input", "time"),
                 "limit solver error estimate: max over tokens of |x_h - x_2h| (step halving)",
             ),
             "limit_error_richardson": _var(
-                sol.richardson_error, ("input", "time"),
+                sol.richardson_error,
+                ("input", "time"),
                 "Richardson estimate |x_h - x_2h|/(2^p - 1) of the stored solution's error",
             ),
         },
@@ -86,8 +99,12 @@ def run_limit(
 
 
 def run_cell(
-    spec: Mapping[str, Any], device: torch.device, limit_store: str | Path, out: str | Path,
-    code: str = "unknown", logger: logging.Logger = _LOG,
+    spec: Mapping[str, Any],
+    device: torch.device,
+    limit_store: str | Path,
+    out: str | Path,
+    code: str = "unknown",
+    logger: logging.Logger = _LOG,
 ) -> Path:
     """Simulate one (L, H) cell for all seeds and inputs and measure its errors to the limit."""
     layers, heads, atoms_n = spec["L"], spec["H"], spec["law"]["atoms"]
@@ -98,9 +115,16 @@ def run_cell(
         raise RuntimeError(f"inputs of {limit_store} differ from this cell's inputs")
     assignment = head_atoms(spec["seeds"], layers, heads, atoms_n, spec["seed"])
     counts = atom_counts(assignment, atoms_n)
-    logger.info("cell L=%d H=%d: %d seeds x %d inputs", layers, heads, *counts.shape[:1], x0.shape[0])
+    logger.info(
+        "cell L=%d H=%d: %d seeds x %d inputs", layers, heads, *counts.shape[:1], x0.shape[0]
+    )
     x = simulate(
-        x0.to(device), _atoms(spec), counts, spec["T"], spec["beta"], spec["mask"],
+        x0.to(device),
+        _atoms(spec),
+        counts,
+        spec["T"],
+        spec["beta"],
+        spec["mask"],
         spec["normalisation"],
     )
     logger.info("simulated %d layers", layers)
@@ -109,16 +133,27 @@ def run_cell(
     ds = xr.Dataset(
         {
             "X": _var(x, ("seed", "input", "layer", "token", "component"), "discrete token X_l"),
-            "counts": _var(counts.to(torch.int64), ("seed", "step", "atom"),
-                           "number of heads of layer l using atom r"),
-            "e2": _var(errors.e2(dev), ("seed", "input"),
-                       "e_2 = max_l (mean_i |X_l^i - x^i(t_l)|^2)^(1/2)"),
-            "e_inf": _var(errors.e_inf(dev), ("seed", "input"),
-                          "e_inf = max_l max_i |X_l^i - x^i(t_l)|"),
-            "gram": _var(errors.gram(dev), ("input", "layer", "seed", "seed_"),
-                         "Gram matrix (1/N) sum_i <D_s^i, D_s'^i> of deviations D = X - x"),
-            "limit_error": _var(limit["limit_error"].max().values, (),
-                                "limit solver error estimate (max over inputs and times)"),
+            "counts": _var(
+                counts.to(torch.int64),
+                ("seed", "step", "atom"),
+                "number of heads of layer l using atom r",
+            ),
+            "e2": _var(
+                errors.e2(dev), ("seed", "input"), "e_2 = max_l (mean_i |X_l^i - x^i(t_l)|^2)^(1/2)"
+            ),
+            "e_inf": _var(
+                errors.e_inf(dev), ("seed", "input"), "e_inf = max_l max_i |X_l^i - x^i(t_l)|"
+            ),
+            "gram": _var(
+                errors.gram(dev),
+                ("input", "layer", "seed", "seed_"),
+                "Gram matrix (1/N) sum_i <D_s^i, D_s'^i> of deviations D = X - x",
+            ),
+            "limit_error": _var(
+                limit["limit_error"].max().values,
+                (),
+                "limit solver error estimate (max over inputs and times)",
+            ),
         },
         coords={
             "t": ("layer", t, {"long_name": "layer time t_l = l T / L", "units": "1"}),
@@ -135,8 +170,11 @@ _CELL_VARS = ("e2", "e_inf", "gram")
 
 
 def aggregate(
-    cells: Sequence[Mapping[str, Any]], stores: Sequence[str | Path], attrs: Mapping[str, Any],
-    out: str | Path, logger: logging.Logger = _LOG,
+    cells: Sequence[Mapping[str, Any]],
+    stores: Sequence[str | Path],
+    attrs: Mapping[str, Any],
+    out: str | Path,
+    logger: logging.Logger = _LOG,
 ) -> Path:
     """One consolidated store over the hypercube of grid values (NaN where no cell was run).
 
@@ -148,7 +186,8 @@ def aggregate(
     seeds, inputs = first.sizes["seed"], first.sizes["input"]
     layers = max(c["L"] for c in cells) + 1
     shapes = {
-        "e2": ("seed", "input"), "e_inf": ("seed", "input"),
+        "e2": ("seed", "input"),
+        "e_inf": ("seed", "input"),
         "gram": ("input", "layer", "seed", "seed_"),
     }
     sizes = {"seed": seeds, "seed_": seeds, "input": inputs, "layer": layers}
@@ -159,8 +198,11 @@ def aggregate(
         {
             name: (
                 GRID_DIMS + dims,
-                da.full(grid_shape + tuple(sizes[d] for d in dims), np.nan,
-                        chunks=(1,) * len(GRID_DIMS) + tuple(sizes[d] for d in dims)),
+                da.full(
+                    grid_shape + tuple(sizes[d] for d in dims),
+                    np.nan,
+                    chunks=(1,) * len(GRID_DIMS) + tuple(sizes[d] for d in dims),
+                ),
                 first[name].attrs,
             )
             for name, dims in shapes.items()
@@ -172,8 +214,13 @@ def aggregate(
                 first["limit_error"].attrs,
             )
         },
-        coords={**coords, "seed": np.arange(seeds), "seed_": np.arange(seeds),
-                "input": np.arange(inputs), "layer": np.arange(layers)},
+        coords={
+            **coords,
+            "seed": np.arange(seeds),
+            "seed_": np.arange(seeds),
+            "input": np.arange(inputs),
+            "layer": np.arange(layers),
+        },
         attrs=dict(attrs),
     )
     for dim in GRID_DIMS:
@@ -183,8 +230,9 @@ def aggregate(
         template.to_zarr(tmp, mode="w", compute=False, consolidated=False, zarr_format=2)
         for i, (cell, store) in enumerate(zip(cells, stores, strict=True)):
             src = open_dataset(store)
-            region = {d: slice(coords[d].index(cell[d]), coords[d].index(cell[d]) + 1)
-                      for d in GRID_DIMS}
+            region = {
+                d: slice(coords[d].index(cell[d]), coords[d].index(cell[d]) + 1) for d in GRID_DIMS
+            }
             part = src[list(_CELL_VARS)].drop_vars(["t"], errors="ignore")
             part = part.pad(layer=(0, layers - part.sizes["layer"]), constant_values=np.nan)
             part = part.assign_coords(layer=np.arange(layers))
@@ -196,8 +244,9 @@ def aggregate(
             lim = src[["limit_error"]].expand_dims({d: [cell[d]] for d in GRID_DIMS[:5]})
             lim = lim.drop_vars(list(lim.coords)).load()
             lim["limit_error"].encoding.clear()
-            lim.to_zarr(tmp, region={d: region[d] for d in GRID_DIMS[:5]}, zarr_format=2,
-                        consolidated=False)
+            lim.to_zarr(
+                tmp, region={d: region[d] for d in GRID_DIMS[:5]}, zarr_format=2, consolidated=False
+            )
             if (i + 1) % max(1, len(cells) // 10) == 0:
                 logger.info("aggregated %d/%d cells", i + 1, len(cells))
         import zarr
