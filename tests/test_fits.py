@@ -159,3 +159,28 @@ def test_growth_verdict_and_not_growing():
     assert fits.growth_verdict(0.05, 0.2, 0.1) == "violated"
     assert fits.not_growing(0.1, 0.1) and not fits.not_growing(0.11, 0.1)
     assert not fits.not_growing(np.nan, 0.1)
+
+
+def test_corrected_power_law_recovers_leading_exponent_where_plain_fit_is_biased():
+    from attnlimits.fits import corrected_power_law_fit, power_law_fit
+
+    rng = np.random.default_rng(0)
+    L = np.array([4.0, 8, 16, 32, 64, 128])
+    truth = 0.2 / L * (1 - 1.5 / L)  # a/L + c/L² with c < 0: local slopes approach −1 from above
+    noise = 1 + 0.005 * rng.standard_normal((201, L.size))
+    noise[0] = 1.0
+    y = truth * noise
+    plain = power_law_fit(L, y)
+    corrected = corrected_power_law_fit(L, y)
+    assert plain.ci_low > -1.0  # the plain fit is pulled off −1 by the correction term
+    assert corrected.ci_low <= -1.0 <= corrected.ci_high
+    assert abs(corrected.slope + 1.0) < 0.02
+    assert abs(corrected.correction + 1.5) < 0.2
+    np.testing.assert_allclose(corrected.predict(L), truth, rtol=0.02)
+
+
+def test_corrected_power_law_needs_four_points():
+    from attnlimits.fits import corrected_power_law_fit
+
+    fit = corrected_power_law_fit(np.array([1.0, 2.0, 4.0]), np.ones((5, 3)))
+    assert np.isnan(fit.slope) and fit.n_points == 3

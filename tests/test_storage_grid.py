@@ -81,6 +81,15 @@ def test_params_hash_is_order_independent_and_code_version_tracks_modules():
     assert code_version(["heads.discrete"]) != code_version(["heads.limit"])
 
 
+def test_code_fingerprint_ignores_comments_docstrings_and_layout():
+    from attnlimits.provenance import source_fingerprint
+
+    a = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    b = "def f(x):\n\n    return (x\n            + 1)\n"
+    assert source_fingerprint(a) == source_fingerprint(b)
+    assert source_fingerprint(a) != source_fingerprint(a.replace("+ 1", "+ 2"))
+
+
 def run_small(tmp_path, heads):
     key = grid.limits(heads)[0]
     limit = tmp_path / grid.limit_path(heads, key)

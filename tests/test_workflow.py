@@ -157,11 +157,13 @@ def test_editing_model_code_reruns_simulations_not_limits(finished, tmp_path):
     repo = tmp_path / "edited"
     shutil.copytree(finished, repo, symlinks=True)
     model = repo / "src/attnlimits/heads/discrete.py"
-    model.write_text(model.read_text() + "\n# an edit of the model code\n")
+    model.write_text(model.read_text() + "\n# a comment changes nothing\n")
+    assert planned_jobs(repo) == {}
+    model.write_text(model.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(repo)
     assert jobs.get("heads_cell") == 9 and "heads_limit" not in jobs, jobs
     solver = repo / "src/attnlimits/heads/limit.py"
-    solver.write_text(solver.read_text() + "\n# an edit of the limit solver\n")
+    solver.write_text(solver.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(repo)
     assert jobs.get("heads_limit") == 4, jobs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import hashlib
 import json
@@ -31,17 +32,37 @@ def params_hash(obj: Any, length: int = 10) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
 
 
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def source_fingerprint(source: str) -> str:
+    """What the code does, not how it is written: the AST without docstrings, comments, layout."""
+    return ast.dump(_strip_docstrings(ast.parse(source)), include_attributes=False)
+
+
 def code_version(modules: Iterable[str]) -> str:
-    """Hash of the source files of ``modules`` (dotted names under ``attnlimits``).
+    """Hash of the code of ``modules`` (dotted names under ``attnlimits``).
 
     Goes into a rule's ``params:`` so that editing those modules re-runs that rule (Snakemake
-    does not track code imported from ``src/``).
+    does not track code imported from ``src/``). Comments, docstrings and formatting are not
+    part of it, so they re-run nothing.
     """
     h = hashlib.sha256()
     for name in sorted(modules):
         rel = Path(*name.split(".")).with_suffix(".py")
         h.update(name.encode())
-        h.update((PACKAGE_ROOT / rel).read_bytes())
+        h.update(source_fingerprint((PACKAGE_ROOT / rel).read_text()).encode())
     return h.hexdigest()[:12]
 
 

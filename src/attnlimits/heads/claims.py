@@ -252,7 +252,7 @@ class _Tables:
         claim: str,
         quantity: str,
         swept: str,
-        fit: fits.PowerLawFit,
+        fit: fits.PowerLawFit | fits.CorrectedPowerLawFit,
         index: int,
         predicted: float,
         verdict: str,
@@ -357,6 +357,16 @@ def _depth_heads(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
     tables.claim(
         grid, "bias_L", "bias", "L", fit, 0, -1.0, fits.verdict(-1.0, fit.ci_low, fit.ci_high),
         f"within {tol:g} of -1", abs(fit.slope + 1.0) <= tol, top,
+    )  # fmt: skip
+    corrected = fits.corrected_power_law_fit(
+        series["L"].values, series["bias"].transpose("replicate", "L").values,
+        exclude.transpose("L").values, tables.level,
+    )  # fmt: skip
+    tables.claim(
+        grid, "bias_L_corrected", "bias", "L", corrected, 0, -1.0,
+        fits.verdict(-1.0, corrected.ci_low, corrected.ci_high),
+        "leading exponent of A L^s (1 + c/L): interval reaches -1 or lies below it",
+        fits.verdict(-1.0, corrected.ci_low, corrected.ci_high) in ("consistent", "sharper"), top,
     )  # fmt: skip
     tables.local(grid, series, "bias", "L", top)
 
