@@ -184,3 +184,19 @@ def test_corrected_power_law_needs_four_points():
 
     fit = corrected_power_law_fit(np.array([1.0, 2.0, 4.0]), np.ones((5, 3)))
     assert np.isnan(fit.slope) and fit.n_points == 3
+
+
+def test_two_term_quadrature_recovers_exponents_that_the_sum_form_distorts():
+    from attnlimits.fits import two_term_fit, two_term_model
+
+    L, H = (g.ravel().astype(float) for g in np.meshgrid([4, 8, 16, 32, 64, 128], [1, 4, 16, 64]))
+    truth = two_term_model({"a": 0.2, "b": 0.4, "p": 1.0, "q": 0.5, "r": 0.5}, L, H, "quadrature")
+    rng = np.random.default_rng(1)
+    y = truth * (1 + 0.01 * rng.standard_normal((41, L.size)))
+    y[0] = truth
+    quad = two_term_fit(L, H, y, free=("p", "q", "r"), combine="quadrature", replicates=20)
+    summed = two_term_fit(L, H, y, free=("p", "q", "r"), combine="sum", replicates=20)
+    for k, v in {"p": 1.0, "q": 0.5, "r": 0.5}.items():
+        assert abs(quad.params[k] - v) < 0.02, (k, quad.params[k])
+    assert quad.aic < summed.aic
+    np.testing.assert_allclose(quad.predict(L, H), truth, rtol=1e-3)

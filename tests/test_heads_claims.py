@@ -149,9 +149,10 @@ def test_slopes_table_and_lines(tables):
 
 def test_two_term_table(tables):
     tt = tables["two_term"]
-    assert len(tt) == 6
+    assert len(tt) == 12
     for _, group in tt.groupby("mask"):
-        assert sorted(group["form"]) == ["bound", "clt", "free"]
+        forms = ["bound", "clt", "free"]
+        assert sorted(group["form"]) == sorted(forms + [f"{f}_quadrature" for f in forms])
         assert group["supported"].sum() == 1
         assert group.loc[group["supported"], "delta_aic"].item() == 0
         assert (group["delta_aic"] >= 0).all()
@@ -167,7 +168,7 @@ def test_statistics_input_gives_the_same_tables(dataset, tables):
 
 def test_write_tables_and_figures(tables, tmp_path):
     paths = write_tables(tables, tmp_path / "tables")
-    assert len(paths) == 2 * len(COLUMNS)
+    assert len(paths) == 2 * (len(COLUMNS) + 1)  # and the solver table
     assert all(p.stat().st_size > 0 for p in paths)
     back = read_tables(tmp_path / "tables")
     figures = heads_figures(back, tmp_path / "plots", PLOTS)
@@ -186,3 +187,10 @@ def test_trajectories_figure(tmp_path, d):
     X = x[::4] + 0.01 * rng.standard_normal((5, 5, d))
     path = trajectories_figure(X, x, t_limit[::4], t_limit, tmp_path / "t.png", PLOTS, "cell")
     assert path.stat().st_size > 1000
+
+
+def test_solver_table_compares_limit_error_with_smallest_error(tables):
+    solver = tables["solver"]
+    assert len(solver) > 0
+    np.testing.assert_allclose(solver["ratio"], solver["smallest_err"] / solver["limit_error"])
+    assert (solver["margin_met"] == (solver["ratio"] >= 10.0)).all()

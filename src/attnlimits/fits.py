@@ -233,7 +233,9 @@ def corrected_power_law_fit(
     used = usable_points(y, exclude)
     nan2 = np.full((1, 2), np.nan)
     if used.sum() < 4:
-        return CorrectedPowerLawFit(np.array([np.nan]), nan2, np.nan, np.nan, (np.nan, np.nan), used)
+        return CorrectedPowerLawFit(
+            np.array([np.nan]), nan2, np.nan, np.nan, (np.nan, np.nan), used
+        )
     xu, logy = x[used], log_replicates(y[:, used])
     sw = np.sqrt(log_weights(logy))
     plain = power_law_fit(xu, y[:, used], level=level)
@@ -293,20 +295,33 @@ class TwoTermFit:
     aic: float
     n_points: int
     used: np.ndarray
+    combine: str = "sum"
 
     @property
     def n_params(self) -> int:
         return 2 + len(self.free)
 
     def predict(self, L: np.ndarray, H: np.ndarray) -> np.ndarray:
-        """a L^(−p) + b L^(−q) H^(−r)."""
-        return two_term_model(self.params, np.asarray(L, float), np.asarray(H, float))
+        """The fitted law at (L, H)."""
+        return two_term_model(self.params, np.asarray(L, float), np.asarray(H, float), self.combine)
 
 
-def two_term_model(params: dict[str, float], L: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """a L^(−p) + b L^(−q) H^(−r)."""
+#: How the two terms combine: added (MODELS.md), or in quadrature, as a bias and an independent
+#: fluctuation do in a root-mean-square error (E² = bias² + fluct²).
+COMBINATIONS = ("sum", "quadrature")
+
+
+def two_term_model(
+    params: dict[str, float], L: np.ndarray, H: np.ndarray, combine: str = "sum"
+) -> np.ndarray:
+    """a L^(−p) + b L^(−q) H^(−r) (``sum``) or its quadrature form (``quadrature``)."""
     p = params
-    return p["a"] * L ** (-p["p"]) + p["b"] * L ** (-p["q"]) * H ** (-p["r"])
+    first, second = p["a"] * L ** (-p["p"]), p["b"] * L ** (-p["q"]) * H ** (-p["r"])
+    if combine == "sum":
+        return first + second
+    if combine == "quadrature":
+        return np.sqrt(first**2 + second**2)
+    raise ValueError(f"unknown combination {combine!r}; allowed: {COMBINATIONS}")
 
 
 def _two_term_initial(
@@ -327,6 +342,7 @@ def _two_term_solve(
     exps: dict[str, float],
     free: tuple[str, ...],
     start: np.ndarray,
+    combine: str = "sum",
 ) -> np.ndarray:
     """least_squares on θ = (log a, log b, free exponents); residuals √w (log model − log y)."""
 
@@ -337,7 +353,7 @@ def _two_term_solve(
 
     def residual(theta: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", divide="ignore"):
-            model = np.log(np.maximum(two_term_model(unpack(theta), L, H), 1e-300))
+            model = np.log(np.maximum(two_term_model(unpack(theta), L, H, combine), 1e-300))
         return sw * (model - logy)
 
     span = float(np.max(logy) - np.min(logy)) + 50.0
@@ -358,6 +374,7 @@ def two_term_fit(
     exclude: np.ndarray | None = None,
     level: float = 0.95,
     replicates: int | None = 100,
+    combine: str = "sum",
 ) -> TwoTermFit:
     """Nonlinear least squares fit of y ≈ a L^(−p) + b L^(−q) H^(−r) in log space, a, b ≥ 0.
 
@@ -365,7 +382,8 @@ def two_term_fit(
     log model_j)² with w = 1/Var_b(log y_b) (:func:`log_weights`) over θ = (log a, log b) and the
     exponents named in ``free`` (a subset of "p", "q", "r", bounded to [0, EXPONENT_MAX]); the
     others stay at the values given. Intervals: refits on the first ``replicates`` bootstrap
-    replicates (all if None), same weights, started from the point estimate.
+    replicates (all if None), same weights, started from the point estimate. ``combine`` =
+    ``quadrature`` fits sqrt((a L^(−p))² + (b L^(−q) H^(−r))²) instead of the sum.
     """
     free = tuple(free)
     if not set(free) <= set(EXPONENTS):
@@ -381,31 +399,34 @@ def two_term_fit(
     if used.sum() < n_params:
         params = {**exps, "a": nan, "b": nan, **dict.fromkeys(free, nan)}
         ci = {name: (nan, nan) for name in ("a", "b", *EXPONENTS)}
-        return TwoTermFit(params, ci, free, nan, nan, nan, int(used.sum()), used)
+        return TwoTermFit(params, ci, free, nan, nan, nan, int(used.sum()), used, combine)
     Lu, Hu = L[used], H[used]
     logy = log_replicates(y[:, used])
     sw = np.sqrt(log_weights(logy))
     start = np.array([*_two_term_initial(Lu, Hu, y[0, used], exps), *(exps[f] for f in free)])
-    theta = _two_term_solve(Lu, Hu, logy[0], sw, exps, free, start)
+    theta = _two_term_solve(Lu, Hu, logy[0], sw, exps, free, start, combine)
     count = y.shape[0] - 1 if replicates is None else min(replicates, y.shape[0] - 1)
     boot = np.full((count + 1, n_params), np.nan)
     boot[0] = theta
     for b in range(1, count + 1):
         ok = np.isfinite(logy[b])
         if ok.sum() >= n_params:
-            boot[b] = _two_term_solve(Lu[ok], Hu[ok], logy[b, ok], sw[ok], exps, free, theta)
+            boot[b] = _two_term_solve(
+                Lu[ok], Hu[ok], logy[b, ok], sw[ok], exps, free, theta, combine
+            )
     values = boot.copy()
     values[:, :2] = np.exp(values[:, :2])
     lo, hi = replicate_interval(values, level)
     params = {**exps, **dict(zip(names, values[0], strict=True))}
     ci = {name: (params[name], params[name]) for name in EXPONENTS}
     ci.update({name: (float(lo[i]), float(hi[i])) for i, name in enumerate(names)})
-    resid = np.log(two_term_model(params, Lu, Hu)) - logy[0]
+    resid = np.log(two_term_model(params, Lu, Hu, combine)) - logy[0]
     n = int(used.sum())
     rss = float(np.sum((sw * resid) ** 2))
     aic = n * math.log(max(rss, 1e-300) / n) + 2 * n_params
     rms = float(np.sqrt(np.mean(resid**2)))
-    return TwoTermFit({k: float(v) for k, v in params.items()}, ci, free, rms, rss, aic, n, used)
+    fitted = {k: float(v) for k, v in params.items()}
+    return TwoTermFit(fitted, ci, free, rms, rss, aic, n, used, combine)
 
 
 def local_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:

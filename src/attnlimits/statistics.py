@@ -171,7 +171,9 @@ def cell_statistics(ds: xr.Dataset, weights: np.ndarray, block: int = 32) -> xr.
     stats = xr.Dataset(
         {
             name: xr.DataArray(
-                value, dims=(*dims, "replicate"), attrs={"long_name": STATISTICS[name], "units": "1"}
+                value,
+                dims=(*dims, "replicate"),
+                attrs={"long_name": STATISTICS[name], "units": "1"},
             )
             for name, value in out.items()
         },

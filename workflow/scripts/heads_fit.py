@@ -4,16 +4,19 @@ from pathlib import Path
 
 from attnlimits.heads.claims import heads_claims, heads_statistics, write_tables
 from attnlimits.progress import job_logger
+from attnlimits.provenance import provenance
 from attnlimits.storage import open_dataset, write_dataset
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = job_logger(sm.log[0], "heads_fit")
-stats = heads_statistics(open_dataset(sm.input[0]), sm.params.options)
+opts = sm.params.options
+stats = heads_statistics(open_dataset(sm.input[0]), opts)
+stats.attrs.update(provenance(opts, {"bootstrap_seed": opts["bootstrap_seed"]}, sm.params.code))
 log.info(
     "statistics of %d cells, %d replicates",
-    stats.sizes["L"] * stats.sizes["H"],
+    int(stats["err"].isel(replicate=0).notnull().sum()),
     stats.sizes["replicate"],
 )
 write_dataset(stats, sm.output.statistics)
-paths = write_tables(heads_claims(stats, sm.params.options), Path(sm.output.tables[0]).parent)
+paths = write_tables(heads_claims(stats, opts), Path(sm.output.tables[0]).parent)
 log.info("wrote %s", ", ".join(p.name for p in paths))

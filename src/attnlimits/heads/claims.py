@@ -302,7 +302,8 @@ class _Tables:
             )
 
     def two_term(self, grid: Grid, cells: xr.Dataset, quantity: str = "err") -> None:
-        """Bound, CLT and free-exponent two-term laws of ``quantity`` on the L × H grid."""
+        """Bound, CLT and free-exponent two-term laws of ``quantity`` on the L × H grid, with the
+        terms added (MODELS.md) and in quadrature (``*_quadrature``)."""
         stacked = cells[[quantity, "excluded_solver"]].stack(point=["L", "H"])
         L = stacked["L"].values.astype(np.float64)
         H = stacked["H"].values.astype(np.float64)
@@ -312,11 +313,13 @@ class _Tables:
         forms = {name: (exps, ()) for name, exps in fits.TWO_TERM_FORMS.items()}
         forms["free"] = (fits.TWO_TERM_FORMS["bound"], fits.EXPONENTS)
         results = {
-            name: fits.two_term_fit(
-                L, H, y, **exps, free=free, exclude=exclude, level=self.level, replicates=replicates
+            (name if combine == "sum" else f"{name}_quadrature"): fits.two_term_fit(
+                L, H, y, **exps, free=free, exclude=exclude, level=self.level,
+                replicates=replicates, combine=combine,
             )
+            for combine in fits.COMBINATIONS
             for name, (exps, free) in forms.items()
-        }
+        }  # fmt: skip
         best = min(results.values(), key=lambda f: f.aic if np.isfinite(f.aic) else np.inf).aic
         for name, fit in results.items():
             row = {**grid.keys(), "quantity": quantity, "form": name}
@@ -417,7 +420,39 @@ def heads_claims(ds: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.Dat
     tables = _Tables(options)
     for grid in find_grids(stats):
         (_depth_heads if grid.name == "depth_heads" else _tokens)(tables, grid, stats)
-    return tables.frames()
+    return {**tables.frames(), "solver": solver_table(stats, options)}
+
+
+def solver_table(stats: xr.Dataset, options: Mapping[str, Any]) -> pd.DataFrame:
+    """The limit solver's own error against the smallest discrete error it is compared with.
+
+    One row per limit (mask, normalisation, N, d, β): ``limit_error`` (step-halving estimate),
+    ``smallest_err`` (min over its (L, H) cells of err, replicate 0), their ratio, and whether
+    the ratio reaches ``solver_margin`` (MODELS.md: at least 10×).
+    """
+    margin = float(options["solver_margin"])
+    smallest = stats["err"].isel(replicate=0).min(["L", "H"])
+    rows = []
+    for key in smallest.stack(limit=list(smallest.dims)).transpose("limit"):
+        if not np.isfinite(float(key)):
+            continue
+        coords = {d: _python(key[d].values) for d in smallest.dims}
+        lim = float(stats["limit_error"].sel(coords))
+        ratio = float(key) / lim if lim > 0 else np.inf
+        rows.append(
+            {
+                **coords,
+                "limit_error": lim,
+                "smallest_err": float(key),
+                "ratio": ratio,
+                "margin": margin,
+                "margin_met": bool(ratio >= margin),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[*smallest.dims, "limit_error", "smallest_err", "ratio", "margin", "margin_met"],
+    )
 
 
 def write_tables(tables: Mapping[str, pd.DataFrame], outdir: str | Path) -> list[Path]:

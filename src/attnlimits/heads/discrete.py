@@ -7,6 +7,8 @@ whatever H (``tests/reference.py`` keeps the plain per-head loop it must match).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from attnlimits.attention import mixture_attention
@@ -22,6 +24,7 @@ def simulate(
     beta: float,
     mask: str,
     normalisation: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Layer states X_0..X_L of the grouped-heads transformer.
 
@@ -40,4 +43,6 @@ def simulate(
         w = weights[:, ell, None, :]  # (R, 1, M): same weights for every input of a seed
         x = project(x + dt * mixture_attention(x, qk, v, w, beta, mask), normalisation)
         out[:, :, ell + 1] = x
+        if progress is not None:
+            progress(ell + 1, layers)
     return out

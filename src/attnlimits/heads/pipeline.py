@@ -126,8 +126,8 @@ def run_cell(
         spec["beta"],
         spec["mask"],
         spec["normalisation"],
+        reporter(logger, "layers"),
     )
-    logger.info("simulated %d layers", layers)
     dev = errors.deviations(x, errors.limit_at_layers(x_limit, layers))
     t = np.arange(layers + 1) * spec["T"] / layers
     ds = xr.Dataset(
