@@ -218,6 +218,7 @@ def test_interrupted_run_leaves_nothing_trusted(finished, tmp_path):
         assert ".tmp-" not in rel.name
         assert_same_store(repo / rel, finished / rel)
     assert planned_jobs(repo)  # the rest is still to do
+    snakemake(repo, "--unlock")  # a hard kill leaves Snakemake's lock, as it says
     snakemake(repo, "--cores", "2")
     assert stores(repo) == stores(finished)
     for rel in stores(repo):
