@@ -67,24 +67,12 @@ def _weighted_lstsq(design: np.ndarray, logy: np.ndarray, w: np.ndarray) -> np.n
     return coef
 
 
-@dataclass(frozen=True)
-class PowerLawFit:
-    """log y = c + Σ_k p_k log x_k, fitted on replicate 0 and refitted on every bootstrap replicate.
-
-    ``slopes`` (k,), ``intercept``; ``boot_slopes`` (B, k) and ``boot_intercepts`` (B,) hold the
-    refits (NaN where a replicate had too few usable points); ``ci`` (k, 2) and
-    ``intercept_ci`` (2,) are percentile intervals at ``level``; ``used`` marks the points fitted.
-    """
+class _SlopeSummary:
+    """Read-outs shared by the fits: needs ``slopes`` (k,), ``ci`` (k, 2) and ``used``."""
 
     slopes: np.ndarray
-    intercept: float
     ci: np.ndarray
-    intercept_ci: np.ndarray
-    boot_slopes: np.ndarray
-    boot_intercepts: np.ndarray
     used: np.ndarray
-    level: float
-    weights: np.ndarray = field(repr=False)
 
     @property
     def n_points(self) -> int:
@@ -102,6 +90,26 @@ class PowerLawFit:
     @property
     def ci_high(self) -> float:
         return float(self.ci[0, 1])
+
+
+@dataclass(frozen=True)
+class PowerLawFit(_SlopeSummary):
+    """log y = c + Σ_k p_k log x_k, fitted on replicate 0 and refitted on every bootstrap replicate.
+
+    ``slopes`` (k,), ``intercept``; ``boot_slopes`` (B, k) and ``boot_intercepts`` (B,) hold the
+    refits (NaN where a replicate had too few usable points); ``ci`` (k, 2) and
+    ``intercept_ci`` (2,) are percentile intervals at ``level``; ``used`` marks the points fitted.
+    """
+
+    slopes: np.ndarray
+    intercept: float
+    ci: np.ndarray
+    intercept_ci: np.ndarray
+    boot_slopes: np.ndarray
+    boot_intercepts: np.ndarray
+    used: np.ndarray
+    level: float
+    weights: np.ndarray = field(repr=False)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """exp(c + Σ_k p_k log x_k) for ``x`` of shape (n,) (one variable) or (n, k)."""
@@ -181,7 +189,7 @@ def power_law_fit(
 
 
 @dataclass(frozen=True)
-class CorrectedPowerLawFit:
+class CorrectedPowerLawFit(_SlopeSummary):
     """y ≈ A x^s (1 + c/x): a power law with its next-order correction (see
     :func:`corrected_power_law_fit`). ``slopes`` (1,) holds s, ``ci`` (1, 2) its interval, as in
     :class:`PowerLawFit`; ``correction`` c and its interval ``correction_ci``."""
@@ -192,22 +200,6 @@ class CorrectedPowerLawFit:
     correction: float
     correction_ci: tuple[float, float]
     used: np.ndarray
-
-    @property
-    def n_points(self) -> int:
-        return int(np.sum(self.used))
-
-    @property
-    def slope(self) -> float:
-        return float(self.slopes[0])
-
-    @property
-    def ci_low(self) -> float:
-        return float(self.ci[0, 0])
-
-    @property
-    def ci_high(self) -> float:
-        return float(self.ci[0, 1])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
