@@ -50,8 +50,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     cell_time(4, args)  # warm-up
     base = cell_time(4, args)
-    print(f"L={args.layers} M={args.atoms} N={args.tokens} d={args.dim} R={args.seeds} "
-          f"S={args.inputs}, median of {args.repeats}, {args.threads} thread(s)")
+    print(
+        f"L={args.layers} M={args.atoms} N={args.tokens} d={args.dim} R={args.seeds} "
+        f"S={args.inputs}, median of {args.repeats}, {args.threads} thread(s)"
+    )
     print(f"{'H':>6} {'seconds':>9} {'vs H=4':>7}")
     ratio = 1.0
     for heads in (4, 64, 1024, 4096):

@@ -5,7 +5,15 @@
 HEADS = config["heads"]
 HEADS_CELLS = heads_grid.cells(HEADS)
 HEADS_LIMITS = heads_grid.limits(HEADS)
-HEADS_TABLES = ["claims", "two_term", "slopes", "local_slopes", "points", "lines", "solver"]
+HEADS_TABLES = [
+    "claims",
+    "two_term",
+    "slopes",
+    "local_slopes",
+    "points",
+    "lines",
+    "solver",
+]
 HEADS_FIGURES = [
     "err_vs_L",
     "err_vs_H",
