@@ -115,7 +115,7 @@ rule heads_aggregate:
     params:
         cells=[c.__dict__ for c in HEADS_CELLS],
         attrs={"T": HEADS["T"], "seeds": HEADS["seeds"], "experiment": "heads"},
-        code=code_version(["heads.pipeline", "storage"]),
+        code=code_version(["heads.aggregate", "storage"]),
     script:
         "../scripts/heads_aggregate.py"
 

@@ -1,6 +1,6 @@
 """Rule heads_aggregate: one consolidated Zarr store of every cell's errors."""
 
-from attnlimits.heads.pipeline import aggregate
+from attnlimits.heads.aggregate import aggregate
 from attnlimits.progress import job_logger
 from attnlimits.provenance import provenance
 

@@ -1,4 +1,4 @@
-"""What the jobs of experiment ``heads`` do: solve a limit, simulate a cell, aggregate.
+"""What the jobs of experiment ``heads`` do: solve a limit, simulate and measure a cell.
 
 Each function takes the job's spec (plain data from ``heads.grid``), writes one store
 atomically, and records the spec, the seeds and the code version in its attributes.
@@ -7,7 +7,7 @@ atomically, and records the spec, the seeds and the code version in its attribut
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from attnlimits.heads.law import atom_counts, draw_atoms, draw_inputs, head_atom
 from attnlimits.heads.limit import solve_limit
 from attnlimits.progress import reporter
 from attnlimits.provenance import provenance
-from attnlimits.storage import open_dataset, write_atomic, write_dataset
+from attnlimits.storage import open_dataset, write_dataset
 
 _LOG = logging.getLogger("attnlimits.heads")
 
@@ -163,94 +163,3 @@ def run_cell(
         attrs={**provenance(spec, _seeds(spec), code), "limit_store": Path(limit_store).name},
     )
     return write_dataset(ds, out)
-
-
-GRID_DIMS = ("mask", "normalisation", "N", "d", "beta", "L", "H")
-_CELL_VARS = ("e2", "e_inf", "gram")
-
-
-def aggregate(
-    cells: Sequence[Mapping[str, Any]],
-    stores: Sequence[str | Path],
-    attrs: Mapping[str, Any],
-    out: str | Path,
-    logger: logging.Logger = _LOG,
-) -> Path:
-    """One consolidated store over the hypercube of grid values (NaN where no cell was run).
-
-    The per-cell stores are opened lazily; the target's metadata is written first and each
-    cell is then written into its own chunk (a ``region``), so memory stays at one cell.
-    """
-    coords = {dim: sorted({c[dim] for c in cells}) for dim in GRID_DIMS}
-    first = open_dataset(stores[0])
-    seeds, inputs = first.sizes["seed"], first.sizes["input"]
-    layers = max(c["L"] for c in cells) + 1
-    shapes = {
-        "e2": ("seed", "input"),
-        "e_inf": ("seed", "input"),
-        "gram": ("input", "layer", "seed", "seed_"),
-    }
-    sizes = {"seed": seeds, "seed_": seeds, "input": inputs, "layer": layers}
-    grid_shape = tuple(len(coords[d]) for d in GRID_DIMS)
-    import dask.array as da
-
-    template = xr.Dataset(
-        {
-            name: (
-                GRID_DIMS + dims,
-                da.full(
-                    grid_shape + tuple(sizes[d] for d in dims),
-                    np.nan,
-                    chunks=(1,) * len(GRID_DIMS) + tuple(sizes[d] for d in dims),
-                ),
-                first[name].attrs,
-            )
-            for name, dims in shapes.items()
-        }
-        | {
-            "limit_error": (
-                GRID_DIMS[:5],
-                da.full(grid_shape[:5], np.nan, chunks=(1,) * 5),
-                first["limit_error"].attrs,
-            )
-        },
-        coords={
-            **coords,
-            "seed": np.arange(seeds),
-            "seed_": np.arange(seeds),
-            "input": np.arange(inputs),
-            "layer": np.arange(layers),
-        },
-        attrs=dict(attrs),
-    )
-    for dim in GRID_DIMS:
-        template[dim].attrs.update(long_name=dim)
-
-    def write(tmp: Path) -> None:
-        template.to_zarr(tmp, mode="w", compute=False, consolidated=False, zarr_format=2)
-        for i, (cell, store) in enumerate(zip(cells, stores, strict=True)):
-            src = open_dataset(store)
-            region = {
-                d: slice(coords[d].index(cell[d]), coords[d].index(cell[d]) + 1) for d in GRID_DIMS
-            }
-            part = src[list(_CELL_VARS)].drop_vars(["t"], errors="ignore")
-            part = part.pad(layer=(0, layers - part.sizes["layer"]), constant_values=np.nan)
-            part = part.assign_coords(layer=np.arange(layers))
-            part = part.expand_dims({d: [cell[d]] for d in GRID_DIMS})
-            part = part.drop_vars(list(part.coords)).load()  # one cell: small, one chunk
-            for var in part.data_vars.values():
-                var.encoding.clear()
-            part.to_zarr(tmp, region=region, zarr_format=2, consolidated=False)
-            lim = src[["limit_error"]].expand_dims({d: [cell[d]] for d in GRID_DIMS[:5]})
-            lim = lim.drop_vars(list(lim.coords)).load()
-            lim["limit_error"].encoding.clear()
-            lim.to_zarr(
-                tmp, region={d: region[d] for d in GRID_DIMS[:5]}, zarr_format=2, consolidated=False
-            )
-            if (i + 1) % max(1, len(cells) // 10) == 0:
-                logger.info("aggregated %d/%d cells", i + 1, len(cells))
-        import zarr
-
-        zarr.consolidate_metadata(str(tmp))
-
-    return write_atomic(out, write)
