@@ -1,0 +1,1 @@
+"""Experiment ``sde``: P2's common-noise SDE, width, tokens and synchronization (MODELS.md)."""
