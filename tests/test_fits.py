@@ -200,3 +200,19 @@ def test_two_term_quadrature_recovers_exponents_that_the_sum_form_distorts():
         assert abs(quad.params[k] - v) < 0.02, (k, quad.params[k])
     assert quad.aic < summed.aic
     np.testing.assert_allclose(quad.predict(L, H), truth, rtol=1e-3)
+
+
+def test_exponential_rate_fit_recovers_rate_and_predicts():
+    from attnlimits.fits import exponential_rate_fit
+
+    rng = np.random.default_rng(3)
+    t = np.linspace(0.0, 10.0, 21)
+    truth = 2.0 * np.exp(-0.7 * t)
+    y = truth * np.exp(0.01 * rng.standard_normal((101, t.size)))
+    y[0] = truth
+    fit = exponential_rate_fit(t, y)
+    assert fit.slope == pytest.approx(-0.7, abs=1e-12)
+    assert fit.ci_low < -0.7 < fit.ci_high and fit.ci_high - fit.ci_low < 0.01
+    np.testing.assert_allclose(fit.predict(t), truth, rtol=1e-10)
+    lo, hi = fit.band(t)
+    assert np.all(lo <= fit.predict(t) * (1 + 1e-12)) and np.all(hi >= fit.predict(t) * (1 - 1e-12))

@@ -110,27 +110,29 @@ class PowerLawFit(_SlopeSummary):
     used: np.ndarray
     level: float
     weights: np.ndarray = field(repr=False)
+    log_x: bool = True  # False: an exponential fit, log y = c + Σ_k p_k x_k
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """exp(c + Σ_k p_k log x_k) for ``x`` of shape (n,) (one variable) or (n, k)."""
-        return np.exp(self.intercept + _log_design(x, len(self.slopes))[:, 1:] @ self.slopes)
+        design = _log_design(x, len(self.slopes), self.log_x)
+        return np.exp(self.intercept + design[:, 1:] @ self.slopes)
 
     def band(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pointwise percentile band at ``level`` of the bootstrap fitted lines at ``x``."""
-        logx = _log_design(x, len(self.slopes))[:, 1:]
+        logx = _log_design(x, len(self.slopes), self.log_x)[:, 1:]
         lines = self.boot_intercepts[:, None] + self.boot_slopes @ logx.T  # (B, n)
         lo, hi = percentile_interval(lines, self.level)
         return np.exp(lo), np.exp(hi)
 
 
-def _log_design(x: np.ndarray, k: int | None = None) -> np.ndarray:
-    """Design matrix [1, log x_1, …, log x_k] for x of shape (n,) or (n, k)."""
+def _log_design(x: np.ndarray, k: int | None = None, log_x: bool = True) -> np.ndarray:
+    """Design [1, log x_1, …, log x_k] ([1, x_1, …] if not ``log_x``); x (n,) or (n, k)."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
     if k is not None and x.shape[1] != k:
         raise ValueError(f"expected {k} variables, got {x.shape[1]}")
-    return np.column_stack([np.ones(x.shape[0]), np.log(x)])
+    return np.column_stack([np.ones(x.shape[0]), np.log(x) if log_x else x])
 
 
 def power_law_fit_multi(
@@ -138,8 +140,11 @@ def power_law_fit_multi(
     y: np.ndarray,
     exclude: np.ndarray | None = None,
     level: float = 0.95,
+    log_x: bool = True,
 ) -> PowerLawFit:
     """Weighted least squares fit of log y = c + Σ_k p_k log x_k, bootstrap intervals.
+
+    With ``log_x=False`` it fits log y = c + Σ_k p_k x_k instead (exponential rates).
 
     ``x`` (n, k) positive grid values, ``y`` (B+1, n) replicates. Points not usable on replicate 0
     (:func:`usable_points`) are dropped; a bootstrap replicate is refitted with the same weights on
@@ -147,7 +152,7 @@ def power_law_fit_multi(
     k+1 usable points every result is NaN.
     """
     y = np.asarray(y, dtype=np.float64)
-    design = _log_design(x)
+    design = _log_design(x, log_x=log_x)
     k = design.shape[1]
     if y.ndim != 2 or y.shape[1] != design.shape[0]:
         raise ValueError(f"y must be (B+1, {design.shape[0]}), got {y.shape}")
@@ -175,6 +180,7 @@ def power_law_fit_multi(
         used=used,
         level=level,
         weights=weights,
+        log_x=log_x,
     )
 
 
@@ -257,6 +263,17 @@ def corrected_power_law_fit(
         correction_ci=(float(lo[2]), float(hi[2])),
         used=used,
     )
+
+
+def exponential_rate_fit(
+    t: np.ndarray,
+    y: np.ndarray,
+    exclude: np.ndarray | None = None,
+    level: float = 0.95,
+) -> PowerLawFit:
+    """log y = c + λ t by the weighted least squares of :func:`power_law_fit_multi`: the rate λ
+    of y ∝ e^(λt), with its bootstrap interval (``slope``, ``ci_low``, ``ci_high``)."""
+    return power_law_fit_multi(np.asarray(t, dtype=np.float64)[:, None], y, exclude, level, False)
 
 
 #: Fixed-exponent forms of the two-term law a L^(−p) + b L^(−q) H^(−r) (MODELS.md, heads).
