@@ -1,0 +1,58 @@
+"""Synchronization tools of experiment ``sde``: interaction energy, two-point Lyapunov exponent."""
+
+import math
+
+import pytest
+import torch
+
+from attnlimits.geometry import project
+from attnlimits.sde.kernel import kappa_one, kappa_prime_one, kernel, lyapunov_exponent
+from attnlimits.sde.sync import interaction_energy, two_point_lyapunov, two_point_noise
+from attnlimits.seeding import normal
+
+
+def test_energy_vanishes_only_on_a_single_cluster_and_matches_the_definition():
+    x = project(normal((7, 4), 1), "sphere")
+    beta = 3.0
+    direct = sum(
+        math.exp(beta) - math.exp(beta * float(x[i] @ x[j])) for i in range(7) for j in range(7)
+    ) / (2 * 49)
+    assert float(interaction_energy(x, beta)) == pytest.approx(direct * math.exp(-beta), rel=1e-12)
+    cluster = x[:1].expand(5, 4)
+    assert float(interaction_energy(cluster, beta)) == 0.0
+    # accurate for tokens 1e-6 apart: E ≈ β |x − y|²/4 · (2/4) for two tokens (pairs i≠j)
+    y = project(x[0] + 1e-6 * torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=torch.float64), "sphere")
+    two = torch.stack([x[0], y])
+    expected = beta * float((x[0] - y).square().sum()) / 2 * 2 / (2 * 4)
+    assert float(interaction_energy(two, beta)) == pytest.approx(expected, rel=1e-5)
+    assert float(interaction_energy(x, 1e4)) > 0  # finite at huge β
+
+
+def test_two_point_noise_has_the_kernel_covariance():
+    d, k1, kp = 5, kappa_one("tanh", 5, 0.1, 0.1), kappa_prime_one("tanh", 5, 0.1, 0.1)
+    x = project(torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64), "sphere")
+    y = project(torch.tensor([[1.0, 0.03, 0.0, 0.0, 0.0]], dtype=torch.float64), "sphere")
+    xi = normal((200_000, 2, d), 5)
+    gx, gy = two_point_noise(x, y, k1, kp, xi)
+    u = float((x * y).sum())
+    n = gx.numel()
+    assert float((gx * gx).sum() / n) == pytest.approx(k1, rel=0.01)
+    assert float((gy * gy).sum() / n) == pytest.approx(k1, rel=0.01)
+    # the difference carries 2(κ(1) − κ(u)), which the linearisation gets to O((1 − u)²)
+    diff = float(((gx - gy) ** 2).sum() / n)
+    exact = 2 * (k1 - float(kernel(u, "tanh", d, 0.1, 0.1)))
+    assert diff == pytest.approx(exact, rel=0.02)
+
+
+@pytest.mark.parametrize(("activation", "d", "sigma"), [("sigmoid", 5, 0.0), ("relu", 5, 0.1)])
+def test_two_point_lyapunov_exponent_is_lambda_1(activation, d, sigma):
+    lam = lyapunov_exponent(activation, d, sigma, sigma)
+    k1, kp = kappa_one(activation, d, sigma, sigma), kappa_prime_one(activation, d, sigma, sigma)
+    est = two_point_lyapunov(d, k1, kp, dt=0.02, steps=1500, paths=64, seed=1)
+    assert abs(est.mean - lam) < max(0.1 * abs(lam), 4 * est.standard_error), (est.mean, lam)
+
+
+def test_two_point_lyapunov_is_deterministic():
+    a = two_point_lyapunov(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
+    b = two_point_lyapunov(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
+    assert torch.equal(a.per_path, b.per_path)
