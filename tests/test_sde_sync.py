@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from attnlimits.geometry import project
-from attnlimits.sde.kernel import kappa_one, kappa_prime_one, kernel, lyapunov_exponent
-from attnlimits.sde.sync import interaction_energy, two_point_lyapunov, two_point_noise
+from attnlimits.sde.kernel import (
+    coercivity_exponent,
+    kappa_one,
+    kappa_prime_one,
+    kernel,
+    lyapunov_exponent,
+)
+from attnlimits.sde.sync import interaction_energy, two_point_noise, two_point_run
 from attnlimits.seeding import normal
 
 
@@ -45,14 +51,18 @@ def test_two_point_noise_has_the_kernel_covariance():
 
 
 @pytest.mark.parametrize(("activation", "d", "sigma"), [("sigmoid", 5, 0.0), ("relu", 5, 0.1)])
-def test_two_point_lyapunov_exponent_is_lambda_1(activation, d, sigma):
-    lam = lyapunov_exponent(activation, d, sigma, sigma)
+def test_two_point_rates_are_lambda_1_and_lambda_bar(activation, d, sigma):
+    lam1 = lyapunov_exponent(activation, d, sigma, sigma)
+    lam_bar = coercivity_exponent(activation, d, sigma, sigma)
     k1, kp = kappa_one(activation, d, sigma, sigma), kappa_prime_one(activation, d, sigma, sigma)
-    est = two_point_lyapunov(d, k1, kp, dt=0.02, steps=1500, paths=64, seed=1)
-    assert abs(est.mean - lam) < max(0.1 * abs(lam), 4 * est.standard_error), (est.mean, lam)
+    run = two_point_run(d, k1, kp, dt=0.02, steps=1500, paths=64, seed=1)
+    mean, se = run.lyapunov()
+    assert abs(mean - lam1) < max(0.1 * abs(lam1), 4 * se), (mean, lam1)
+    rate, se = run.second_moment_rate()
+    assert abs(rate - lam_bar) < max(0.2 * abs(lam_bar), 4 * se), (rate, lam_bar)
 
 
 def test_two_point_lyapunov_is_deterministic():
-    a = two_point_lyapunov(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
-    b = two_point_lyapunov(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
-    assert torch.equal(a.per_path, b.per_path)
+    a = two_point_run(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
+    b = two_point_run(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
+    assert torch.equal(a.log_ratios, b.log_ratios)
