@@ -1,0 +1,285 @@
+"""Propagation of chaos for the ``sde`` experiment (MODELS.md, ``sde``, "tokens").
+
+Prediction: E sup_t W2²(μ^N_t, μ_t) ≤ c r(N), with r(N) = N^(−1/2), N^(−1/2) log(1+N), N^(−2/k)
+for k < 4, k = 4, k > 4; k = d (ambient, as the paper states it) or k = d−1 (the sphere's
+intrinsic dimension). ``chaos_rates`` gives both.
+
+Measurement. The limit μ_t (a random measure, driven by the common noise) is replaced by the
+empirical measure of a reference system of N_ref ≫ N tokens driven by the SAME noise field: the
+same frozen random features and the same per-layer coefficients (``features.py``), the same head,
+the same Δ. Both systems run the layer step of ``dynamics.py``,
+
+    Yⁱ = Π(X_ℓⁱ + Δ·s·A(X_ℓ)ⁱ),   X_{ℓ+1}ⁱ = Π(Yⁱ + sqrt(Δ)·G_{ℓ+1}(Yⁱ)),
+
+with G_{ℓ+1} evaluated at each system's own Y (the field is defined at every point).
+Initial tokens: the N-token system and the reference are INDEPENDENT i.i.d. samples of
+μ₀ = uniform on S^{d−1} (the standard propagation-of-chaos setting, μ^{N_ref}_0 standing in for
+μ₀). Within one replica the N-token systems for different N are nested (the first N tokens of one
+pool), which correlates their errors and steadies the fitted slope in N.
+
+The reference carries its own error W2²(μ^{N_ref}_t, μ_t) ~ r(N_ref), a floor under every
+measurement; ``reference_floor`` estimates it from two independent reference systems driven by the
+same field (their W2² ≈ 2 × floor, if the two errors add as for independent samples), so that the
+pipeline can drop the N whose error is within 10× of it.
+
+W2² between empirical measures with uniform weights is solved exactly by ``ot.emd2`` (network
+simplex): O(N·N_ref) memory for the cost matrix, and measured on one core ≈ 3 ms (16 × 1024),
+15 ms (128 × 1024), 0.13 s (512 × 2048), 0.9 s (2048 × 2048) per call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import ot
+import pandas as pd
+import torch
+
+from attnlimits.sde.dynamics import Head, attention_half_step, noise_half_step
+from attnlimits.sde.features import (
+    Features,
+    SeedLike,
+    draw_coefficients,
+    draw_features,
+    field_increment,
+    seed_parts,
+)
+from attnlimits.seeding import generator
+
+DEFAULT_N_REF = 2048
+DEFAULT_NS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512)
+EMD_MAX_ITER = 10_000_000
+FLOOR_FACTOR = 10.0
+"""Keep an N only if its E sup W2² exceeds FLOOR_FACTOR × the reference floor."""
+
+
+def uniform_sphere(
+    n: int, d: int, *parts: int | str, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """n i.i.d. tokens of μ₀ = uniform on S^{d−1} (normalised Gaussians), (n, d) float64."""
+    z = torch.from_numpy(generator("sde.chaos.tokens", *parts).standard_normal((n, d)))
+    return (z / torch.linalg.vector_norm(z, dim=-1, keepdim=True)).to(device)
+
+
+def simulate_particles(
+    x0: torch.Tensor,
+    head: Head,
+    dt: float,
+    L: int,
+    features: Features,
+    coeffs: torch.Tensor,
+    activation: str,
+    sigma_w: float,
+    record_every: int = 1,
+) -> torch.Tensor:
+    """Run L layers from tokens x0 (..., n, d); layer ℓ adds sqrt(Δ)·G_ℓ(Y), ξ = coeffs[..., ℓ−1].
+
+    ``coeffs`` (..., ≥L, P+1, d) are standard normal (``draw_coefficients``); leading axes of x0,
+    features and coeffs broadcast (independent replicas). ``activation == "none"`` means no MLP
+    (pure attention). Returns the tokens at layers 0, k, 2k, …, L (k = ``record_every``, which must
+    divide L): shape (..., L/k + 1, n, d).
+    """
+    if L < 1 or L % record_every:
+        raise ValueError(f"record_every={record_every} must divide L={L} >= 1")
+    if activation != "none" and coeffs.shape[-3] < L:
+        raise ValueError(f"{coeffs.shape[-3]} coefficient steps for {L} layers")
+    x = x0
+    out = [x0]
+    for layer in range(L):
+        y = attention_half_step(x, head, dt)
+        if activation == "none":
+            x = y
+        else:
+            noise = field_increment(y, features, coeffs[..., layer, :, :], activation, sigma_w, dt)
+            x = noise_half_step(y, noise)
+        if (layer + 1) % record_every == 0:
+            out.append(x)
+    return torch.stack(out, dim=-3)
+
+
+def w2_squared(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> float:
+    """W2²(μ_x, μ_y) = min_π Σ_ij π_ij |xⁱ − yʲ|², uniform weights 1/n, 1/m; exact (``ot.emd2``).
+
+    x (n, d), y (m, d), any n, m. Float64 throughout; the weights are normalised to sum to 1.
+    Raises if the network simplex stops before optimality.
+    """
+    xa = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+    ya = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
+    a = np.full(len(xa), 1.0 / len(xa))
+    b = np.full(len(ya), 1.0 / len(ya))
+    a /= a.sum()
+    b /= b.sum()
+    cost = ot.dist(xa, ya, metric="sqeuclidean")
+    value, log = ot.emd2(a, b, cost, numItermax=EMD_MAX_ITER, log=True)
+    if log.get("warning"):
+        raise RuntimeError(f"ot.emd2 did not converge: {log['warning']}")
+    return max(0.0, float(value))
+
+
+def w2_squared_path(
+    traj_a: torch.Tensor, traj_b: torch.Tensor, layers: Sequence[int] | None = None
+) -> np.ndarray:
+    """W2²(μ^a_t, μ^b_t) at recorded times ``layers`` (all if None): (..., T) → (..., len(layers)).
+
+    traj_a (..., T, n, d), traj_b (..., T, m, d) with the same leading axes.
+    """
+    if traj_a.shape[:-2] != traj_b.shape[:-2]:
+        raise ValueError(f"shapes {tuple(traj_a.shape)} and {tuple(traj_b.shape)} do not match")
+    times = range(traj_a.shape[-3]) if layers is None else list(layers)
+    a = traj_a[..., list(times), :, :]
+    b = traj_b[..., list(times), :, :]
+    lead = a.shape[:-2]
+    a = a.reshape(-1, *a.shape[-2:])
+    b = b.reshape(-1, *b.shape[-2:])
+    out = np.array([w2_squared(a[i], b[i]) for i in range(len(a))])
+    return out.reshape(lead)
+
+
+def sup_w2_squared(
+    traj_n: torch.Tensor, traj_ref: torch.Tensor, layers: Sequence[int] | None = None
+) -> np.ndarray:
+    """sup over recorded layers of W2²(μ^N_t, μ^{N_ref}_t), per replica: (..., T, ·, d) → (...)."""
+    return w2_squared_path(traj_n, traj_ref, layers).max(axis=-1)
+
+
+def reference_floor(
+    traj_ref_a: torch.Tensor, traj_ref_b: torch.Tensor, layers: Sequence[int] | None = None
+) -> np.ndarray:
+    """½ sup_t W2²(μ^{ref,a}_t, μ^{ref,b}_t) for two independent N_ref systems with the same field.
+
+    Estimates the reference's own error sup_t W2²(μ^{N_ref}_t, μ_t) (per replica), on the heuristic
+    E W2²(a, b) ≈ E W2²(a, μ) + E W2²(b, μ) for independent samples a, b.
+    """
+    return 0.5 * sup_w2_squared(traj_ref_a, traj_ref_b, layers)
+
+
+def _rate(n: np.ndarray, k: float) -> np.ndarray:
+    if k < 4:
+        return n**-0.5
+    if k == 4:
+        return n**-0.5 * np.log1p(n)
+    return n ** (-2.0 / k)
+
+
+def chaos_rates(N: np.ndarray | Sequence[float] | float, d: int) -> dict[str, dict[str, object]]:
+    """Predicted r(N) for k = d (``ambient``) and k = d−1 (``intrinsic``).
+
+    For each: ``k``, ``r`` (the values r(N)), ``exponent`` (the power −1/2 or −2/k, ignoring the
+    log at k = 4) and ``local_slope`` (d log r / d log N at N: −1/2 + N/((1+N) log(1+N)) at k = 4,
+    else the exponent), which is what a log–log fit over a finite range of N estimates.
+    """
+    n = np.asarray(N, dtype=np.float64)
+    out: dict[str, dict[str, object]] = {}
+    for name, k in (("ambient", d), ("intrinsic", d - 1)):
+        exponent = -0.5 if k <= 4 else -2.0 / k
+        local = -0.5 + n / ((1.0 + n) * np.log1p(n)) if k == 4 else np.full_like(n, exponent)
+        out[name] = {"k": k, "r": _rate(n, k), "exponent": exponent, "local_slope": local}
+    return out
+
+
+@dataclass(frozen=True)
+class ChaosSetup:
+    """One propagation-of-chaos configuration (time horizon T = L·Δ)."""
+
+    d: int
+    activation: str = "relu"
+    sigma_u: float = 0.0
+    sigma_w: float = 0.0
+    beta: float = 1.0
+    sign: float = 1.0
+    L: int = 32
+    T: float = 1.0
+    P: int = 1024
+    n_ref: int = DEFAULT_N_REF
+    record_every: int = 1
+
+    @property
+    def dt(self) -> float:
+        return self.T / self.L
+
+
+def chaos_replica(
+    setup: ChaosSetup, ns: Sequence[int], seed: SeedLike, replica: int
+) -> tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]:
+    """One replica: W2² paths (per N) to reference a, and the floor path ½ W2²(ref a, ref b).
+
+    Returns ({N: W2²(μ^N_t, μ^{ref,a}_t) over recorded t}, floor path, recorded layer indices).
+    Streams: features and coefficients ("sde.features…", *seed, replica), the N-token pool
+    ("sde.chaos.tokens", *seed, replica, "particles"), references (…, "reference", 0 | 1).
+    """
+    parts = (*seed_parts(seed), replica)
+    d = setup.d
+    features = draw_features(setup.P, d, setup.sigma_u, parts)
+    coeffs = draw_coefficients(setup.P, d, setup.L, parts)
+    head = Head.identity(d, setup.beta, setup.sign)
+
+    def run(x0: torch.Tensor) -> torch.Tensor:
+        return simulate_particles(
+            x0,
+            head,
+            setup.dt,
+            setup.L,
+            features,
+            coeffs,
+            setup.activation,
+            setup.sigma_w,
+            setup.record_every,
+        )
+
+    ref_a = run(uniform_sphere(setup.n_ref, d, *parts, "reference", 0))
+    ref_b = run(uniform_sphere(setup.n_ref, d, *parts, "reference", 1))
+    pool = uniform_sphere(max(ns), d, *parts, "particles")
+    paths = {int(n): w2_squared_path(run(pool[:n]), ref_a) for n in ns}
+    floor = 0.5 * w2_squared_path(ref_a, ref_b)
+    layers = np.arange(0, setup.L + 1, setup.record_every)
+    return paths, floor, layers
+
+
+def chaos_experiment(
+    setup: ChaosSetup, ns: Sequence[int], replicas: int, seed: SeedLike = 0
+) -> pd.DataFrame:
+    """sup_t W2²(μ^N_t, μ^{N_ref}_t) and the floor per (replica, N); one replica at a time.
+
+    Columns: replica, N, sup_w2 (sup over recorded layers), w2_final (at t = T), floor (the
+    replica's ½ sup_t W2² between the two references), seconds (replica's wall time), and the
+    setup's fields.
+    """
+    if max(ns) > setup.n_ref:
+        raise ValueError(f"N up to {max(ns)} exceeds N_ref = {setup.n_ref}")
+    rows = []
+    for r in range(replicas):
+        start = time.perf_counter()
+        paths, floor, _ = chaos_replica(setup, ns, seed, r)
+        elapsed = time.perf_counter() - start
+        for n, path in paths.items():
+            rows.append(
+                {
+                    "replica": r,
+                    "N": n,
+                    "sup_w2": float(path.max()),
+                    "w2_final": float(path[-1]),
+                    "floor": float(floor.max()),
+                    "seconds": elapsed,
+                    **asdict(setup),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def fitted_slope(df: pd.DataFrame, above_floor: float | None = None) -> dict[str, float]:
+    """Least-squares slope of log E sup W2² against log N (means over replicas).
+
+    ``above_floor``: keep only N with mean sup W2² > above_floor × mean floor (e.g. FLOOR_FACTOR);
+    returns slope, intercept, number of N kept (slope NaN if fewer than 2).
+    """
+    g = df.groupby("N").agg(sup_w2=("sup_w2", "mean"), floor=("floor", "mean")).reset_index()
+    if above_floor is not None:
+        g = g[g.sup_w2 > above_floor * g.floor]
+    if len(g) < 2:
+        return {"slope": math.nan, "intercept": math.nan, "kept": float(len(g))}
+    slope, intercept = np.polyfit(np.log(g.N.to_numpy(float)), np.log(g.sup_w2.to_numpy()), 1)
+    return {"slope": float(slope), "intercept": float(intercept), "kept": float(len(g))}
