@@ -66,3 +66,52 @@ def test_two_point_lyapunov_is_deterministic():
     a = two_point_run(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
     b = two_point_run(3, 0.3, 0.1, 0.05, 50, 4, seed=2)
     assert torch.equal(a.log_ratios, b.log_ratios)
+
+
+def test_energy_rate_bound_is_at_least_lambda_bar_and_f_tends_to_minus_lambda_bar():
+    import numpy as np
+
+    from attnlimits.sde.sync import energy_rate_bound, energy_rate_function
+
+    for act, d, s, beta in [
+        ("sigmoid", 5, 0.0, 1.0),
+        ("relu", 64, 0.1, 1.0),
+        ("tanh", 5, 0.1, 4.0),
+    ]:
+        lam_bar = coercivity_exponent(act, d, s, s)
+        k1 = kappa_one(act, d, s, s)
+        bound = energy_rate_bound(
+            lambda u, a=act, dd=d, ss=s: kernel(u, a, dd, ss, ss), k1, d, beta
+        )
+        assert bound >= lam_bar - 1e-6
+        u = np.array([1 - 1e-5])
+        f = energy_rate_function(u, kernel(u, act, d, s, s), k1, d, beta)
+        assert f[0] == pytest.approx(-lam_bar, rel=1e-3, abs=1e-4)
+
+
+def test_energy_curve_decays_at_lambda_bar_when_typical_and_mean_rates_agree():
+    """relu, d = 64, σ = 0.1: 2λ₁ ≈ λ̄, so the mean over few paths already shows λ̄."""
+    import numpy as np
+
+    from attnlimits.fits import exponential_rate_fit
+    from attnlimits.sde.discrete import uniform_tokens
+    from attnlimits.sde.dynamics import Head
+    from attnlimits.sde.field import GaussianField, zonal_kernel
+    from attnlimits.sde.sync import energy_curve
+
+    d, s = 64, 0.1
+    lam_bar = coercivity_exponent("relu", d, s, s)
+    x0 = uniform_tokens(0, range(48), 6, d)
+    dt = 0.02
+    layers = int(8.0 / dt)
+    field = GaussianField(zonal_kernel("relu", d, s, s))
+    curve = energy_curve(x0, Head.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10)
+    again = energy_curve(
+        x0, Head.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10, chunk=37
+    )
+    np.testing.assert_array_equal(curve.energy, again.energy)  # chunking changes nothing
+    late = curve.t >= 3.0
+    rng = np.random.default_rng(0)
+    weights = np.vstack([np.full(48, 1 / 48), rng.multinomial(48, np.full(48, 1 / 48), 100) / 48])
+    fit = exponential_rate_fit(curve.t[late], curve.replicates(weights)[:, late])
+    assert abs(fit.slope - lam_bar) < 0.2 * abs(lam_bar), (fit.slope, lam_bar)
