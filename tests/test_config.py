@@ -208,6 +208,16 @@ INVALID = [
     ("trajectory_input", _set("plots.trajectories.input", 4), ["plots.trajectories.input:"]),
     ("null_block", _set("heads.fits", None), ["heads.fits:", "'object'"]),
     ("empty_results", _set("results", ""), ["results:"]),
+    ("sde_unknown_activation", _set("sde.rows.0.activation", "gelu"), ["sde.rows[0].activation:"]),
+    ("sde_d_one", _set("sde.rows.1.d", 1), ["sde.rows[1].d:", "minimum of 2"]),
+    ("sde_negative_sigma", _set("sde.rows.0.sigma", -0.1), ["sde.rows[0].sigma:"]),
+    ("sde_row_missing_key", _set("sde.rows.0", {"activation": "relu", "d": 5}), ["sde.rows[0]"]),
+    ("sde_bad_sign", _set("sde.depth.attention_signs", [2]), ["sde.depth.attention_signs[0]:"]),
+    ("sde_depth_not_dividing", _set("sde.depth.L", [3, 8]), ["sde.depth.L[0]:", "divide"]),
+    ("sde_levels_too_many", _set("sde.depth.levels", 12), ["sde.depth.levels:"]),
+    ("sde_zero_paths", _set("sde.sync.paths", 0), ["sde.sync.paths:", "minimum of 1"]),
+    ("sde_typo", _set("sde.sync.two_point.epsilon", 1e-4), ["sde.sync.two_point.epsilon:"]),
+    ("sde_threshold_one", _set("sde.fits.cluster_threshold", 1.0), ["sde.fits.cluster_threshold:"]),
 ]
 
 

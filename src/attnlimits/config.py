@@ -131,6 +131,25 @@ def _semantic_problems(config: dict) -> Iterator[str]:
 
     if isinstance(config.get("heads"), dict):
         yield from _heads_problems(config["heads"], config["plots"]["trajectories"])
+    if isinstance(config.get("sde"), dict):
+        yield from _sde_problems(config["sde"])
+
+
+def _sde_problems(sde: dict) -> Iterator[str]:
+    """Depths dividing the reference's layers; the reference ladder finer than every depth."""
+    depth = sde["depth"]
+    for i, layers in enumerate(depth["L"]):
+        if depth["fine"] % layers:
+            yield (
+                f"sde.depth.L[{i}]: depth {layers} does not divide sde.depth.fine = "
+                f"{depth['fine']}; choose L among its divisors or change fine"
+            )
+    coarsest_level = depth["fine"] // 2 ** depth["levels"]
+    if depth["fine"] % 2 ** depth["levels"] or coarsest_level < max(depth["L"]):
+        yield (
+            f"sde.depth.levels: {depth['levels']} halvings of sde.depth.fine = {depth['fine']} "
+            f"must stay whole and at least max(sde.depth.L) = {max(depth['L'])}"
+        )
 
 
 def _heads_problems(heads: dict, cell: dict) -> Iterator[str]:
