@@ -9,7 +9,6 @@ later run trusts.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -19,67 +18,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from workflow_helpers import (
+    SNAKEMAKE,
+    assert_same_store,
+    copy_repo,
+    load_config,
+    planned_jobs,
+    snakemake,
+    stores,
+)
 
-from attnlimits.provenance import VOLATILE_ATTRS
 from attnlimits.storage import open_dataset
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "workflow", "profiles", "config", "src")
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def copy_repo(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in COPIED:
-        src = REPO / name
-        if src.is_symlink():
-            (dest / name).symlink_to(os.readlink(src))
-        elif src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
-
-
-def snakemake(
-    repo: Path, *args: str, config: dict | None = None, check: bool = True, timeout: float = 600
-) -> subprocess.CompletedProcess:
-    cfg = repo / "config" / "run.yaml"
-    cfg.write_text(
-        yaml.safe_dump(config or yaml.safe_load((repo / "config/test.yaml").read_text()))
-    )
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # the copy's code, not the checkout's
-    proc = subprocess.run(
-        [*SNAKEMAKE, "--configfile", str(cfg), *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc
-
-
-def planned_jobs(repo: Path, config: dict | None = None) -> dict[str, int]:
-    """Rule → number of jobs that a dry run would execute."""
-    out = snakemake(repo, "-n", "--cores", "1", config=config)
-    text = out.stdout + out.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:", 1)[1]
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M))
-    jobs.pop("total", None)
-    return {k: int(v) for k, v in jobs.items()}
 
 
 def default_test_config() -> dict:
-    return yaml.safe_load((REPO / "config/test.yaml").read_text())
+    return load_config("test.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -87,21 +42,6 @@ def finished(tmp_path_factory) -> Path:
     repo = copy_repo(tmp_path_factory.mktemp("run") / "repo")
     snakemake(repo, "--cores", "2")
     return repo
-
-
-def stores(repo: Path) -> list[Path]:
-    return sorted(p.relative_to(repo) for p in (repo / "results").rglob("*.zarr"))
-
-
-def assert_same_store(a: Path, b: Path) -> None:
-    da, db = open_dataset(a, chunks=None), open_dataset(b, chunks=None)
-    assert set(da.variables) == set(db.variables), a
-    for name in da.variables:
-        assert da[name].values.tobytes() == db[name].values.tobytes(), f"{a}: {name}"
-    volatile = set(VOLATILE_ATTRS)
-    assert {k: v for k, v in da.attrs.items() if k not in volatile} == {
-        k: v for k, v in db.attrs.items() if k not in volatile
-    }, a
 
 
 def test_full_run_produces_tables_and_plots(finished):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from attnlimits.naming import format_number
 from attnlimits.provenance import params_hash
 
 LIMIT_MODULES = (
@@ -49,9 +50,8 @@ WILDCARD_CONSTRAINTS = {
 
 
 def format_beta(beta: float) -> str:
-    """β as it appears in paths: shortest round-tripping text (1.0 → '1', 1e4 → '10000')."""
-    text = repr(float(beta))
-    return text[:-2] if text.endswith(".0") else text
+    """β as it appears in paths (1.0 → '1', 1e4 → '10000')."""
+    return format_number(beta)
 
 
 @dataclass(frozen=True)
