@@ -26,4 +26,6 @@ def final_outputs():
     targets = []
     if "heads" in config["experiments"]:
         targets += heads_final_outputs()
+    if "sde" in config["experiments"]:
+        targets += sde_final_outputs()
     return targets

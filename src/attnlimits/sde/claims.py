@@ -1,0 +1,534 @@
+"""Claims of experiment ``sde`` (MODELS.md, section ``sde`` and "Rate fitting").
+
+Inputs are the stores of ``/tmp/sde_spec/SCHEMA.md`` (depth, width, chaos, sync); ``options`` is the
+config block ``sde.fits``. Every statistic is computed on replicate 0 (the sample) and on B
+bootstrap replicates, with the weights of :func:`attnlimits.statistics.replicate_weights` over the
+store's independent units (seeds of a depth or width store, replicas of a chaos store, paths of a
+sync store); intervals are percentile intervals over replicates 1..B. All variables of one store
+sharing a dimension are resampled jointly.
+
+Claims (one row each in ``claims``):
+
+- ``depth_L`` (depth store): RMS error (Σ_s w_s err2)^(1/2) vs L, slope predicted −1/2; target:
+  within ``tolerance_depth`` of −1/2 or significantly faster. Depths whose RMS error is at most
+  ``floor_factor`` × ``reference_error`` are excluded (``n_excluded``).
+- ``width_m`` (width store): RMS error vs m, slope −1/2 within ``tolerance_width``.
+- ``chaos_N_ambient``, ``chaos_N_intrinsic`` (chaos store): E sup W2² (mean over replicas) vs N
+  against r(N) for k = d and k = d − 1; N whose mean is at most ``floor_factor`` × the mean floor
+  are excluded; target: the interval reaches the exponent or lies below it.
+- ``energy_rate`` (sync store): late-time exponential rate of the mean energy (t ≥
+  ``late_fraction`` × horizon, where the sample mean energy exceeds 1e-300). Pure noise: against
+  λ̄, within ``tolerance_energy`` (relative); attention ±1: against the bound's rate λ̄′
+  (``rate_bound``), decaying at least as fast. Both need ``synchronization`` (λ̄ < 0 and a field
+  that is not odd); otherwise the verdict is "not applicable".
+- ``lyapunov`` (sync store, sign 0): mean of ``lyap_per_path`` against λ₁, ``tolerance_lyapunov``
+  relative; ``moment_rate``: (1/two_point_dt) log mean(moment_ratio_sq) against λ̄,
+  ``tolerance_energy`` relative.
+- ``cluster`` (sync store): ``fitted`` is E(end)/E(start) of the mean energy, ``predicted`` the
+  threshold ``cluster_threshold``; ``verdict`` is the observation ("clusters" if the ratio is below
+  the threshold on the sample, else "no clusters"), ``target`` the prediction ("clusters" iff
+  ``synchronization`` for sign 0, iff λ̄′ < 0 for sign +1, "no prediction" for sign −1) and
+  ``target_met`` whether they agree (NA without a prediction).
+
+Tables: ``claims``, ``reference`` (the depth reference's own error against the smallest RMS
+error), ``chaos_truncation`` (error of the random-feature kernel κ_P), ``points`` (every plotted
+point with its interval and whether it was left out of its fit; local slopes between neighbouring
+grid points appear as quantity ``<quantity>_local_slope`` at the larger x of each pair) and
+``lines`` (fitted lines with bootstrap bands).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from attnlimits import fits
+from attnlimits.heads.claims import write_tables
+from attnlimits.statistics import replicate_interval, replicate_weights
+
+__all__ = [
+    "COLUMNS",
+    "EXPERIMENT",
+    "KEYS",
+    "rms_replicates",
+    "sde_claims",
+    "store_keys",
+    "write_tables",
+]
+
+EXPERIMENT = "sde"
+#: Columns identifying the store a row comes from.
+KEYS: list[str] = ["activation", "d", "sigma", "attention_sign"]
+#: Number of points of each fitted line in the ``lines`` table.
+LINE_POINTS = 25
+#: Mean energies at or below this value are left out of the rate fits.
+ENERGY_FLOOR = 1e-300
+#: Predicted exponent of the RMS error in L and in m.
+STRONG_ORDER = -0.5
+
+COLUMNS: dict[str, list[str]] = {
+    "claims": [
+        "experiment", "claim", *KEYS, "quantity", "swept", "predicted", "fitted", "ci_low",
+        "ci_high", "verdict", "target", "target_met", "n_points", "n_excluded", "note",
+    ],
+    "reference": [
+        *KEYS, "reference_error", "reference_error_orthogonal", "smallest_rms_error", "ratio",
+        "ratio_orthogonal", "margin", "margin_met",
+    ],
+    "chaos_truncation": [
+        *KEYS, "P", "N_ref", "kappa_1", "truncation_rms", "truncation_max", "relative_rms",
+        "relative_max",
+    ],
+    "points": [*KEYS, "quantity", "swept", "x", "y", "y_low", "y_high", "excluded"],
+    "lines": [*KEYS, "quantity", "swept", "fit", "x", "y", "y_low", "y_high"],
+}  # fmt: skip
+
+
+def store_keys(ds: xr.Dataset) -> dict[str, Any]:
+    """activation, d, sigma and attention_sign of a store, from its attrs, as plain Python."""
+    a = ds.attrs
+    return {
+        "activation": str(a["activation"]),
+        "d": int(a["d"]),
+        "sigma": float(a["sigma"]),
+        "attention_sign": int(round(float(a["attention_sign"]))),
+    }
+
+
+def rms_replicates(err2: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(Σ_s w_s err2[j, s])^(1/2) for ``err2`` (n, R) and weights (B+1, R): shape (B+1, n)."""
+    return np.sqrt(np.asarray(weights, float) @ np.asarray(err2, float).T)
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    lo, hi = replicate_interval(np.asarray(values, float), level)
+    return float(lo), float(hi)
+
+
+def _attr(ds: xr.Dataset, name: str, default: float = np.nan) -> float:
+    value = ds.attrs.get(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _flag(ds: xr.Dataset, name: str) -> bool | None:
+    """A boolean attr (stored as bool, int or "true"/"false"), None if absent."""
+    if name not in ds.attrs:
+        return None
+    value = ds.attrs[name]
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _relative_met(fitted: float, predicted: float, tol: float) -> bool:
+    return bool(np.isfinite(fitted) and abs(fitted - predicted) <= tol * abs(predicted))
+
+
+class _Tables:
+    """Row collector for the tables of :data:`COLUMNS`."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.options = options
+        self.level = float(options["level"])
+        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in COLUMNS}
+
+    def weights(self, units: int) -> np.ndarray:
+        """Bootstrap weights (B+1, units) of the options."""
+        return replicate_weights(
+            int(units), int(self.options["bootstrap"]), int(self.options["bootstrap_seed"])
+        )
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        out = {}
+        for name, rows in self.rows.items():
+            frame = pd.DataFrame(rows, columns=COLUMNS[name])
+            frame["d"] = frame["d"].astype("Int64")
+            frame["attention_sign"] = frame["attention_sign"].astype("Int64")
+            if name == "claims":
+                frame["target_met"] = frame["target_met"].astype("boolean")
+                frame["n_points"] = frame["n_points"].astype("Int64")
+                frame["n_excluded"] = frame["n_excluded"].astype("Int64")
+            if name == "points":
+                frame["excluded"] = frame["excluded"].astype(bool)
+            out[name] = frame
+        return out
+
+    def points(
+        self,
+        keys: Mapping[str, Any],
+        quantity: str,
+        swept: str,
+        x: np.ndarray,
+        reps: np.ndarray,
+        excluded: np.ndarray | None = None,
+    ) -> None:
+        """One row per x: replicate 0 and the bootstrap interval of ``reps`` (B+1, n)."""
+        reps = np.asarray(reps, float)
+        lo, hi = replicate_interval(reps, self.level)
+        excluded = np.zeros(reps.shape[1], bool) if excluded is None else excluded
+        for j, xj in enumerate(np.asarray(x, float)):
+            self.rows["points"].append(
+                {
+                    **keys,
+                    "quantity": quantity,
+                    "swept": swept,
+                    "x": xj,
+                    "y": reps[0, j],
+                    "y_low": lo[j],
+                    "y_high": hi[j],
+                    "excluded": bool(excluded[j]),
+                }
+            )
+
+    def local(
+        self, keys: Mapping[str, Any], quantity: str, swept: str, x: np.ndarray, reps: np.ndarray
+    ) -> None:
+        """Local slopes d log y / d log x between neighbouring x, as points at the larger x."""
+        order = np.argsort(x)
+        x, reps = np.asarray(x, float)[order], np.asarray(reps, float)[:, order]
+        if len(x) < 2:
+            return
+        slopes = fits.local_slopes(x, reps)
+        self.points(keys, f"{quantity}_local_slope", swept, x[1:], slopes)
+
+    def line(
+        self,
+        keys: Mapping[str, Any],
+        quantity: str,
+        swept: str,
+        fit: fits.PowerLawFit,
+        x: np.ndarray,
+        name: str = "power_law",
+    ) -> None:
+        """``fit`` evaluated over the range of the x it used, with its bootstrap band."""
+        used = np.asarray(x, float)[fit.used]
+        if fit.n_points < 2 or not np.isfinite(fit.intercept):
+            return
+        if fit.log_x:
+            along = np.geomspace(used.min(), used.max(), LINE_POINTS)
+        else:
+            along = np.linspace(used.min(), used.max(), LINE_POINTS)
+        lo, hi = fit.band(along)
+        for j, value in enumerate(fit.predict(along)):
+            self.rows["lines"].append(
+                {
+                    **keys,
+                    "quantity": quantity,
+                    "swept": swept,
+                    "fit": name,
+                    "x": along[j],
+                    "y": value,
+                    "y_low": lo[j],
+                    "y_high": hi[j],
+                }
+            )
+
+    def claim(self, keys: Mapping[str, Any], claim: str, **row: Any) -> None:
+        base = {column: pd.NA for column in COLUMNS["claims"]}
+        base.update(experiment=EXPERIMENT, claim=claim, note="", **keys)
+        base.update(row)
+        self.rows["claims"].append(base)
+
+
+def _rate_row(
+    fit: fits.PowerLawFit, predicted: float, *, excluded: int | None = None
+) -> dict[str, Any]:
+    """The fit columns of a claims row."""
+    return {
+        "predicted": predicted,
+        "fitted": fit.slope,
+        "ci_low": fit.ci_low,
+        "ci_high": fit.ci_high,
+        "n_points": fit.n_points,
+        "n_excluded": len(fit.used) - fit.n_points if excluded is None else excluded,
+    }
+
+
+def _depth(t: _Tables, ds: xr.Dataset) -> None:
+    """Claim ``depth_L``, the reference row, points (RMS error, level differences) and lines."""
+    keys = store_keys(ds)
+    opt = t.options
+    L = ds["L"].values.astype(float)
+    w = t.weights(ds.sizes["seed"])
+    rms = rms_replicates(ds["err2"].transpose("L", "seed").values, w)
+    ref = float(ds["reference_error"]) if "reference_error" in ds else np.nan
+    ref_orth = (
+        float(ds["reference_error_orthogonal"]) if "reference_error_orthogonal" in ds else np.nan
+    )
+    factor = float(opt["floor_factor"])
+    floor = factor * ref if np.isfinite(ref) else 0.0
+    excluded = ~(rms[0] > floor)
+    fit = fits.power_law_fit(L, rms, excluded, t.level)
+    t.points(keys, "rms_error", "L", L, rms, ~fit.used)
+    t.line(keys, "rms_error", "L", fit, L)
+    t.local(keys, "rms_error", "L", L, rms)
+    if "level_diff2" in ds:
+        levels = ds["level"].values.astype(float)
+        diffs = rms_replicates(ds["level_diff2"].transpose("level", "seed").values, w)
+        t.points(keys, "level_diff", "level", levels, diffs)
+    tol = float(opt["tolerance_depth"])
+    verdict = fits.verdict(STRONG_ORDER, fit.ci_low, fit.ci_high)
+    met = bool(np.isfinite(fit.slope) and abs(fit.slope - STRONG_ORDER) <= tol)
+    t.claim(
+        keys, "depth_L", quantity="rms_error", swept="L", **_rate_row(fit, STRONG_ORDER),
+        verdict=verdict, target=f"within {tol:g} of -1/2 or significantly faster",
+        target_met=met or verdict == "sharper",
+        note=f"depths with RMS error <= {factor:g} x reference_error ({ref:.3g}) excluded",
+    )  # fmt: skip
+    smallest = float(np.nanmin(rms[0])) if np.isfinite(rms[0]).any() else np.nan
+    ratio = smallest / ref if ref > 0 else np.inf
+    ratio_orth = smallest / ref_orth if ref_orth > 0 else np.inf
+    t.rows["reference"].append(
+        {
+            **keys,
+            "reference_error": ref,
+            "reference_error_orthogonal": ref_orth,
+            "smallest_rms_error": smallest,
+            "ratio": ratio,
+            "ratio_orthogonal": ratio_orth,
+            "margin": factor,
+            "margin_met": bool(ratio >= factor),
+        }
+    )
+
+
+def _width(t: _Tables, ds: xr.Dataset) -> None:
+    """Claim ``width_m``; points and lines of the RMS error (and of cov_rel_err) vs m."""
+    keys = store_keys(ds)
+    m = ds["m"].values.astype(float)
+    w = t.weights(ds.sizes["seed"])
+    rms = rms_replicates(ds["err2"].transpose("m", "seed").values, w)
+    fit = fits.power_law_fit(m, rms, level=t.level)
+    t.points(keys, "rms_error", "m", m, rms, ~fit.used)
+    t.line(keys, "rms_error", "m", fit, m)
+    t.local(keys, "rms_error", "m", m, rms)
+    if "cov_rel_err" in ds:
+        cov = rms_replicates(ds["cov_rel_err"].transpose("m", "seed").values ** 2, w)
+        cov_fit = fits.power_law_fit(m, cov, level=t.level)
+        t.points(keys, "cov_rel_err", "m", m, cov, ~cov_fit.used)
+        t.line(keys, "cov_rel_err", "m", cov_fit, m)
+    tol = float(t.options["tolerance_width"])
+    t.claim(
+        keys, "width_m", quantity="rms_error", swept="m", **_rate_row(fit, STRONG_ORDER),
+        verdict=fits.verdict(STRONG_ORDER, fit.ci_low, fit.ci_high),
+        target=f"within {tol:g} of -1/2",
+        target_met=bool(np.isfinite(fit.slope) and abs(fit.slope - STRONG_ORDER) <= tol),
+    )  # fmt: skip
+
+
+def _notes(ds: xr.Dataset) -> str:
+    """Every attr whose name contains "note", joined."""
+    return "; ".join(str(v) for k, v in ds.attrs.items() if "note" in k.lower() and v)
+
+
+def _chaos(t: _Tables, ds: xr.Dataset) -> None:
+    """Claims ``chaos_N_ambient`` and ``chaos_N_intrinsic``, the truncation row, points, lines."""
+    keys = store_keys(ds)
+    factor = float(t.options["floor_factor"])
+    N = ds["N"].values.astype(float)
+    w = t.weights(ds.sizes["replica"])
+    mean = w @ ds["sup_w2"].transpose("replica", "N").values.astype(float)  # (B+1, nN)
+    floor = w @ ds["floor"].transpose("replica").values.astype(float) if "floor" in ds else None
+    floor0 = float(floor[0]) if floor is not None else 0.0
+    excluded = ~(mean[0] > factor * floor0)
+    fit = fits.power_law_fit(N, mean, excluded, t.level)
+    t.points(keys, "sup_w2", "N", N, mean, ~fit.used)
+    t.line(keys, "sup_w2", "N", fit, N)
+    t.local(keys, "sup_w2", "N", N, mean)
+    if "w2_final" in ds:
+        final = w @ ds["w2_final"].transpose("replica", "N").values.astype(float)
+        t.points(keys, "w2_final", "N", N, final)
+    if floor is not None:
+        t.points(keys, "floor", "N", N, np.repeat(floor[:, None], len(N), axis=1))
+    d = keys["d"]
+    note = _notes(ds)
+    for name, k in (("ambient", d), ("intrinsic", d - 1)):
+        predicted = _attr(ds, f"rate_{name}_exponent")
+        verdict = fits.verdict(predicted, fit.ci_low, fit.ci_high)
+        t.claim(
+            keys, f"chaos_N_{name}", quantity="sup_w2", swept="N", **_rate_row(fit, predicted),
+            verdict=verdict, target=f"interval reaches the k={k} exponent or lies below it",
+            target_met=verdict in ("consistent", "sharper"),
+            note="; ".join(
+                filter(None, [f"N with mean <= {factor:g} x mean floor ({floor0:.3g}) excluded",
+                              note if k == 4 else ""])
+            ),
+        )  # fmt: skip
+    if "kappa_truncation" in ds:
+        trunc = ds["kappa_truncation"]
+        values = np.abs(trunc.values.astype(float))
+
+        def stat(name: str, default: float) -> float:
+            value = trunc.attrs.get(name, ds.attrs.get(name, default))
+            return float(value)
+
+        rms_t = stat("truncation_rms", float(np.sqrt(np.mean(values**2))))
+        max_t = stat("truncation_max", float(np.max(values)))
+        kappa_1 = _attr(ds, "kappa_1")
+        t.rows["chaos_truncation"].append(
+            {
+                **keys,
+                "P": int(ds.attrs["P"]) if "P" in ds.attrs else pd.NA,
+                "N_ref": int(ds.attrs["N_ref"]) if "N_ref" in ds.attrs else pd.NA,
+                "kappa_1": kappa_1,
+                "truncation_rms": rms_t,
+                "truncation_max": max_t,
+                "relative_rms": rms_t / abs(kappa_1) if kappa_1 else np.nan,
+                "relative_max": max_t / abs(kappa_1) if kappa_1 else np.nan,
+            }
+        )
+
+
+def _scalar_claim(
+    t: _Tables,
+    keys: Mapping[str, Any],
+    claim: str,
+    quantity: str,
+    reps: np.ndarray,
+    predicted: float,
+    tol: float,
+    name: str,
+    n_points: int,
+    note: str = "",
+) -> None:
+    """A claim on a bootstrapped scalar ``reps`` (B+1,) against ``predicted`` (relative ``tol``);
+    also its parity point (x = predicted) in ``points``."""
+    lo, hi = _interval(reps, t.level)
+    fitted = float(reps[0])
+    t.claim(
+        keys, claim, quantity=quantity, predicted=predicted, fitted=fitted, ci_low=lo, ci_high=hi,
+        verdict=fits.verdict(predicted, lo, hi), target=f"within {tol:g} (relative) of {name}",
+        target_met=_relative_met(fitted, predicted, tol), n_points=n_points, n_excluded=0,
+        note=note,
+    )  # fmt: skip
+    t.points(keys, quantity, "predicted", [predicted], np.asarray(reps, float)[:, None])
+
+
+def _sync(t: _Tables, ds: xr.Dataset) -> None:
+    """Claims ``energy_rate``, ``cluster`` and, for sign 0, ``lyapunov`` and ``moment_rate``."""
+    keys = store_keys(ds)
+    opt = t.options
+    sign = keys["attention_sign"]
+    ds = ds.sortby("time")
+    time = ds["time"].values.astype(float)
+    energy = ds["energy"].transpose("path", "time").values.astype(float)
+    mean = t.weights(ds.sizes["path"]) @ energy  # (B+1, times)
+    start = float(time.min())
+    horizon = float(time.max())
+    late = time >= start + float(opt["late_fraction"]) * (horizon - start)
+    exclude = ~(late & (mean[0] > ENERGY_FLOOR))
+    fit = fits.exponential_rate_fit(time, mean, exclude, t.level)
+    t.points(keys, "energy", "time", time, mean, ~fit.used)
+    t.line(keys, "energy", "time", fit, time, name="exponential")
+
+    lam_bar, lam_1 = _attr(ds, "lambda_bar"), _attr(ds, "lambda_1")
+    bound = _attr(ds, "rate_bound")
+    sync = _flag(ds, "synchronization")
+    odd = _flag(ds, "odd_field")
+    if sync is None:
+        sync = bool(lam_bar < 0 and not odd)
+    tol_e = float(opt["tolerance_energy"])
+    if sign == 0:
+        predicted, name = lam_bar, "lambda_bar"
+        target = f"within {tol_e:g} (relative) of lambda_bar"
+        met = _relative_met(fit.slope, lam_bar, tol_e)
+        verdict = fits.verdict(lam_bar, fit.ci_low, fit.ci_high)
+        note = "near-collapse rate of E[E_beta]"
+    else:
+        predicted, name = bound, "rate_bound"
+        verdict = fits.verdict(bound, fit.ci_low, fit.ci_high)
+        target = "decays at least as fast as the bound: interval reaches it or lies below it"
+        met = verdict in ("consistent", "sharper")
+        note = "bound e^{lambda_bar' t} with epsilon = 0"
+        if sign < 0:
+            note += " (the repulsive attention's own rate is not accounted for)"
+    if not sync:
+        verdict, met = "not applicable", pd.NA
+        note = f"needs lambda_bar < 0 and a field that is not odd ({name} = {predicted:.3g})"
+    t.claim(
+        keys, "energy_rate", quantity="energy", swept="time", **_rate_row(fit, predicted),
+        verdict=verdict, target=target, target_met=met,
+        note=f"fitted on t >= {start + float(opt['late_fraction']) * (horizon - start):.3g}; "
+        + note,
+    )  # fmt: skip
+    if sign == 0 and sync:
+        reps = np.concatenate([[fit.slope], fit.boot_slopes[:, 0]])
+        t.points(keys, "energy_rate", "predicted", [lam_bar], reps[:, None])
+
+    if sign == 0 and "lyap_per_path" in ds:
+        w2 = t.weights(ds.sizes["path2"])
+        lyap = w2 @ ds["lyap_per_path"].transpose("path2").values.astype(float)
+        _scalar_claim(
+            t, keys, "lyapunov", "lyapunov", lyap, lam_1, float(opt["tolerance_lyapunov"]),
+            "lambda_1", ds.sizes["path2"], "pathwise exponent of log|X^i - X^j| (two-point run)",
+        )  # fmt: skip
+        if "moment_ratio_sq" in ds:
+            dt = _attr(ds, "two_point_dt")
+            moment = w2 @ ds["moment_ratio_sq"].transpose("path2").values.astype(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = np.log(moment) / dt
+            _scalar_claim(
+                t, keys, "moment_rate", "moment_rate", rate, lam_bar, tol_e, "lambda_bar",
+                ds.sizes["path2"], "(1/dt) log E[(r'/eps)^2] (two-point run)",
+            )  # fmt: skip
+    _cluster(t, ds, keys, mean, sync, bound)
+
+
+def _cluster(
+    t: _Tables,
+    ds: xr.Dataset,
+    keys: Mapping[str, Any],
+    mean: np.ndarray,
+    sync: bool,
+    bound: float,
+) -> None:
+    """The ``cluster`` claim from the mean energy replicates ``mean`` (B+1, times)."""
+    threshold = float(t.options["cluster_threshold"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = mean[:, -1] / mean[:, 0]
+    lo, hi = _interval(ratio, t.level)
+    observed = bool(ratio[0] < threshold)
+    sign = keys["attention_sign"]
+    if sign == 0:
+        predicted: bool | None = sync
+        why = "synchronization (lambda_bar < 0 and the field is not odd)"
+    elif sign > 0:
+        predicted = bool(bound < 0) if np.isfinite(bound) else None
+        why = "rate_bound < 0"
+    else:
+        predicted, why = None, "no prediction for repulsive attention"
+    label = {True: "clusters", False: "no clusters", None: "no prediction"}
+    t.claim(
+        keys, "cluster", quantity="energy_ratio", swept="time", predicted=threshold,
+        fitted=float(ratio[0]), ci_low=lo, ci_high=hi, verdict=label[observed],
+        target=label[predicted], target_met=pd.NA if predicted is None else observed == predicted,
+        n_points=2, n_excluded=0,
+        note=f"fitted = E(end)/E(start), clusters if below predicted (the threshold); from {why}",
+    )  # fmt: skip
+
+
+def sde_claims(
+    depth: Sequence[xr.Dataset],
+    width: Sequence[xr.Dataset],
+    chaos: Sequence[xr.Dataset],
+    sync: Sequence[xr.Dataset],
+    options: Mapping[str, Any],
+) -> dict[str, pd.DataFrame]:
+    """All tables of the module docstring from the stores of each kind.
+
+    ``options`` is the config block ``sde.fits`` (bootstrap, bootstrap_seed, level,
+    tolerance_depth, tolerance_width, tolerance_energy, tolerance_lyapunov, floor_factor,
+    late_fraction, cluster_threshold).
+    """
+    tables = _Tables(options)
+    for runner, stores in ((_depth, depth), (_width, width), (_chaos, chaos), (_sync, sync)):
+        for ds in stores:
+            runner(tables, ds)
+    return tables.frames()

@@ -1,0 +1,288 @@
+"""Synthetic stores of experiment ``sde`` with known exponents, for the claims and plots tests.
+
+They follow the store contract (variables, dims, attrs) of the runners; the values are drawn
+from simple laws with multiplicative log-normal noise of mean 1, so that the means over seeds,
+replicas or paths follow the laws exactly in expectation:
+
+- depth: err2(L, seed) = (a L^p)² ξ, so the RMS error over seeds has slope p in L;
+- width: err2(m, seed) = (a m^p)² ξ;
+- chaos: sup_w2(N, replica) = a N^p ξ, floor(replica) = f ξ;
+- sync: energy(path, time) = E₀ e^(rate t) ξ_path ξ_(path, time); lyap_per_path = λ₁ (1 + s z);
+  moment_ratio_sq = e^(λ̄ dt) ξ (small spread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from attnlimits.sde.chaos import chaos_rates
+
+
+def _noise(rng: np.random.Generator, spread: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Log-normal factors of mean 1."""
+    return np.exp(spread * rng.standard_normal(shape) - 0.5 * spread**2)
+
+
+def _var(dims: tuple[str, ...], values: np.ndarray, name: str, units: str = "1") -> xr.Variable:
+    return xr.Variable(dims, values, attrs={"long_name": name, "units": units})
+
+
+def _sphere(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    x = rng.standard_normal(shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _row_attrs(activation: str, d: int, sigma: float, sign: int) -> dict[str, object]:
+    """Attrs common to the stores, with exponents of a made-up kernel."""
+    return {
+        "activation": activation,
+        "d": d,
+        "sigma": sigma,
+        "attention_sign": sign,
+        "beta": 1.0,
+        "kappa_1": 1.2,
+    }
+
+
+def synthetic_depth(
+    activation: str = "tanh",
+    d: int = 5,
+    sigma: float = 0.1,
+    attention_sign: int = 1,
+    L: Sequence[int] = (4, 8, 16, 32, 64),
+    seeds: int = 32,
+    slope: float = -0.5,
+    scale: float = 0.3,
+    reference_error: float = 1e-4,
+    fine: int = 1024,
+    levels: int = 3,
+    N: int = 8,
+    spread: float = 0.2,
+    seed: int = 0,
+) -> xr.Dataset:
+    """A depth store whose RMS error is ``scale`` L^``slope``."""
+    rng = np.random.default_rng([seed, d, attention_sign + 1])
+    L = np.asarray(sorted(L))
+    level = np.asarray([fine // 2**k for k in range(1, levels + 1)])
+    err2 = (scale * L[:, None] ** slope) ** 2 * _noise(rng, spread, (len(L), seeds))
+    diff2 = (scale * level[:, None] ** slope) ** 2 * _noise(rng, spread, (levels, seeds))
+    x0 = _sphere(rng, (seeds, N, d))
+    path = x0[0] + 0.1 * rng.standard_normal((65, N, d)).cumsum(axis=0)
+    path /= np.linalg.norm(path, axis=-1, keepdims=True)
+    return xr.Dataset(
+        {
+            "err2": _var(("L", "seed"), err2, "sup over layers of the mean squared error"),
+            "level_diff2": _var(("level", "seed"), diff2, "sup of the level differences"),
+            "reference_error": _var((), np.float64(reference_error), "reference RMS error"),
+            "reference_error_orthogonal": _var(
+                (), np.float64(reference_error / 2), "reference RMS error, orthogonal"
+            ),
+            "x0": _var(("seed", "token", "component"), x0, "initial tokens"),
+            "x_ref_sample": _var(("time", "token", "component"), path, "reference path"),
+        },
+        coords={"L": L, "seed": np.arange(seeds), "level": level, "time": np.linspace(0, 1, 65)},
+        attrs={
+            **_row_attrs(activation, d, sigma, attention_sign),
+            "T": 1.0,
+            "N": N,
+            "fine": fine,
+            "lambda_1": -1.0,
+            "lambda_bar": -0.5,
+        },
+    )
+
+
+def synthetic_width(
+    activation: str = "tanh",
+    d: int = 5,
+    sigma: float = 0.1,
+    attention_sign: int = 1,
+    m: Sequence[int] = (16, 64, 256, 1024),
+    seeds: int = 32,
+    slope: float = -0.5,
+    scale: float = 2.0,
+    spread: float = 0.2,
+    seed: int = 1,
+) -> xr.Dataset:
+    """A width store whose RMS error is ``scale`` m^``slope``."""
+    rng = np.random.default_rng([seed, d, attention_sign + 1])
+    m = np.asarray(sorted(m))
+    err2 = (scale * m[:, None] ** slope) ** 2 * _noise(rng, spread, (len(m), seeds))
+    cov = m[:, None] ** -0.5 * _noise(rng, spread, (len(m), seeds))
+    return xr.Dataset(
+        {
+            "err2": _var(("m", "seed"), err2, "sup over layers of the mean squared error"),
+            "cov_rel_err": _var(("m", "seed"), cov, "relative covariance error"),
+        },
+        coords={"m": m, "seed": np.arange(seeds)},
+        attrs={
+            **_row_attrs(activation, d, sigma, attention_sign),
+            "T": 1.0,
+            "N": 8,
+            "L": 16,
+            "lambda_1": -1.0,
+            "lambda_bar": -0.5,
+        },
+    )
+
+
+def synthetic_chaos(
+    d: int = 3,
+    N: Sequence[int] = (16, 32, 64, 128, 256, 512),
+    replicas: int = 16,
+    slope: float = -0.5,
+    scale: float = 1.0,
+    floor: float = 1e-3,
+    spread: float = 0.2,
+    seed: int = 2,
+) -> xr.Dataset:
+    """A chaos store with E sup W2² = ``scale`` N^``slope`` and a mean floor ``floor``."""
+    rng = np.random.default_rng([seed, d])
+    N = np.asarray(sorted(N))
+    sup = scale * N[:, None] ** slope * _noise(rng, spread, (len(N), replicas))
+    u = np.linspace(-1.0, 1.0, 21)
+    trunc = 0.01 * (1.0 + u**2)
+    rates = chaos_rates(N, d)
+    attrs = {
+        **_row_attrs("relu", d, 0.0, 1),
+        "T": 1.0,
+        "N_ref": 2048,
+        "P": 1024,
+        "L": 32,
+        "rate_ambient_exponent": rates["ambient"]["exponent"],
+        "rate_intrinsic_exponent": rates["intrinsic"]["exponent"],
+    }
+    if 4 in (d, d - 1):
+        attrs["rate_note"] = "k = 4: nominal -1/2, r(N) = N^(-1/2) log(1+N)"
+    return xr.Dataset(
+        {
+            "sup_w2": _var(("N", "replica"), sup, "sup over layer times of W2^2"),
+            "w2_final": _var(("N", "replica"), 0.5 * sup, "W2^2 at t = T"),
+            "floor": _var(("replica",), floor * _noise(rng, spread, (replicas,)), "floor"),
+            "kappa_truncation": xr.Variable(
+                ("u",),
+                trunc,
+                attrs={
+                    "long_name": "pair-averaged |kappa_P - kappa|",
+                    "units": "1",
+                    "truncation_rms": float(np.sqrt(np.mean(trunc**2))),
+                    "truncation_max": float(trunc.max()),
+                },
+            ),
+        },
+        coords={"N": N, "replica": np.arange(replicas), "u": u},
+        attrs=attrs,
+    )
+
+
+def synthetic_sync(
+    activation: str = "tanh",
+    d: int = 5,
+    sigma: float = 0.1,
+    attention_sign: int = 0,
+    rate: float = -1.0,
+    lambda_bar: float = -1.0,
+    lambda_1: float = -0.8,
+    rate_bound: float = -0.6,
+    odd_field: bool = False,
+    paths: int = 64,
+    path2: int = 64,
+    N: int = 8,
+    horizon: float = 12.0,
+    times: int = 121,
+    two_point_dt: float = 0.01,
+    spread: float = 0.5,
+    seed: int = 3,
+) -> xr.Dataset:
+    """A sync store whose mean energy decays at ``rate`` (tokens contract when rate < 0)."""
+    rng = np.random.default_rng([seed, d, attention_sign + 1])
+    t = np.linspace(0.0, horizon, times)
+    energy = (
+        0.3
+        * np.exp(rate * t)[None, :]
+        * _noise(rng, spread, (paths, 1))
+        * _noise(rng, 0.05, (paths, times))
+    )
+    snapshot_time = np.linspace(0.0, horizon, 9)
+    pooled = 4
+    centre = _sphere(rng, (pooled, 1, d))
+    x0 = _sphere(rng, (pooled, N, d))
+    shrink = np.exp(0.5 * min(rate, 0.0) * snapshot_time)[:, None, None, None]
+    wander = 0.0 if rate < 0 else 0.3
+    tokens = centre + shrink * (x0 - centre) + wander * rng.standard_normal((9, pooled, N, d))
+    tokens /= np.linalg.norm(tokens, axis=-1, keepdims=True)  # (snapshot, pooled, N, d)
+    i, j = np.triu_indices(N, 1)
+    cos = np.einsum("spnk,spmk->spnm", tokens, tokens)[:, :, i, j].reshape(9, -1)
+    sync = bool(lambda_bar < 0 and not odd_field)
+    data = {
+        "energy": _var(("path", "time"), energy, "interaction energy e^-beta E_beta"),
+        "tokens_sample": _var(("snapshot", "token", "component"), tokens[:, 0], "tokens"),
+        "cosines": _var(("snapshot", "pair"), np.clip(cos, -1, 1), "pairwise cosines"),
+        "snapshot_time": _var(("snapshot",), snapshot_time, "time of the snapshot"),
+    }
+    if attention_sign == 0:
+        lyap = lambda_1 * (1.0 + 0.1 * rng.standard_normal(path2))
+        moment = np.exp(lambda_bar * two_point_dt) * _noise(rng, 0.001, (path2,))
+        data["lyap_per_path"] = _var(("path2",), lyap, "pathwise Lyapunov exponent")
+        data["moment_ratio_sq"] = _var(("path2",), moment, "mean of (r'/eps)^2")
+    return xr.Dataset(
+        data,
+        coords={
+            "path": np.arange(paths),
+            "time": t,
+            "path2": np.arange(path2),
+            "snapshot": np.arange(9),
+            "token": np.arange(N),
+            "component": np.arange(d),
+        },
+        attrs={
+            **_row_attrs(activation, d, sigma, attention_sign),
+            "N": N,
+            "dt": horizon / (times - 1) / 10,
+            "horizon": horizon,
+            "kappa_prime_1": 0.4,
+            "lambda_1": lambda_1,
+            "lambda_bar": lambda_bar,
+            "rate_bound": rate_bound,
+            "odd_field": odd_field,
+            "synchronization": sync,
+            "two_point_dt": two_point_dt,
+        },
+    )
+
+
+def synthetic_stores() -> dict[str, list[xr.Dataset]]:
+    """A small set of every kind: two rows × signs, two chaos dimensions.
+
+    - depth: row (tanh, 5, 0.1) sign +1 with slope −1/2 (reference far below); sign 0 with slope
+      −1 (sharper) and a reference error that excludes the deepest cell; row (relu, 64, 0.1) sign
+      +1 with slope −1/4 (violated).
+    - width: slope −1/2 for (tanh, 5), −1/4 for (relu, 64).
+    - chaos: d = 3 with slope −1/2 and its largest N under the floor; d = 6 with slope −0.4
+      (sharper than the ambient −1/3, consistent with the intrinsic −2/5).
+    - sync: (tanh, 5) clusters for signs +1, 0 (rate −1 = λ̄) and −1; (relu, 64) with λ̄ > 0
+      does not cluster (rate 0), sign 0 and +1 (λ̄′ > 0).
+    """
+    depth = [
+        synthetic_depth(attention_sign=1),
+        synthetic_depth(attention_sign=0, slope=-1.0, reference_error=1e-3, L=(4, 8, 16, 32)),
+        synthetic_depth(activation="relu", d=64, attention_sign=1, slope=-0.25),
+    ]
+    width = [synthetic_width(), synthetic_width(activation="relu", d=64, slope=-0.25)]
+    chaos = [
+        synthetic_chaos(d=3, N=(16, 32, 64, 128, 256, 512), floor=5e-3),
+        synthetic_chaos(d=6, slope=-0.4, floor=1e-5),
+    ]
+    flat = {"activation": "relu", "d": 64, "rate": 0.0, "lambda_bar": 0.5, "lambda_1": -0.2}
+    flat["rate_bound"] = 0.7
+    sync = [
+        synthetic_sync(attention_sign=1, rate=-1.2),
+        synthetic_sync(attention_sign=0, rate=-1.0),
+        synthetic_sync(attention_sign=-1, rate=-0.3),
+        synthetic_sync(attention_sign=0, **flat),
+        synthetic_sync(attention_sign=1, **flat),
+    ]
+    return {"depth": depth, "width": width, "chaos": chaos, "sync": sync}

@@ -1,0 +1,218 @@
+"""Claims and figures of experiment ``sde`` on synthetic stores with known exponents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sde_synthetic import (
+    synthetic_chaos,
+    synthetic_depth,
+    synthetic_stores,
+    synthetic_sync,
+)
+
+from attnlimits.sde.claims import COLUMNS, rms_replicates, sde_claims, write_tables
+from attnlimits.sde.plots import FIGURES, sde_figures
+
+OPTIONS = {
+    "bootstrap": 200,
+    "bootstrap_seed": 3,
+    "level": 0.95,
+    "tolerance_depth": 0.1,
+    "tolerance_width": 0.1,
+    "tolerance_energy": 0.2,
+    "tolerance_lyapunov": 0.1,
+    "floor_factor": 10.0,
+    "late_fraction": 0.5,
+    "cluster_threshold": 1e-3,
+}
+PLOTS = {"format": "png", "dpi": 50, "context": "paper"}
+
+
+@pytest.fixture(scope="module")
+def stores():
+    return synthetic_stores()
+
+
+@pytest.fixture(scope="module")
+def tables(stores):
+    return sde_claims(stores["depth"], stores["width"], stores["chaos"], stores["sync"], OPTIONS)
+
+
+def claim(tables, name, **keys):
+    rows = tables["claims"]
+    rows = rows[rows["claim"] == name]
+    for key, value in keys.items():
+        rows = rows[rows[key] == value]
+    assert len(rows) == 1, (name, keys, len(rows))
+    return rows.iloc[0]
+
+
+def test_tables_have_their_columns(tables):
+    assert set(tables) == set(COLUMNS)
+    for name, columns in COLUMNS.items():
+        assert list(tables[name].columns) == columns
+        assert len(tables[name]) > 0, name
+    assert (tables["claims"]["experiment"] == "sde").all()
+
+
+def test_rms_replicates_matches_the_definition():
+    err2 = np.array([[1.0, 4.0], [9.0, 16.0]])
+    w = np.array([[0.5, 0.5], [1.0, 0.0]])
+    np.testing.assert_allclose(rms_replicates(err2, w), [[np.sqrt(2.5), np.sqrt(12.5)], [1, 3]])
+
+
+def test_depth_claims_recover_the_exponents(tables):
+    good = claim(tables, "depth_L", activation="tanh", attention_sign=1)
+    assert good["fitted"] == pytest.approx(-0.5, abs=0.04)
+    assert good["verdict"] == "consistent" and good["target_met"]
+    assert good["n_points"] == 5 and good["n_excluded"] == 0
+    fast = claim(tables, "depth_L", activation="tanh", attention_sign=0)
+    assert fast["fitted"] == pytest.approx(-1.0, abs=0.08)
+    assert fast["verdict"] == "sharper" and fast["target_met"]
+    slow = claim(tables, "depth_L", activation="relu")
+    assert slow["fitted"] == pytest.approx(-0.25, abs=0.04)
+    assert slow["verdict"] == "violated" and not slow["target_met"]
+
+
+def test_depth_exclusion_near_the_reference_error(tables):
+    row = claim(tables, "depth_L", activation="tanh", attention_sign=0)
+    assert row["n_points"] == 3 and row["n_excluded"] == 1
+    pts = tables["points"].query(
+        "quantity == 'rms_error' and swept == 'L' and activation == 'tanh' and attention_sign == 0"
+    )
+    np.testing.assert_array_equal(pts["excluded"], pts["y"] <= 10 * 1e-3)
+    assert list(pts.loc[pts["excluded"], "x"]) == [32]
+    ref = tables["reference"].set_index("attention_sign").loc[0]
+    assert ref["smallest_rms_error"] == pytest.approx(pts["y"].min())
+    assert ref["ratio"] == pytest.approx(pts["y"].min() / 1e-3)
+    assert not ref["margin_met"]
+    assert tables["reference"]["margin_met"].sum() == 2
+
+
+def test_width_claims(tables):
+    good = claim(tables, "width_m", activation="tanh")
+    assert good["fitted"] == pytest.approx(-0.5, abs=0.04) and good["target_met"]
+    bad = claim(tables, "width_m", activation="relu")
+    assert bad["fitted"] == pytest.approx(-0.25, abs=0.04) and not bad["target_met"]
+    cov = tables["lines"].query("quantity == 'cov_rel_err' and activation == 'tanh'")
+    assert (cov["y_low"] <= cov["y"]).all() and (cov["y"] <= cov["y_high"]).all()
+
+
+def test_chaos_claims_ambient_and_intrinsic(tables):
+    for kind in ("ambient", "intrinsic"):
+        row = claim(tables, f"chaos_N_{kind}", d=3)
+        assert row["predicted"] == -0.5 and row["verdict"] == "consistent" and row["target_met"]
+        assert row["n_points"] == 5 and row["n_excluded"] == 1  # N = 512 under 10 × floor
+    ambient = claim(tables, "chaos_N_ambient", d=6)
+    intrinsic = claim(tables, "chaos_N_intrinsic", d=6)
+    assert ambient["fitted"] == intrinsic["fitted"] == pytest.approx(-0.4, abs=0.05)
+    assert ambient["predicted"] == pytest.approx(-1 / 3) and ambient["verdict"] == "sharper"
+    assert intrinsic["predicted"] == pytest.approx(-0.4) and intrinsic["verdict"] == "consistent"
+    pts = tables["points"].query("quantity == 'sup_w2' and d == 3")
+    floor = tables["points"].query("quantity == 'floor' and d == 3")["y"].iloc[0]
+    np.testing.assert_array_equal(pts["excluded"], pts["y"] <= 10 * floor)
+    trunc = tables["chaos_truncation"].set_index("d")
+    assert sorted(trunc.index) == [3, 6]
+    assert trunc.loc[3, "truncation_max"] == pytest.approx(0.02)
+    assert trunc.loc[3, "relative_max"] == pytest.approx(0.02 / 1.2)
+
+
+def test_chaos_note_at_k4():
+    out = sde_claims([], [], [synthetic_chaos(d=5)], [], OPTIONS)
+    intrinsic = claim(out, "chaos_N_intrinsic", d=5)
+    assert "log" in intrinsic["note"] and "log" not in claim(out, "chaos_N_ambient")["note"]
+
+
+def test_energy_rates(tables):
+    noise = claim(tables, "energy_rate", activation="tanh", attention_sign=0)
+    assert noise["fitted"] == pytest.approx(-1.0, abs=0.01)
+    assert noise["predicted"] == -1.0 and noise["verdict"] == "consistent" and noise["target_met"]
+    assert noise["n_points"] == 61  # t >= 6 of 0..12 in steps of 0.1
+    attract = claim(tables, "energy_rate", activation="tanh", attention_sign=1)
+    assert attract["predicted"] == -0.6 and attract["verdict"] == "sharper"
+    assert attract["target_met"]
+    repulse = claim(tables, "energy_rate", activation="tanh", attention_sign=-1)
+    assert repulse["verdict"] == "violated" and not repulse["target_met"]
+    off = claim(tables, "energy_rate", activation="relu", attention_sign=0)
+    assert off["verdict"] == "not applicable" and pd.isna(off["target_met"])
+
+
+def test_energy_fit_skips_underflow():
+    ds = synthetic_sync()
+    energy = ds["energy"].values.copy()
+    energy[:, -20:] = 0.0
+    ds = ds.assign(energy=(("path", "time"), energy))
+    row = claim(sde_claims([], [], [], [ds], OPTIONS), "energy_rate")
+    assert row["n_points"] == 41 and row["fitted"] == pytest.approx(-1.0, abs=0.01)
+
+
+def test_lyapunov_and_moment_rate(tables):
+    lyap = claim(tables, "lyapunov", activation="tanh")
+    assert lyap["predicted"] == -0.8 and lyap["fitted"] == pytest.approx(-0.8, abs=0.04)
+    assert lyap["ci_low"] < lyap["fitted"] < lyap["ci_high"] and lyap["target_met"]
+    moment = claim(tables, "moment_rate", activation="tanh")
+    assert moment["fitted"] == pytest.approx(-1.0, abs=0.05) and moment["target_met"]
+    assert not (tables["claims"]["claim"].isin(["lyapunov", "moment_rate"])
+                & (tables["claims"]["attention_sign"] != 0)).any()  # fmt: skip
+    parity = tables["points"].query("swept == 'predicted'")
+    assert sorted(parity["quantity"]) == sorted(
+        ["lyapunov"] * 2 + ["moment_rate"] * 2 + ["energy_rate"]
+    )
+
+
+def test_cluster_logic(tables):
+    rows = tables["claims"].query("claim == 'cluster'")
+    assert len(rows) == 5
+    for sign in (1, 0):
+        row = claim(tables, "cluster", activation="tanh", attention_sign=sign)
+        assert row["verdict"] == "clusters" and row["target"] == "clusters" and row["target_met"]
+        assert row["fitted"] < 1e-3
+    repulse = claim(tables, "cluster", activation="tanh", attention_sign=-1)
+    assert repulse["verdict"] == "no clusters" and repulse["target"] == "no prediction"
+    assert pd.isna(repulse["target_met"])
+    for sign in (1, 0):
+        row = claim(tables, "cluster", activation="relu", attention_sign=sign)
+        assert row["verdict"] == "no clusters" and row["target"] == "no clusters"
+        assert row["target_met"] and row["fitted"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_cluster_prediction_can_fail():
+    # the bound predicts clustering (rate_bound < 0) but the energy stays flat
+    ds = synthetic_sync(attention_sign=1, rate=0.0, rate_bound=-0.5)
+    row = claim(sde_claims([], [], [], [ds], OPTIONS), "cluster")
+    assert row["verdict"] == "no clusters" and row["target"] == "clusters"
+    assert not row["target_met"]
+    odd = synthetic_sync(attention_sign=0, rate=-1.0, odd_field=True)
+    row = claim(sde_claims([], [], [], [odd], OPTIONS), "cluster")
+    assert row["target"] == "no clusters" and row["verdict"] == "clusters"
+    assert not row["target_met"]
+
+
+def test_bootstrap_is_reproducible_and_brackets_the_estimate(stores, tables):
+    again = sde_claims([synthetic_depth()], [], [], [], OPTIONS)
+    first = claim(tables, "depth_L", activation="tanh", attention_sign=1)
+    row = claim(again, "depth_L")
+    assert row["ci_low"] == first["ci_low"] and row["ci_high"] == first["ci_high"]
+    pts = tables["points"]
+    finite = pts[np.isfinite(pts["y_low"])]
+    assert (finite["y_low"] <= finite["y_high"]).all()
+
+
+def test_empty_inputs_give_empty_tables(tmp_path):
+    out = sde_claims([], [], [], [], OPTIONS)
+    assert all(frame.empty for frame in out.values())
+    paths = sde_figures(out, {}, tmp_path, PLOTS)
+    assert [p.stem for p in paths] == list(FIGURES)
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_write_tables_and_figures(stores, tables, tmp_path):
+    paths = write_tables(tables, tmp_path / "tables")
+    assert len(paths) == 2 * len(COLUMNS)
+    assert all(p.stat().st_size > 0 for p in paths)
+    back = {name: pd.read_csv(tmp_path / "tables" / f"{name}.csv") for name in COLUMNS}
+    figures = sde_figures(back, stores, tmp_path / "plots", PLOTS)
+    assert [f.name for f in figures] == [f"{name}.png" for name in FIGURES]
+    assert all(f.stat().st_size > 5000 for f in figures)

@@ -1,0 +1,243 @@
+"""Runners of experiment ``sde`` (src/attnlimits/sde/experiments.py) against the stores' schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from attnlimits.sde.discrete import brownian_normals, simulate_depth, uniform_tokens
+from attnlimits.sde.dynamics import Head
+from attnlimits.sde.experiments import (
+    brownian_blocks,
+    run_chaos,
+    run_depth,
+    run_kernel_table,
+    run_sync,
+    run_width,
+)
+from attnlimits.sde.field import GaussianField, zonal_kernel
+from attnlimits.sde.kernel import TABLE_COLUMNS
+from attnlimits.sde.limit import pathwise_error, reference, reference_error_by_levels
+from attnlimits.sde.sync import interaction_energy
+
+ROW = {"activation": "tanh", "d": 3, "sigma": 0.1, "beta": 1.0, "T": 1.0, "seed": 3}
+DEPTH = {**ROW, "attention_sign": 1, "N": 4, "L": [2, 4, 8], "fine": 64, "levels": 2, "seeds": 16}
+WIDTH = {**ROW, "attention_sign": 1, "N": 4, "L": 4, "m": [4, 64, 1024], "seeds": 16}
+CHAOS = {
+    **ROW,
+    "activation": "relu",
+    "sigma": 0.0,
+    "attention_sign": 1,
+    "N": [4, 16, 64],
+    "N_ref": 256,
+    "P": 128,
+    "L": 4,
+    "replicas": 3,
+    "floor_times": 2,
+}
+SYNC = {
+    "activation": "sigmoid",
+    "d": 5,
+    "sigma": 0.0,
+    "beta": 1.0,
+    "seed": 1,
+    "attention_sign": 0,
+    "N": 4,
+    "paths": 16,
+    "horizon": 4.0,
+    "dt": 0.05,
+    "record_every": 4,
+    "two_point": {"paths": 8, "steps": 40, "dt": 0.05, "eps": 1e-4},
+}
+
+ROW_ATTRS = {"activation", "d", "sigma", "attention_sign", "beta"}
+EXPONENT_ATTRS = {"kappa_1", "lambda_1", "lambda_bar"}
+SCHEMA = {
+    "depth": (
+        {
+            "err2": ("L", "seed"),
+            "level_diff2": ("level", "seed"),
+            "reference_error": (),
+            "reference_error_orthogonal": (),
+            "x0": ("seed", "token", "component"),
+            "x_ref_sample": ("time", "token", "component"),
+        },
+        ROW_ATTRS | EXPONENT_ATTRS | {"T", "N", "fine"},
+    ),
+    "width": (
+        {"err2": ("m", "seed"), "cov_rel_err": ("m", "seed")},
+        ROW_ATTRS | EXPONENT_ATTRS | {"T", "N", "L"},
+    ),
+    "chaos": (
+        {
+            "sup_w2": ("N", "replica"),
+            "w2_final": ("N", "replica"),
+            "floor": ("replica",),
+            "kappa_truncation": ("u",),
+        },
+        ROW_ATTRS
+        | {"T", "N_ref", "P", "L", "kappa_1", "rate_ambient_exponent", "rate_intrinsic_exponent"}
+        | {"rate_note"},
+    ),
+    "sync": (
+        {
+            "energy": ("path", "time"),
+            "tokens_sample": ("snapshot", "token", "component"),
+            "cosines": ("snapshot", "pair"),
+            "snapshot_time": ("snapshot",),
+        },
+        ROW_ATTRS
+        | EXPONENT_ATTRS
+        | {"N", "dt", "horizon", "kappa_prime_1", "rate_bound", "odd_field", "synchronization"}
+        | {"two_point_dt"},
+    ),
+}
+TWO_POINT = {"lyap_per_path": ("path2",), "moment_ratio_sq": ("path2",)}
+NON_NEGATIVE = {
+    "depth": ("err2", "level_diff2", "reference_error", "reference_error_orthogonal"),
+    "width": ("err2", "cov_rel_err"),
+    "chaos": ("sup_w2", "w2_final", "floor", "kappa_truncation"),
+    "sync": ("energy", "moment_ratio_sq"),
+}
+
+
+@pytest.fixture(scope="module")
+def stores() -> dict[str, xr.Dataset]:
+    return {
+        "depth": run_depth(DEPTH, "cpu"),
+        "width": run_width(WIDTH, "cpu"),
+        "chaos": run_chaos(CHAOS, "cpu"),
+        "sync": run_sync(SYNC, "cpu"),
+    }
+
+
+def check_schema(ds: xr.Dataset, variables: dict[str, tuple[str, ...]], attrs: set[str]) -> None:
+    assert dict(ds.data_vars).keys() == variables.keys()
+    for name, dims in variables.items():
+        assert ds[name].dims == dims, name
+    for name in [*ds.data_vars, *ds.coords]:
+        assert isinstance(ds[name].attrs.get("long_name"), str), name
+        assert isinstance(ds[name].attrs.get("units"), str), name
+    assert set(ds.attrs) == attrs
+    for key, value in ds.attrs.items():
+        assert type(value) in (int, float, str, bool), (key, type(value))
+
+
+@pytest.mark.parametrize("kind", ["depth", "width", "chaos", "sync"])
+def test_runner_output_has_exactly_the_schema(stores, kind):
+    ds = stores[kind]
+    variables, attrs = SCHEMA[kind]
+    if kind == "sync":
+        variables = {**variables, **TWO_POINT}
+    check_schema(ds, variables, attrs)
+    for name in ds.data_vars:
+        assert np.all(np.isfinite(ds[name].values)), name
+    for name in NON_NEGATIVE[kind]:
+        assert np.all(ds[name].values >= 0), name
+
+
+def test_coordinates_and_sizes(stores):
+    depth, width, chaos, sync = (stores[k] for k in ("depth", "width", "chaos", "sync"))
+    assert depth.L.values.tolist() == [2, 4, 8]
+    assert depth.level.values.tolist() == [32, 16]
+    assert depth.sizes["seed"] == 16 and depth.sizes["time"] == 65
+    assert depth.time.values[-1] == pytest.approx(1.0)
+    assert width.m.values.tolist() == [4, 64, 1024]
+    assert chaos.N.values.tolist() == [4, 16, 64] and chaos.sizes["replica"] == 3
+    assert sync.sizes["snapshot"] == 9 and sync.sizes["path"] == 16
+    assert sync.sizes["pair"] == 16 * 6
+    assert sync.time.values[0] == 0.0
+    np.testing.assert_allclose(np.diff(sync.time.values), 4 * sync.attrs["dt"])
+
+
+def test_runners_are_deterministic(stores):
+    xr.testing.assert_identical(run_depth(DEPTH, "cpu"), stores["depth"])
+    xr.testing.assert_identical(run_width(WIDTH, "cpu"), stores["width"])
+    xr.testing.assert_identical(run_chaos(CHAOS, "cpu"), stores["chaos"])
+    xr.testing.assert_identical(run_sync(SYNC, "cpu"), stores["sync"])
+
+
+def test_depth_error_decreases_with_layers(stores):
+    err = stores["depth"].err2.mean("seed").values
+    assert np.all(np.diff(err) < 0), err
+    # the reference's own error is far below the coarse errors
+    assert float(stores["depth"].reference_error) ** 2 < err[-1]
+
+
+def test_depth_streaming_matches_the_library_composition():
+    spec = {**DEPTH, "seeds": 3, "levels": 3}
+    activation, d, sigma = spec["activation"], spec["d"], spec["sigma"]
+    field = GaussianField(zonal_kernel(activation, d, sigma, sigma))
+    head = Head.identity(d, 1.0, 1.0)
+    x0 = uniform_tokens(spec["seed"], range(3), spec["N"], d)
+    xi = brownian_normals(spec["seed"], range(3), spec["fine"], spec["N"], d)
+    ref = reference(x0, head, 1.0, field, xi)
+    err2 = torch.stack(
+        [pathwise_error(simulate_depth(x0, head, 1.0, field, xi, L), ref) for L in spec["L"]]
+    )
+    levels = reference_error_by_levels(x0, head, 1.0, field, xi, 3, reference_path=ref)
+    for block in (64, 16, 2):  # one block; whole layers per block; layers across blocks
+        ds = run_depth(spec, "cpu", block=block)
+        exact = block == 64
+        compare = np.testing.assert_array_equal if exact else np.testing.assert_allclose
+        compare(ds.err2.values, err2.numpy())
+        compare(ds.level_diff2.values, torch.stack(levels.per_seed).numpy())
+        compare(ds.x_ref_sample.values, ref[0].numpy())
+        assert float(ds.reference_error) == pytest.approx(levels.reference_error, rel=1e-12)
+        assert float(ds.reference_error_orthogonal) == pytest.approx(
+            levels.reference_error_orthogonal, rel=1e-12
+        )
+
+
+def test_brownian_blocks_are_the_brownian_normals():
+    whole = brownian_normals(7, [0, 2], 12, 3, 2)
+    blocks = torch.cat(list(brownian_blocks(7, [0, 2], 12, 3, 2, block=4)), dim=1)
+    assert torch.equal(whole, blocks)
+
+
+def test_width_error_decreases_with_m(stores):
+    width = stores["width"]
+    for name in ("err2", "cov_rel_err"):
+        mean = width[name].mean("seed").values
+        assert np.all(np.diff(mean) < 0), (name, mean)
+
+
+def test_chaos_w2_decreases_with_n(stores):
+    mean = stores["chaos"].sup_w2.mean("replica").values
+    assert np.all(np.diff(mean) < 0), mean
+    assert np.all(stores["chaos"].w2_final.values <= stores["chaos"].sup_w2.values)
+
+
+def test_sync_energy_decays_and_two_point_only_for_sign_zero(stores):
+    sync = stores["sync"]
+    assert sync.attrs["lambda_bar"] < 0 and sync.attrs["synchronization"]
+    mean = sync.energy.mean("path").values
+    assert mean[-1] < 0.5 * mean[0]
+    rate = max(abs(sync.attrs["lambda_bar"]), 2 * abs(sync.attrs["lambda_1"]))
+    assert sync.attrs["dt"] == pytest.approx(SYNC["dt"] / rate)
+    assert sync.attrs["horizon"] == pytest.approx(SYNC["horizon"] / rate)
+    # the snapshots are the energy run's own paths
+    at = np.searchsorted(sync.time.values, sync.snapshot_time.values)
+    tokens = torch.from_numpy(sync.tokens_sample.values)
+    np.testing.assert_allclose(
+        interaction_energy(tokens, SYNC["beta"]).numpy(), sync.energy.values[0, at], rtol=1e-10
+    )
+    other = run_sync({**SYNC, "attention_sign": 1, "paths": 4, "horizon": 1.0}, "cpu")
+    variables, attrs = SCHEMA["sync"]
+    check_schema(other, variables, attrs)
+
+
+def test_progress_is_reported():
+    calls: list[tuple[int, int]] = []
+    run_width({**WIDTH, "m": [4], "seeds": 2}, "cpu", progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1][0] == calls[-1][1]
+    assert all(b[0] >= a[0] for a, b in zip(calls, calls[1:], strict=False))
+
+
+def test_kernel_table_wraps_exponents_table():
+    spec = {"activations": ["relu"], "dims": [5], "sigmas": [0.1], "mc_samples": 1000, "seed": 0}
+    df = run_kernel_table(spec)
+    assert list(df.columns) == list(TABLE_COLUMNS) and len(df) == 1
+    assert df.closed_abs_diff.iloc[0] < 1e-12
