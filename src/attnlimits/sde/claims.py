@@ -27,7 +27,8 @@ Claims (one row each in ``claims``):
 - ``cluster`` (sync store): ``fitted`` is E(end)/E(start) of the mean energy, ``predicted`` the
   threshold ``cluster_threshold``; ``verdict`` is the observation ("clusters" if the ratio is below
   the threshold on the sample, else "no clusters"), ``target`` the prediction ("clusters" iff
-  ``synchronization`` for sign 0, iff λ̄′ < 0 for sign +1, "no prediction" for sign −1) and
+  ``synchronization`` for sign 0; "clusters" if λ̄′ < 0 and else "no prediction" for sign +1;
+  "no prediction" for sign −1) and
   ``target_met`` whether they agree (NA without a prediction).
 
 Tables: ``claims``, ``reference`` (the depth reference's own error against the smallest RMS
@@ -500,8 +501,9 @@ def _cluster(
         predicted: bool | None = sync
         why = "synchronization (lambda_bar < 0 and the field is not odd)"
     elif sign > 0:
-        predicted = bool(bound < 0) if np.isfinite(bound) else None
-        why = "rate_bound < 0"
+        # the bound only guarantees decay when λ̄′ < 0; otherwise it predicts nothing
+        predicted = True if np.isfinite(bound) and bound < 0 else None
+        why = "rate_bound < 0 (the bound predicts nothing when it is >= 0)"
     else:
         predicted, why = None, "no prediction for repulsive attention"
     label = {True: "clusters", False: "no clusters", None: "no prediction"}
