@@ -448,11 +448,14 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
         target = "decays at least as fast as the bound: interval reaches it or lies below it"
         met = verdict in ("consistent", "sharper")
         note = "bound e^{lambda_bar' t} with epsilon = 0"
-        if sign < 0:
-            note += " (the repulsive attention's own rate is not accounted for)"
     if not sync:
         verdict, met = "not applicable", pd.NA
         note = f"needs lambda_bar < 0 and a field that is not odd ({name} = {predicted:.3g})"
+    elif sign < 0:
+        # ε = 0 holds for the attractive head Q = K = V = I only: a repulsive head has a rate of
+        # its own that the bound does not account for, so it predicts nothing here.
+        verdict, met = "not applicable", pd.NA
+        note = "the bound's epsilon = 0 holds for attractive attention only"
     t.claim(
         keys, "energy_rate", quantity="energy", swept="time", **_rate_row(fit, predicted),
         verdict=verdict, target=target, target_met=met,
