@@ -146,7 +146,18 @@ def test_energy_fit_skips_underflow():
     energy[:, -20:] = 0.0
     ds = ds.assign(energy=(("path", "time"), energy))
     row = claim(sde_claims([], [], [], [ds], OPTIONS), "energy_rate")
-    assert row["n_points"] == 41 and row["fitted"] == pytest.approx(-1.0, abs=0.01)
+    # resolved up to t = 10: the late window is its second half, t in [5, 10]
+    assert row["n_points"] == 51 and row["fitted"] == pytest.approx(-1.0, abs=0.01)
+
+
+def test_energy_fit_stops_at_the_numerical_floor():
+    ds = synthetic_sync(rate=-4.0)  # e^{-48} at t = 12: far below the floor
+    energy = ds["energy"].values.copy()
+    floor = 1e-17 * energy[:, :1]
+    assert (energy < floor).any()
+    ds = ds.assign(energy=(("path", "time"), np.maximum(energy, floor)))  # a collapsed plateau
+    row = claim(sde_claims([], [], [], [ds], OPTIONS), "energy_rate")
+    assert row["fitted"] == pytest.approx(-4.0, abs=0.05)
 
 
 def test_lyapunov_and_moment_rate(tables):

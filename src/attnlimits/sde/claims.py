@@ -67,7 +67,10 @@ KEYS: list[str] = ["activation", "d", "sigma", "attention_sign"]
 #: Number of points of each fitted line in the ``lines`` table.
 LINE_POINTS = 25
 #: Mean energies at or below this value are left out of the rate fits.
-ENERGY_FLOOR = 1e-300
+#: Energies below this fraction of the initial mean energy are numerical: the field's covariance
+#: is computed from cosines, which cannot resolve token separations below about 1e-8 (energy
+#: about 1e-16 of its initial value), so collapsed runs level off there. Fits stop above it.
+ENERGY_FLOOR = 1e-13
 #: Predicted exponent of the RMS error in L and in m.
 STRONG_ORDER = -0.5
 
@@ -422,9 +425,11 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
     energy = ds["energy"].transpose("path", "time").values.astype(float)
     mean = t.weights(ds.sizes["path"]) @ energy  # (B+1, times)
     start = float(time.min())
-    horizon = float(time.max())
-    late = time >= start + float(opt["late_fraction"]) * (horizon - start)
-    exclude = ~(late & (mean[0] > ENERGY_FLOOR))
+    resolved = mean[0] > ENERGY_FLOOR * mean[0, 0]
+    # the late window is taken within the times before the energy reaches the numerical floor
+    horizon = float(time[resolved].max()) if resolved.any() else float(time.max())
+    late = (time >= start + float(opt["late_fraction"]) * (horizon - start)) & (time <= horizon)
+    exclude = ~(late & resolved)
     fit = fits.exponential_rate_fit(time, mean, exclude, t.level)
     t.points(keys, "energy", "time", time, mean, ~fit.used)
     t.line(keys, "energy", "time", fit, time, name="exponential")
