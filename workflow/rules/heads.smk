@@ -137,7 +137,7 @@ rule heads_fit:
         mem_mb=4000,
     params:
         options=HEADS["fits"],
-        code=code_version(["statistics", "fits", "heads.claims"]),
+        code=code_version(["statistics", "fits", "tables", "heads.claims"]),
     script:
         "../scripts/heads_fit.py"
 

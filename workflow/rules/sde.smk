@@ -116,7 +116,7 @@ rule sde_fit:
         mem_mb=4000,
     params:
         options=SDE["fits"],
-        code=code_version(["statistics", "fits", "sde.claims"]),
+        code=code_version(["statistics", "fits", "tables", "sde.claims"]),
     script:
         "../scripts/sde_fit.py"
 

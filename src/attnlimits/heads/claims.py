@@ -30,6 +30,7 @@ import xarray as xr
 
 from attnlimits import fits
 from attnlimits.statistics import CELL_DIMS, cell_statistics, replicate_interval, replicate_weights
+from attnlimits.tables import line_rows
 
 EXPERIMENT = "heads"
 QUANTITIES = ("err", "err_inf", "bias", "bias_raw", "noise_floor", "fluct")
@@ -232,19 +233,9 @@ class _Tables:
                 lo, hi = fit.band(xs)
                 extra = {d: _python(v) for d, v in zip(np.delete(swept, i), other, strict=True)}
                 keys = grid.keys(**fixed, **extra)
-                for j, value in enumerate(fit.predict(xs)):
-                    self.rows["lines"].append(
-                        {
-                            **keys,
-                            "quantity": quantity,
-                            "swept": dim,
-                            "fit": fit_name,
-                            "x": along[j],
-                            "y": value,
-                            "y_low": lo[j],
-                            "y_high": hi[j],
-                        }
-                    )
+                self.rows["lines"] += line_rows(
+                    keys, quantity, dim, fit_name, along, fit.predict(xs), lo, hi
+                )
 
     def claim(
         self,

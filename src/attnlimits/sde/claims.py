@@ -50,6 +50,7 @@ import xarray as xr
 from attnlimits import fits
 from attnlimits.heads.claims import write_tables
 from attnlimits.statistics import replicate_interval, replicate_weights
+from attnlimits.tables import line_rows
 
 __all__ = [
     "COLUMNS",
@@ -220,19 +221,9 @@ class _Tables:
         else:
             along = np.linspace(used.min(), used.max(), LINE_POINTS)
         lo, hi = fit.band(along)
-        for j, value in enumerate(fit.predict(along)):
-            self.rows["lines"].append(
-                {
-                    **keys,
-                    "quantity": quantity,
-                    "swept": swept,
-                    "fit": name,
-                    "x": along[j],
-                    "y": value,
-                    "y_low": lo[j],
-                    "y_high": hi[j],
-                }
-            )
+        self.rows["lines"] += line_rows(
+            keys, quantity, swept, name, along, fit.predict(along), lo, hi
+        )
 
     def claim(self, keys: Mapping[str, Any], claim: str, **row: Any) -> None:
         base = {column: pd.NA for column in COLUMNS["claims"]}

@@ -344,6 +344,26 @@ def kernel(
     return rule(rho, act, s, order).reshape(u_arr.shape) + sigma_w**2
 
 
+def _gaussian_moment(
+    activation: str,
+    d: int,
+    sigma_u: float,
+    sigma_w: float,
+    method: Method,
+    order: int,
+    integrand: Callable[[Activation, np.ndarray], np.ndarray],
+    closed: Callable[[_ClosedForm, float], float],
+) -> float:
+    """E[integrand(φ, sZ)] by 1-D quadrature, or by the closed form where ``method`` says so."""
+    _check(d, sigma_u, sigma_w)
+    act = get_activation(activation)
+    how = _resolve(method, act)
+    s = pre_activation_scale(d, sigma_u)
+    if how == "exact":
+        return closed(_CLOSED_FORMS[act.name], s)
+    return _expect_1d(lambda z: integrand(act, s * z), order, how == "split")
+
+
 def kappa_one(
     activation: str,
     d: int,
@@ -354,13 +374,11 @@ def kappa_one(
     order: int = DEFAULT_ORDER,
 ) -> float:
     """κ(1) = E[φ(sZ)²] + σ_W² (1-D quadrature; relu closed form s²/2 + σ_W²)."""
-    _check(d, sigma_u, sigma_w)
-    act = get_activation(activation)
-    how = _resolve(method, act)
-    s = pre_activation_scale(d, sigma_u)
-    if how == "exact":
-        return _CLOSED_FORMS[act.name].square(s) + sigma_w**2
-    return _expect_1d(lambda z: act.phi(s * z) ** 2, order, how == "split") + sigma_w**2
+    moment = _gaussian_moment(
+        activation, d, sigma_u, sigma_w, method, order,
+        lambda act, x: act.phi(x) ** 2, lambda form, s: form.square(s),
+    )  # fmt: skip
+    return moment + sigma_w**2
 
 
 def kappa_prime_one(
@@ -373,13 +391,11 @@ def kappa_prime_one(
     order: int = DEFAULT_ORDER,
 ) -> float:
     """κ′(1) = (1/d) E[φ′(sZ)²] (1-D quadrature; relu closed form 1/(2d)). σ_W does not enter."""
-    _check(d, sigma_u, sigma_w)
-    act = get_activation(activation)
-    how = _resolve(method, act)
-    s = pre_activation_scale(d, sigma_u)
-    if how == "exact":
-        return _CLOSED_FORMS[act.name].derivative_square(s) / d
-    return _expect_1d(lambda z: act.dphi(s * z) ** 2, order, how == "split") / d
+    moment = _gaussian_moment(
+        activation, d, sigma_u, sigma_w, method, order,
+        lambda act, x: act.dphi(x) ** 2, lambda form, s: form.derivative_square(s),
+    )  # fmt: skip
+    return moment / d
 
 
 @dataclass(frozen=True)
