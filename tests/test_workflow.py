@@ -153,6 +153,13 @@ def test_interrupted_run_leaves_nothing_trusted(finished, tmp_path):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # snakemake and the jobs it runs, mid-flight
     proc.wait()
+    # any job outside that process group dies too (their scripts live under the copy), and
+    # nothing of the run is left alive while the stores are inspected
+    deadline = time.monotonic() + 30
+    while subprocess.run(["pgrep", "-f", str(repo)], capture_output=True).returncode == 0:
+        subprocess.run(["pkill", "-9", "-f", str(repo)], capture_output=True)
+        assert time.monotonic() < deadline, "processes of the killed run survive"
+        time.sleep(0.1)
     # every store present under its final name is complete and equal to the reference
     for rel in stores(repo):
         assert ".tmp-" not in rel.name
