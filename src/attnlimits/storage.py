@@ -11,7 +11,10 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
 import xarray as xr
 
 ZARR_FORMAT = 2  # consolidated metadata is part of the v2 format; readable by every client
@@ -58,3 +61,14 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 def open_dataset(path: str | os.PathLike, chunks: dict | str | None = "auto") -> xr.Dataset:
     """Open a store written by :func:`write_dataset` lazily (Dask-backed)."""
     return xr.open_zarr(path, consolidated=True, chunks=chunks)
+
+
+def variable(
+    data: Any, dims: tuple[str, ...], long_name: str, units: str = "1", **attrs: Any
+) -> xr.Variable:
+    """A store variable with its ``long_name`` and ``units`` (torch tensors moved to numpy)."""
+    if isinstance(data, torch.Tensor):
+        data = data.detach().cpu().numpy()
+    return xr.Variable(
+        dims, np.asarray(data), attrs={"long_name": long_name, "units": units, **attrs}
+    )

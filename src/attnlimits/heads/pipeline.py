@@ -22,6 +22,7 @@ from attnlimits.heads.limit import solve_limit
 from attnlimits.progress import reporter
 from attnlimits.provenance import provenance
 from attnlimits.storage import open_dataset, write_dataset
+from attnlimits.storage import variable as _var
 
 _LOG = logging.getLogger("attnlimits.heads")
 
@@ -41,12 +42,6 @@ def _seeds(spec: Mapping[str, Any]) -> dict[str, Any]:
     if "seed" in spec:
         out.update(heads_seed=spec["seed"], seeds=spec["seeds"])
     return out
-
-
-def _var(data: Any, dims: tuple[str, ...], long_name: str, units: str = "1") -> xr.Variable:
-    if isinstance(data, torch.Tensor):
-        data = data.detach().cpu().numpy()
-    return xr.Variable(dims, data, attrs={"long_name": long_name, "units": units})
 
 
 def run_limit(

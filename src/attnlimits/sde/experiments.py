@@ -52,9 +52,10 @@ from attnlimits.sde.kernel import (
     kappa_prime_one,
     lyapunov_exponent,
 )
-from attnlimits.sde.limit import pathwise_error
+from attnlimits.sde.limit import pathwise_error, reference_error_estimates, sup_mean_square
 from attnlimits.sde.sync import energy_curve, energy_rate_bound, two_point_run
 from attnlimits.seeding import generator, normal
+from attnlimits.storage import variable as _var
 
 Progress = Callable[[int, int], None]
 
@@ -108,17 +109,6 @@ class _CountedField(NoiseField):
     def sample(self, y: torch.Tensor, layer: int, xi: torch.Tensor) -> torch.Tensor:
         self.ticker.tick()
         return self.inner.sample(y, layer, xi)
-
-
-def _var(
-    data: Any, dims: tuple[str, ...], long_name: str, units: str = "1", **attrs: Any
-) -> xr.Variable:
-    """An xarray variable with long_name and units (torch tensors are moved to numpy)."""
-    if isinstance(data, torch.Tensor):
-        data = data.detach().cpu().numpy()
-    return xr.Variable(
-        dims, np.asarray(data), attrs={"long_name": long_name, "units": units, **attrs}
-    )
 
 
 def _row(spec: Mapping[str, Any]) -> tuple[str, int, float]:
@@ -188,15 +178,6 @@ def _block_size(fine: int, strides: Sequence[int], per_step: int, budget: int) -
     return best
 
 
-def _sup_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per seed: max over the rows (times) of (1/N) Σᵢ |aⁱ − bⁱ|², a, b (R, times, N, d).
-
-    The quantity of ``limit.pathwise_error``, for two paths already taken at the same times.
-    """
-    diff = a - b
-    return (diff * diff).sum(-1).mean(-1).amax(-1)
-
-
 def _depth_ladder(
     x0: torch.Tensor,
     head: Head,
@@ -252,7 +233,8 @@ def _depth_ladder(
             if lo not in times:
                 continue
             rows = torch.as_tensor(np.searchsorted(times[hi], times[lo]), device=x0.device)
-            sups[lo, hi] = torch.maximum(sups[lo, hi], _sup_sq(paths[lo], paths[hi][:, rows]))
+            gap = sup_mean_square(paths[lo], paths[hi][:, rows])
+            sups[lo, hi] = torch.maximum(sups[lo, hi], gap)
         for k in sorted(wanted & set(range(start + 1, end + 1))):
             samples[k] = paths[fine][0, k - start - 1].clone()
         ticker.tick(block)
@@ -320,8 +302,9 @@ def run_depth(
     )
     err2 = torch.stack([sups[L, fine] for L in coarse])
     level_diff2 = torch.stack([sups[lv, 2 * lv] for lv in ladder])
-    top = math.sqrt(float(level_diff2[0].mean()))  # rms of the finest successive difference
-    ratio = fine / ladder[0]
+    triangle, orthogonal = reference_error_estimates(
+        math.sqrt(float(level_diff2[0].mean())), fine / ladder[0]
+    )
     ds = xr.Dataset(
         {
             "err2": _var(
@@ -335,12 +318,12 @@ def run_depth(
                 "sup over the level's layer times of (1/N) sum_i |X_level^i - X_(2 level)^i|^2",
             ),
             "reference_error": _var(
-                top / (math.sqrt(ratio) - 1.0),
+                triangle,
                 (),
                 "reference RMS error estimate, triangle bound rms(diff fine/2)/(sqrt(2) - 1)",
             ),
             "reference_error_orthogonal": _var(
-                top / math.sqrt(ratio - 1.0),
+                orthogonal,
                 (),
                 "reference RMS error estimate, orthogonal differences rms(diff fine/2)",
             ),

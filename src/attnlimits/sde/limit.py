@@ -92,8 +92,21 @@ def pathwise_error(
     fine = x_ref.shape[1] - 1
     if coarse < 1 or fine % coarse:
         raise ValueError(f"L = {coarse} must divide L_ref = {fine}")
-    diff = x_coarse - x_ref[:, :: fine // coarse]
+    return sup_mean_square(x_coarse, x_ref[:, :: fine // coarse])
+
+
+def sup_mean_square(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per seed: max over times of (1/N) Σᵢ |aⁱ − bⁱ|², for paths a, b (R, times, N, d) taken at
+    the same times. Returns (R,)."""
+    diff = a - b
     return (diff * diff).sum(-1).mean(-1).amax(-1)
+
+
+def reference_error_estimates(finest_rms: float, ratio: float) -> tuple[float, float]:
+    """The finest level's own RMS error from the RMS of its difference to the next level
+    (refinement ``ratio`` r, strong order 1/2): (rms/(√r − 1), triangle bound; rms/√(r − 1),
+    orthogonal differences)."""
+    return finest_rms / (math.sqrt(ratio) - 1.0), finest_rms / math.sqrt(ratio - 1.0)
 
 
 def rms(per_seed: torch.Tensor) -> float:
@@ -132,14 +145,14 @@ def successive_differences(paths: Mapping[int, torch.Tensor]) -> LevelDifference
     )
     values = tuple(rms(e) for e in per_seed)
     ratios = tuple(b / a if a > 0 else math.inf for a, b in zip(values, values[1:], strict=False))
-    r = levels[0] / levels[1]
+    triangle, orthogonal = reference_error_estimates(values[0], levels[0] / levels[1])
     return LevelDifferences(
         levels=levels,
         per_seed=per_seed,
         rms=values,
         ratios=ratios,
-        reference_error=values[0] / (math.sqrt(r) - 1.0),
-        reference_error_orthogonal=values[0] / math.sqrt(r - 1.0),
+        reference_error=triangle,
+        reference_error_orthogonal=orthogonal,
     )
 
 
