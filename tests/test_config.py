@@ -277,3 +277,11 @@ def test_load_config_rejects_non_mapping(tmp_path: Path) -> None:
     path.write_text("- heads\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="<config>"):
         load_config(path)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_PATH.parent.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_validates(path: Path) -> None:
+    out = load_config(path)
+    assert out["experiments"]
+    for name in out["experiments"]:
+        assert name in out

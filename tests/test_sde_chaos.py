@@ -14,6 +14,8 @@ from attnlimits.sde.chaos import (
     chaos_experiment,
     chaos_rates,
     fitted_slope,
+    halved_reference,
+    halving_reference_error,
     reference_floor,
     simulate_particles,
     sup_w2_squared,
@@ -141,6 +143,22 @@ def test_w2_path_and_sup_shapes():
     np.testing.assert_allclose(sup_w2_squared(a, b), path.max(-1))
     np.testing.assert_allclose(sup_w2_squared(a, b, layers=[0]), path[:, 0])
     np.testing.assert_allclose(reference_floor(a, a), 0.0, atol=1e-14)
+
+
+def test_halved_reference_is_the_first_half_of_the_reference():
+    traj = uniform_sphere(2 * 3 * 11, 3, "halve").reshape(2, 3, 11, 3)  # (replica, T, n_ref, d)
+    half = halved_reference(traj)
+    assert half.shape == (2, 3, 5, 3)
+    torch.testing.assert_close(half, traj[..., :5, :], rtol=0, atol=0)
+    assert half.data_ptr() == traj.data_ptr()  # a view of the same tokens, not a new system
+    with pytest.raises(ValueError):
+        halved_reference(traj[..., :1, :])
+
+
+def test_halving_reference_error_is_the_absolute_difference():
+    full = np.array([[0.6, 0.4], [0.5, 0.3]])
+    half = np.array([[0.61, 0.38], [0.5, 0.33]])
+    np.testing.assert_allclose(halving_reference_error(full, half), [[0.01, 0.02], [0.0, 0.03]])
 
 
 # --------------------------------------------------------------------------- particles

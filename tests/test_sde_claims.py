@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from sde_synthetic import (
+    CHAOS_REFERENCE_ERROR,
     synthetic_chaos,
     synthetic_depth,
     synthetic_stores,
     synthetic_sync,
 )
 
-from attnlimits.sde.claims import COLUMNS, rms_replicates, sde_claims, write_tables
+from attnlimits.sde.claims import COLUMNS, effective_paths, rms_replicates, sde_claims, write_tables
 from attnlimits.sde.plots import FIGURES, sde_figures
 
 OPTIONS = {
@@ -25,6 +26,7 @@ OPTIONS = {
     "tolerance_lyapunov": 0.1,
     "floor_factor": 10.0,
     "late_fraction": 0.5,
+    "min_effective_paths": 32,
     "cluster_threshold": 1e-3,
 }
 PLOTS = {"format": "png", "dpi": 50, "context": "paper"}
@@ -104,19 +106,61 @@ def test_chaos_claims_ambient_and_intrinsic(tables):
     for kind in ("ambient", "intrinsic"):
         row = claim(tables, f"chaos_N_{kind}", d=3)
         assert row["predicted"] == -0.5 and row["verdict"] == "consistent" and row["target_met"]
-        assert row["n_points"] == 5 and row["n_excluded"] == 1  # N = 512 under 10 × floor
+        # N = 512 within 10 × its reference error (the floor, 0.02, would exclude N >= 32)
+        assert row["n_points"] == 5 and row["n_excluded"] == 1
     ambient = claim(tables, "chaos_N_ambient", d=6)
     intrinsic = claim(tables, "chaos_N_intrinsic", d=6)
     assert ambient["fitted"] == intrinsic["fitted"] == pytest.approx(-0.4, abs=0.05)
     assert ambient["predicted"] == pytest.approx(-1 / 3) and ambient["verdict"] == "sharper"
     assert intrinsic["predicted"] == pytest.approx(-0.4) and intrinsic["verdict"] == "consistent"
     pts = tables["points"].query("quantity == 'sup_w2' and d == 3")
-    floor = tables["points"].query("quantity == 'floor' and d == 3")["y"].iloc[0]
-    np.testing.assert_array_equal(pts["excluded"], pts["y"] <= 10 * floor)
+    ref = tables["points"].query("quantity == 'reference_error' and d == 3")
+    np.testing.assert_allclose(ref["y"], CHAOS_REFERENCE_ERROR, rtol=1e-9)
+    np.testing.assert_array_equal(pts["excluded"], pts["y"].values <= 10 * ref["y"].values)
+    assert list(pts.loc[pts["excluded"], "x"]) == [512]
+    rows = tables["chaos_reference"].set_index(["d", "N"])
+    assert list(rows.loc[3, "rule"].unique()) == ["halving"]
+    assert list(rows.loc[6, "rule"].unique()) == ["floor"]  # no sup_w2_half: the fallback
+    assert not rows.loc[6, "excluded"].any() and rows.loc[6, "reference_error"].isna().all()
     trunc = tables["chaos_truncation"].set_index("d")
     assert sorted(trunc.index) == [3, 6]
     assert trunc.loc[3, "truncation_max"] == pytest.approx(0.02)
     assert trunc.loc[3, "relative_max"] == pytest.approx(0.02 / 1.2)
+
+
+def test_chaos_exclusion_uses_each_n_reference_error():
+    errors = [1e-4, 1e-4, 0.02, 1e-4]  # N = 64 (mean ≈ 0.125) lies within 10 × its own
+    ds = synthetic_chaos(d=3, N=(16, 32, 64, 128), floor=0.01, reference_error=errors)
+    out = sde_claims([], [], [ds], [], OPTIONS)
+    for kind in ("ambient", "intrinsic"):
+        row = claim(out, f"chaos_N_{kind}")
+        assert row["n_points"] == 3 and row["n_excluded"] == 1
+        assert "reference error" in row["note"] and "64: 0.02" in row["note"]
+        assert "not used" in row["note"]
+    pts = out["points"].query("quantity == 'sup_w2'")
+    assert list(pts.loc[pts["excluded"], "x"]) == [64]
+    ref = out["points"].query("quantity == 'reference_error'")
+    # the difference is exact on every bootstrap replicate of the synthetic store
+    np.testing.assert_allclose(ref[["y", "y_low", "y_high"]].values.T, [errors] * 3, rtol=1e-9)
+    table = out["chaos_reference"]
+    assert list(table.columns) == COLUMNS["chaos_reference"]
+    assert list(table["N"]) == [16, 32, 64, 128] and (table["rule"] == "halving").all()
+    assert list(table.loc[table["excluded"], "N"]) == [64]
+    np.testing.assert_allclose(table["reference_error"], errors, rtol=1e-9)
+    np.testing.assert_allclose(table["sup_w2_half"] - table["sup_w2"], errors, rtol=1e-9)
+    np.testing.assert_allclose(table["sup_w2"], pts["y"])
+    np.testing.assert_allclose(table["ratio"], table["sup_w2"] / table["reference_error"])
+    assert (table["N_ref"] == 2048).all() and (table["margin"] == 10.0).all()
+
+    # an old store without sup_w2_half: the floor rule (10 × 0.01 excludes N = 128 only)
+    old = sde_claims([], [], [ds.drop_vars("sup_w2_half")], [], OPTIONS)
+    row = claim(old, "chaos_N_ambient")
+    assert row["n_points"] == 3 and row["n_excluded"] == 1 and "mean floor" in row["note"]
+    table = old["chaos_reference"]
+    assert list(table.loc[table["excluded"], "N"]) == [128] and (table["rule"] == "floor").all()
+    assert table["reference_error"].isna().all()
+    np.testing.assert_allclose(table["ratio"], table["sup_w2"] / table["floor"])
+    assert old["points"].query("quantity == 'reference_error'").empty
 
 
 def test_chaos_note_at_k4():
@@ -158,6 +202,36 @@ def test_energy_fit_stops_at_the_numerical_floor():
     ds = ds.assign(energy=(("path", "time"), np.maximum(energy, floor)))  # a collapsed plateau
     row = claim(sde_claims([], [], [], [ds], OPTIONS), "energy_rate")
     assert row["fitted"] == pytest.approx(-4.0, abs=0.05)
+
+
+def test_effective_paths():
+    even = np.ones((10, 3))
+    one = np.zeros((10, 3))
+    one[0] = 1.0
+    np.testing.assert_allclose(effective_paths(even), 10.0)
+    np.testing.assert_allclose(effective_paths(one), 1.0)
+    assert effective_paths(np.zeros((4, 2))).tolist() == [0.0, 0.0]
+
+
+def test_energy_fit_stops_where_few_paths_carry_the_mean():
+    """Log-normal paths: log E_p = −1.5 t + sqrt(2 v t) Z_p with v = 0.5, so that
+    E[E] = e^{(v − 1.5) t} = e^{−t}; past a few time units a handful of paths carry the sample
+    mean, which then decays faster than −1 (towards −1.5). The window must stop before that."""
+    rng = np.random.default_rng(0)
+    ds = synthetic_sync(paths=256)
+    t = ds["time"].values
+    z = rng.standard_normal((256, 1))
+    energy = 0.3 * np.exp(-1.5 * t[None, :] + np.sqrt(2 * 0.5 * t[None, :]) * z)
+    ds = ds.assign(energy=(("path", "time"), energy))
+    strict = claim(sde_claims([], [], [], [ds], OPTIONS), "energy_rate")
+    loose = claim(
+        sde_claims([], [], [], [ds], {**OPTIONS, "min_effective_paths": 1}), "energy_rate"
+    )
+    assert effective_paths(energy)[-1] < 32 <= effective_paths(energy)[0]
+    assert strict["n_points"] < loose["n_points"]
+    assert abs(strict["fitted"] + 1.0) < abs(loose["fitted"] + 1.0)
+    assert strict["fitted"] == pytest.approx(-1.0, abs=0.2)
+    assert "effective paths" in strict["note"]
 
 
 def test_lyapunov_and_moment_rate(tables):

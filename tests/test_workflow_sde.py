@@ -24,8 +24,8 @@ def test_sde_run_produces_stores_tables_and_plots(finished):
     kinds = {}
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
-    # 2 rows × 1 sign (depth, width), 2 rows × 2 signs (sync), 1 dimension (chaos)
-    assert {k: len(v) for k, v in kinds.items()} == {"depth": 2, "width": 2, "sync": 4, "chaos": 1}
+    # 2 rows × 1 sign (depth, width), sync's own 1 row × 2 signs, 1 dimension (chaos)
+    assert {k: len(v) for k, v in kinds.items()} == {"depth": 2, "width": 2, "sync": 2, "chaos": 1}
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
         for key in ("params_hash", "code_version", "git_commit", "libraries"):
@@ -66,5 +66,11 @@ def test_sde_new_row_runs_only_its_jobs(finished):
     cfg = load_config(BASE)
     cfg["sde"]["rows"].append({"activation": "tanh", "d": 5, "sigma": 0.1})
     jobs = planned_jobs(finished, cfg)
-    # depth 1 sign + width 1 sign + sync 2 signs for the new row
-    assert jobs == {"sde_run": 4, "sde_fit": 1, "sde_plots": 1, "all": 1}
+    # depth 1 sign + width 1 sign for the new row; sync has its own rows
+    assert jobs == {"sde_run": 2, "sde_fit": 1, "sde_plots": 1, "all": 1}
+
+
+def test_sde_new_sync_row_runs_only_its_sync_jobs(finished):
+    cfg = load_config(BASE)
+    cfg["sde"]["sync"]["rows"].append({"activation": "tanh", "d": 5, "sigma": 0.1})
+    assert planned_jobs(finished, cfg) == {"sde_run": 2, "sde_fit": 1, "sde_plots": 1, "all": 1}

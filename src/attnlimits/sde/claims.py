@@ -14,10 +14,18 @@ Claims (one row each in ``claims``):
   ``floor_factor`` × ``reference_error`` are excluded (``n_excluded``).
 - ``width_m`` (width store): RMS error vs m, slope −1/2 within ``tolerance_width``.
 - ``chaos_N_ambient``, ``chaos_N_intrinsic`` (chaos store): E sup W2² (mean over replicas) vs N
-  against r(N) for k = d and k = d − 1; N whose mean is at most ``floor_factor`` × the mean floor
-  are excluded; target: the interval reaches the exponent or lies below it.
-- ``energy_rate`` (sync store): late-time exponential rate of the mean energy (t ≥
-  ``late_fraction`` × horizon, where the sample mean energy exceeds 1e-300). Pure noise: against
+  against r(N) for k = d and k = d − 1; N whose mean is at most ``floor_factor`` × that N's
+  reference error are excluded, the reference error being measured by halving N_ref
+  (``chaos.halving_reference_error``: |mean sup_w2 − mean sup_w2_half|, the bias of W2² to the
+  N_ref reference as an estimate of W2² to the limit); stores without ``sup_w2_half`` fall back to
+  ``floor_factor`` × the mean floor (½ sup W2² between two references, an estimate of
+  W2²(μ^{N_ref}, μ), which overstates that bias for N ≪ N_ref); target: the interval reaches the
+  exponent or lies below it.
+- ``energy_rate`` (sync store): late-time exponential rate of the mean energy, fitted on the last
+  (1 − ``late_fraction``) of the times before either the mean energy reaches its numerical floor
+  (``ENERGY_FLOOR`` × E(0)) or fewer than ``min_effective_paths`` effective paths carry it
+  (``effective_paths``: past that, the sample mean of a near-log-normal energy decays faster than
+  its expectation, a bias the bootstrap does not see). Pure noise: against
   λ̄, within ``tolerance_energy`` (relative); attention ±1: against the bound's rate λ̄′
   (``rate_bound``), decaying at least as fast. Both need ``synchronization`` (λ̄ < 0 and a field
   that is not odd); otherwise the verdict is "not applicable".
@@ -28,11 +36,19 @@ Claims (one row each in ``claims``):
   threshold ``cluster_threshold``; ``verdict`` is the observation ("clusters" if the ratio is below
   the threshold on the sample, else "no clusters"), ``target`` the prediction ("clusters" iff
   ``synchronization`` for sign 0; "clusters" if λ̄′ < 0 and else "no prediction" for sign +1;
-  "no prediction" for sign −1) and
-  ``target_met`` whether they agree (NA without a prediction).
+  "no prediction" for sign −1) and ``target_met`` whether they agree (NA without a prediction).
+  The sync horizon is a fixed multiple of 1/|λ̄| (``run_sync``), so "no clusters" for λ̄ > 0 reads:
+  within the time in which a row with λ̄ < 0 loses e^{−horizon} of its mean energy, a row with
+  λ̄ > 0 does not lose the threshold's share. Its mean energy may still decrease, slowly: with
+  λ₁ < 0 < λ̄ (intermittency) pairs of tokens merge on most paths while rare paths carry E[E_β].
 
 Tables: ``claims``, ``reference`` (the depth reference's own error against the smallest RMS
-error), ``chaos_truncation`` (error of the random-feature kernel κ_P), ``points`` (every plotted
+error), ``chaos_truncation`` (error of the random-feature kernel κ_P), ``chaos_reference`` (per
+chaos store and N, replicate 0: ``sup_w2`` and ``sup_w2_half`` the mean sup W2² to the reference
+and to the halved reference, ``reference_error`` their absolute difference, ``floor`` the mean
+floor (information), ``rule`` the yardstick of the exclusion ("halving", or "floor" for stores
+without sup_w2_half), ``ratio`` = sup_w2 / that yardstick, ``margin`` = floor_factor, ``excluded``
+whether the N was left out of the fit), ``points`` (every plotted
 point with its interval and whether it was left out of its fit; local slopes between neighbouring
 grid points appear as quantity ``<quantity>_local_slope`` at the larger x of each pair) and
 ``lines`` (fitted lines with bootstrap bands).
@@ -49,6 +65,7 @@ import xarray as xr
 
 from attnlimits import fits
 from attnlimits.heads.claims import write_tables
+from attnlimits.sde.chaos import halving_reference_error
 from attnlimits.statistics import replicate_interval, replicate_weights
 from attnlimits.tables import line_rows
 
@@ -87,6 +104,10 @@ COLUMNS: dict[str, list[str]] = {
     "chaos_truncation": [
         *KEYS, "P", "N_ref", "kappa_1", "truncation_rms", "truncation_max", "relative_rms",
         "relative_max",
+    ],
+    "chaos_reference": [
+        *KEYS, "N", "N_ref", "sup_w2", "sup_w2_half", "reference_error", "floor", "rule", "ratio",
+        "margin", "excluded",
     ],
     "points": [*KEYS, "quantity", "swept", "x", "y", "y_low", "y_high", "excluded"],
     "lines": [*KEYS, "quantity", "swept", "fit", "x", "y", "y_low", "y_high"],
@@ -160,8 +181,11 @@ class _Tables:
                 frame["target_met"] = frame["target_met"].astype("boolean")
                 frame["n_points"] = frame["n_points"].astype("Int64")
                 frame["n_excluded"] = frame["n_excluded"].astype("Int64")
-            if name == "points":
+            if name in ("points", "chaos_reference"):
                 frame["excluded"] = frame["excluded"].astype(bool)
+            if name == "chaos_reference":
+                frame["N"] = frame["N"].astype("Int64")
+                frame["N_ref"] = frame["N_ref"].astype("Int64")
             out[name] = frame
         return out
 
@@ -324,24 +348,68 @@ def _notes(ds: xr.Dataset) -> str:
 
 
 def _chaos(t: _Tables, ds: xr.Dataset) -> None:
-    """Claims ``chaos_N_ambient`` and ``chaos_N_intrinsic``, the truncation row, points, lines."""
+    """Claims ``chaos_N_ambient`` and ``chaos_N_intrinsic``, the truncation and reference rows,
+    points, lines.
+
+    An N is left out of the fit when its mean sup W2² (replicate 0) is at most ``floor_factor`` ×
+    its reference error, |mean sup_w2 − mean sup_w2_half| (``halving_reference_error``, on every
+    bootstrap replicate; points quantity ``reference_error``). Stores without ``sup_w2_half`` fall
+    back to ``floor_factor`` × the mean floor (points quantity ``floor``, drawn in either case).
+    """
     keys = store_keys(ds)
     factor = float(t.options["floor_factor"])
     N = ds["N"].values.astype(float)
     w = t.weights(ds.sizes["replica"])
-    mean = w @ ds["sup_w2"].transpose("replica", "N").values.astype(float)  # (B+1, nN)
+
+    def mean_of(name: str) -> np.ndarray:
+        """Replicates (B+1, nN) of the mean over replicas of an (N, replica) variable."""
+        return w @ ds[name].transpose("replica", "N").values.astype(float)
+
+    mean = mean_of("sup_w2")
     floor = w @ ds["floor"].transpose("replica").values.astype(float) if "floor" in ds else None
     floor0 = float(floor[0]) if floor is not None else 0.0
-    excluded = ~(mean[0] > factor * floor0)
+    if "sup_w2_half" in ds:
+        half = mean_of("sup_w2_half")
+        ref_err = halving_reference_error(mean, half)  # (B+1, nN)
+        rule, yardstick = "halving", ref_err[0]
+        by_n = ", ".join(f"{n:g}: {e:.3g}" for n, e in zip(N, ref_err[0], strict=True))
+        rule_note = (
+            f"N with mean <= {factor:g} x its reference error |mean(N_ref) - mean(N_ref/2)| "
+            f"(by N: {by_n}) excluded; floor {floor0:.3g} not used"
+        )
+    else:
+        half = ref_err = None
+        rule, yardstick = "floor", np.full(len(N), floor0)
+        rule_note = f"N with mean <= {factor:g} x mean floor ({floor0:.3g}) excluded"
+    excluded = ~(mean[0] > factor * yardstick)
     fit = fits.power_law_fit(N, mean, excluded, t.level)
     t.points(keys, "sup_w2", "N", N, mean, ~fit.used)
     t.line(keys, "sup_w2", "N", fit, N)
     t.local(keys, "sup_w2", "N", N, mean)
     if "w2_final" in ds:
-        final = w @ ds["w2_final"].transpose("replica", "N").values.astype(float)
-        t.points(keys, "w2_final", "N", N, final)
+        t.points(keys, "w2_final", "N", N, mean_of("w2_final"))
     if floor is not None:
         t.points(keys, "floor", "N", N, np.repeat(floor[:, None], len(N), axis=1))
+    if ref_err is not None:
+        t.points(keys, "reference_error", "N", N, ref_err)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = mean[0] / yardstick
+    for j, n in enumerate(N):
+        t.rows["chaos_reference"].append(
+            {
+                **keys,
+                "N": int(n),
+                "N_ref": int(ds.attrs["N_ref"]) if "N_ref" in ds.attrs else pd.NA,
+                "sup_w2": mean[0, j],
+                "sup_w2_half": half[0, j] if half is not None else np.nan,
+                "reference_error": ref_err[0, j] if ref_err is not None else np.nan,
+                "floor": floor0 if floor is not None else np.nan,
+                "rule": rule,
+                "ratio": ratio[j],
+                "margin": factor,
+                "excluded": not fit.used[j],
+            }
+        )
     d = keys["d"]
     note = _notes(ds)
     for name, k in (("ambient", d), ("intrinsic", d - 1)):
@@ -351,10 +419,7 @@ def _chaos(t: _Tables, ds: xr.Dataset) -> None:
             keys, f"chaos_N_{name}", quantity="sup_w2", swept="N", **_rate_row(fit, predicted),
             verdict=verdict, target=f"interval reaches the k={k} exponent or lies below it",
             target_met=verdict in ("consistent", "sharper"),
-            note="; ".join(
-                filter(None, [f"N with mean <= {factor:g} x mean floor ({floor0:.3g}) excluded",
-                              note if k == 4 else ""])
-            ),
+            note="; ".join(filter(None, [rule_note, note if k == 4 else ""])),
         )  # fmt: skip
     if "kappa_truncation" in ds:
         trunc = ds["kappa_truncation"]
@@ -406,6 +471,18 @@ def _scalar_claim(
     t.points(keys, quantity, "predicted", [predicted], np.asarray(reps, float)[:, None])
 
 
+def effective_paths(energy: np.ndarray) -> np.ndarray:
+    """Effective number of paths (Σ_p E_p)² / Σ_p E_p² per time, energy (paths, times).
+
+    It is the number of equally weighted paths with the same spread of weights E_p / Σ E_p: close
+    to the number of paths when all carry the mean alike, close to 1 when one path dominates it.
+    """
+    total = energy.sum(axis=0)
+    squares = (energy * energy).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(squares > 0, total * total / squares, 0.0)
+
+
 def _sync(t: _Tables, ds: xr.Dataset) -> None:
     """Claims ``energy_rate``, ``cluster`` and, for sign 0, ``lyapunov`` and ``moment_rate``."""
     keys = store_keys(ds)
@@ -416,10 +493,20 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
     energy = ds["energy"].transpose("path", "time").values.astype(float)
     mean = t.weights(ds.sizes["path"]) @ energy  # (B+1, times)
     start = float(time.min())
-    resolved = mean[0] > ENERGY_FLOOR * mean[0, 0]
-    # the late window is taken within the times before the energy reaches the numerical floor
+    # Times where the sample mean estimates E[E_β]: above the numerical floor, and carried by
+    # enough paths. Near collapse the energy is roughly log-normal across paths (log r has variance
+    # growing like (λ̄ − 2λ₁) t), so E[E_β] is dominated by ever rarer paths; once the effective
+    # number of paths (Σ E)² / Σ E² is small, the sample mean decays faster than E[E_β] (towards the
+    # typical rate 2λ₁), and the bootstrap does not see it.
+    effective = effective_paths(energy)
+    min_effective = float(opt["min_effective_paths"])
+    resolved = np.logical_and.accumulate(
+        (mean[0] > ENERGY_FLOOR * mean[0, 0]) & (effective >= min_effective)
+    )
+    # the late window is taken within the times before either condition first fails
     horizon = float(time[resolved].max()) if resolved.any() else float(time.max())
-    late = (time >= start + float(opt["late_fraction"]) * (horizon - start)) & (time <= horizon)
+    late_start = start + float(opt["late_fraction"]) * (horizon - start)
+    late = (time >= late_start) & (time <= horizon)
     exclude = ~(late & resolved)
     fit = fits.exponential_rate_fit(time, mean, exclude, t.level)
     t.points(keys, "energy", "time", time, mean, ~fit.used)
@@ -455,8 +542,8 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
     t.claim(
         keys, "energy_rate", quantity="energy", swept="time", **_rate_row(fit, predicted),
         verdict=verdict, target=target, target_met=met,
-        note=f"fitted on t >= {start + float(opt['late_fraction']) * (horizon - start):.3g}; "
-        + note,
+        note=f"fitted on {late_start:.3g} <= t <= {horizon:.3g} (of {float(time.max()):.3g}: "
+        f"energy above {ENERGY_FLOOR:g} E(0) and >= {min_effective:g} effective paths); " + note,
     )  # fmt: skip
     if sign == 0 and sync:
         reps = np.concatenate([[fit.slope], fit.boot_slopes[:, 0]])

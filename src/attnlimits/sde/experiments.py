@@ -11,7 +11,8 @@ a keyed stream of ``attnlimits.seeding``; the computation order does not depend 
   (``coarsen``), and the successive differences of the fine ladder (the reference's own error).
   The fine grid is streamed in blocks: memory does not grow with ``fine`` (``_depth_ladder``).
 * ``run_width``: the width-m model against the infinite-width field, same normals ξ (coupled).
-* ``run_chaos``: sup_t W2²(μ^N_t, μ^{N_ref}_t) with one random-feature field for both systems.
+* ``run_chaos``: sup_t W2²(μ^N_t, μ^{N_ref}_t) with one random-feature field for both systems,
+  and against the halved reference (first N_ref/2 tokens; the reference's own error by halving).
 * ``run_sync``: interaction energy e^{−β} E_β(μ_t) over paths, two-point Lyapunov run, pictures.
 * ``run_kernel_table``: κ(1), κ′(1), λ₁, λ̄ over activation × d × σ (``exponents_table``).
 """
@@ -29,8 +30,10 @@ import xarray as xr
 
 from attnlimits.sde.chaos import (
     chaos_rates,
+    halved_reference,
     reference_floor,
     simulate_particles,
+    sup_w2_squared,
     uniform_sphere,
     w2_squared_path,
 )
@@ -431,7 +434,8 @@ def _record_layers(layers: int, count: int) -> np.ndarray:
 def run_chaos(
     spec: Mapping[str, Any], device: torch.device | str = "cpu", progress: Progress | None = None
 ) -> xr.Dataset:
-    """Chaos store: sup_t W2²(μ^N_t, μ^{N_ref}_t) per (N, replica), floor, truncation of κ_P.
+    """Chaos store: sup_t W2²(μ^N_t, μ^{N_ref}_t) and to the halved reference per (N, replica),
+    the floor, the truncation of κ_P.
 
     spec = {activation, d, sigma, attention_sign, beta, T, seed, N (list), N_ref, P, L, replicas,
     floor_times} (optional ``records``, default ``CHAOS_RECORDS``). Per replica r (as
@@ -439,8 +443,12 @@ def run_chaos(
     coefficients (``draw_features``, ``draw_coefficients``) drive the N-token systems (nested:
     the first N of one pool) and two independent N_ref references (``simulate_particles``,
     Δ = T/L). W2² (exact, ``ot.emd2``) is taken at ``records`` layer times spread over 0..L
-    (0 and L included): sup_w2 its max, w2_final its value at t = T; the floor
-    (``reference_floor``, ½ sup W2² between the references) at ``floor_times`` of them only.
+    (0 and L included): sup_w2 its max, w2_final its value at t = T; sup_w2_half the same sup
+    against the halved reference (the first N_ref/2 tokens of reference a, ``halved_reference``),
+    from which the claims measure the reference's error per N by halving N_ref
+    (``halving_reference_error``); the floor (``reference_floor``, ½ sup W2² between the two
+    references, an estimate of W2²(μ^{N_ref}, μ) itself, kept as information) at ``floor_times``
+    of the record times only.
     kappa_truncation(u) = |mean over pairs and replicas of κ_P(x, y) − κ(u)|, ⟨x, y⟩ = u
     (``truncation_error``'s ``zonal``), with attrs truncation_rms (root mean square over u and
     pairs) and truncation_max (max over u and pairs of |κ_P − κ|).
@@ -458,6 +466,7 @@ def run_chaos(
     floor_at = _record_layers(layers, int(spec["floor_times"]))
     sup_w2 = np.empty((len(ns), replicas))
     w2_final = np.empty((len(ns), replicas))
+    sup_w2_half = np.empty((len(ns), replicas))
     floor = np.empty(replicas)
     ticker = _Ticker(progress, replicas + 1)
     for r in range(replicas):
@@ -471,9 +480,12 @@ def run_chaos(
         ref_a = run(uniform_sphere(n_ref, d, *parts, "reference", 0, device=device))
         ref_b = run(uniform_sphere(n_ref, d, *parts, "reference", 1, device=device))
         pool = uniform_sphere(max(ns), d, *parts, "particles", device=device)
+        ref_half = halved_reference(ref_a)
         for i, n in enumerate(ns):
-            path = w2_squared_path(run(pool[:n]), ref_a, rec.tolist())
+            traj = run(pool[:n])
+            path = w2_squared_path(traj, ref_a, rec.tolist())
             sup_w2[i, r], w2_final[i, r] = path.max(), path[-1]
+            sup_w2_half[i, r] = sup_w2_squared(traj, ref_half, rec.tolist())
         floor[r] = reference_floor(ref_a, ref_b, floor_at.tolist())
         ticker.tick()
     trunc = truncation_error(
@@ -504,12 +516,20 @@ def run_chaos(
                 f"sup over t in {{{times}}} of W2^2(mu^N_t, mu^N_ref_t)",
             ),
             "w2_final": _var(w2_final, ("N", "replica"), "W2^2(mu^N_T, mu^N_ref_T) at t = T"),
+            "sup_w2_half": _var(
+                sup_w2_half,
+                ("N", "replica"),
+                f"sup over t in {{{times}}} of W2^2(mu^N_t, mu^(N_ref/2)_t), the halved reference "
+                f"being the first {n_ref // 2} tokens of the N_ref system (reference error by "
+                "halving N_ref)",
+            ),
             "floor": _var(
                 floor,
                 ("replica",),
                 "reference floor: half sup over t in {"
                 + ", ".join(f"{t:g}" for t in floor_at * dt)
-                + "} of W2^2 between two independent references, same field",
+                + "} of W2^2 between two independent references, same field (estimates "
+                "W2^2(mu^N_ref, mu), not the bias at N << N_ref; information only)",
             ),
             "kappa_truncation": _var(
                 trunc.zonal,
@@ -542,9 +562,19 @@ def run_chaos(
 
 
 def sync_rate(lambda_1: float, lambda_bar: float, kappa_1: float) -> float:
-    """The sync time scale: max(|λ̄|, 2|λ₁|), or κ(1) where both vanish."""
+    """The sync step scale: max(|λ̄|, 2|λ₁|), or κ(1) where both vanish (``dt`` is in 1/rate)."""
     rate = max(abs(lambda_bar), 2.0 * abs(lambda_1))
     return rate if rate > 1e-12 * max(kappa_1, 1e-300) else kappa_1
+
+
+def sync_horizon_rate(lambda_1: float, lambda_bar: float, kappa_1: float) -> float:
+    """The sync horizon scale: |λ̄|, the rate of E[E_β] near collapse, but at least a quarter of
+    ``sync_rate`` (so that λ̄ ≈ 0 cannot ask for unbounded runs); ``horizon`` is in 1/this.
+
+    With horizon h, a row with λ̄ < 0 is predicted to reach E[E_β](T) ≈ e^{−h} E[E_β](0) (up to
+    the pre-asymptotic phase), whatever its λ̄, so one ``cluster_threshold`` serves every row.
+    """
+    return max(abs(lambda_bar), 0.25 * sync_rate(lambda_1, lambda_bar, kappa_1))
 
 
 def _snapshots(
@@ -584,11 +614,12 @@ def run_sync(
     """Sync store: energy e^{−β} E_β(μ_t) per path (``energy_curve``), two-point run, pictures.
 
     spec = {activation, d, sigma, attention_sign, beta, seed, N, paths, horizon, dt, record_every,
-    two_point: {paths, steps, dt, eps}}; horizon and dt are in units of 1/rate, rate =
-    max(|λ̄|, 2|λ₁|) (``sync_rate``): Δ = dt/rate, layers = round(horizon/dt). Tokens start
-    uniform (``uniform_tokens(seed, 0..paths−1, N, d)``) and follow the infinite-width discrete
-    model. For attention_sign 0, the two-point run (``two_point_run``, Δ₂ = two_point.dt/rate)
-    gives lyap_per_path = (1/(steps Δ₂)) Σ log(r′/ε) (rate of log r, predicted λ₁) and
+    two_point: {paths, steps, dt, eps}}; dt is in units of 1/rate, rate = max(|λ̄|, 2|λ₁|)
+    (``sync_rate``), and horizon in units of 1/``sync_horizon_rate`` (|λ̄|, at least rate/4):
+    Δ = dt/rate, layers = horizon·rate/(dt·horizon_rate) rounded to a multiple of record_every,
+    T = layers·Δ. Tokens start uniform (``uniform_tokens(seed, 0..paths−1, N, d)``) and follow the
+    infinite-width discrete model. For attention_sign 0, the two-point run (``two_point_run``,
+    Δ₂ = two_point.dt/rate) gives lyap_per_path = (1/(steps Δ₂)) Σ log(r′/ε) (rate of log r, predicted λ₁) and
     moment_ratio_sq = mean over steps of (r′/ε)² (so that (1/Δ₂) log E[(r′/ε)²] → λ̄).
     rate_bound is λ̄′ = −inf F(u) (``energy_rate_bound``).
     """
@@ -602,10 +633,12 @@ def run_sync(
     sign = int(spec["attention_sign"])
     ex = _exponents(activation, d, sigma)
     rate = sync_rate(ex["lambda_1"], ex["lambda_bar"], ex["kappa_1"])
+    horizon_rate = sync_horizon_rate(ex["lambda_1"], ex["lambda_bar"], ex["kappa_1"])
     dt = float(spec["dt"]) / rate
-    horizon = float(spec["horizon"]) / rate
-    layers = int(round(float(spec["horizon"]) / float(spec["dt"])))
     record_every = int(spec["record_every"])
+    steps = float(spec["horizon"]) / float(spec["dt"]) * rate / horizon_rate
+    layers = record_every * max(1, int(round(steps / record_every)))
+    horizon = layers * dt
     tp = spec["two_point"]
     tp_dt = float(tp["dt"]) / rate
     kappa = zonal_kernel(activation, d, sigma, sigma)

@@ -66,11 +66,16 @@ class RowJob:
         }
 
 
+def kind_rows(sde: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    """The rows of ``kind``: its own ``sde.<kind>.rows`` if given, else the shared ``sde.rows``."""
+    return list(sde[kind].get("rows") or sde["rows"])
+
+
 def row_jobs(sde: Mapping[str, Any], kind: str) -> list[RowJob]:
     """Every (row, sign) job of ``kind`` (depth, width or sync), in config order."""
     return [
         RowJob(kind, row["activation"], int(row["d"]), float(row["sigma"]), int(sign))
-        for row in sde["rows"]
+        for row in kind_rows(sde, kind)
         for sign in sde[kind]["attention_signs"]
     ]
 
@@ -90,6 +95,7 @@ def row_spec(sde: Mapping[str, Any], job: RowJob) -> dict[str, Any]:
         **sde[job.kind],
     }
     spec.pop("attention_signs")
+    spec.pop("rows", None)
     if job.kind != "sync":
         spec["T"] = sde["T"]
     return spec

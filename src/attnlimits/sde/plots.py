@@ -205,10 +205,14 @@ def _chaos_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
             )
         used = _series(ax, tables, keys, "sup_w2", "C0", label)
         _series(ax, tables, keys, "w2_final", "0.55", "W2² at t = T", marker="^", fit=False)
-        floor = plots.select(tables["points"], **keys, quantity="floor").sort_values("x")
-        if not floor.empty:
-            ax.plot(floor["x"], floor["y"], color="C3", ls=":", lw=1.2, label="reference floor")
-            ax.fill_between(floor["x"], floor["y_low"], floor["y_high"], color="C3", alpha=0.12)
+        for quantity, colour, label in (
+            ("floor", "C3", "reference floor ½W2²(ref, ref′)"),
+            ("reference_error", "C1", "reference error (halving N_ref)"),
+        ):
+            line = plots.select(tables["points"], **keys, quantity=quantity).sort_values("x")
+            if not line.empty:
+                ax.plot(line["x"], line["y"], color=colour, ls=":", lw=1.2, label=label)
+                ax.fill_between(line["x"], line["y_low"], line["y_high"], color=colour, alpha=0.12)
         anchor = 1.5 * float(used["y"].iloc[0])
         d = int(keys["d"])
         for row, k, style in ((ambient, d, "--"), (intrinsic, d - 1, "-.")):
@@ -225,7 +229,7 @@ def _chaos_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
         ax.legend(fontsize="x-small")
     fig.suptitle(
         r"Propagation of chaos: $\mathbb{E}\,\sup_t W_2^2(\mu^N_t, \mu^{N_{\mathrm{ref}}}_t)$"
-        " vs N (hollow: within the margin of the floor, not fitted)"
+        " vs N (hollow: within the margin of the reference error, not fitted)"
     )
     return fig
 
