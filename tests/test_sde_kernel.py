@@ -202,6 +202,99 @@ def test_monte_carlo_detects_a_wrong_scaling():
     assert abs(est - wrong) > 20 * se
 
 
+# U values near the degenerate ends: ρ = 1 − 1e-10 (one-variable controls), ρ = 0.999 (two)
+U_MC = np.array([-0.7, -0.3, 0.5, 0.999, 1.0 - 1e-10, 1.0])
+MC_CASES = [
+    ("relu", 128, 0.0, 0.0),
+    ("relu", 7, 0.3, 0.2),
+    ("silu", 64, 0.1, 0.1),
+    ("sigmoid", 5, 0.0, 0.0),
+    ("tanh", 16, 0.5, 0.0),
+]
+
+
+def _mc_z_scores(activation, d, sigma_u, sigma_w, seeds, samples=25_000):
+    """(estimate − quadrature)/se of ``monte_carlo_kernel`` at U_MC, one row per seed."""
+    want = kernel(U_MC, activation, d, sigma_u, sigma_w)  # relu: the closed form
+    rows = []
+    for seed in seeds:
+        est, se = monte_carlo_kernel(U_MC, activation, d, sigma_u, sigma_w, samples, seed)
+        assert np.all(se > 0)
+        rows.append((est - want) / se)
+    return np.array(rows)
+
+
+def _looks_unbiased(z):
+    """Every z-score below 5 and their mean (4 seeds × 6 u, correlated across u) below 2."""
+    return bool(np.all(np.abs(z) < 5) and abs(z.mean()) < 2.0)
+
+
+@pytest.mark.parametrize(("activation", "d", "sigma_u", "sigma_w"), MC_CASES)
+def test_controlled_monte_carlo_is_unbiased(activation, d, sigma_u, sigma_w):
+    # small samples (degree-3 controls) against the quadrature (relu: the closed form)
+    z = _mc_z_scores(activation, d, sigma_u, sigma_w, seeds=range(4))
+    assert _looks_unbiased(z), z
+
+
+@pytest.mark.parametrize(("activation", "d", "sigma_u", "sigma_w"), MC_CASES)
+def test_controlled_monte_carlo_detects_wrong_control_means(
+    monkeypatch, activation, d, sigma_u, sigma_w
+):
+    # the test above can fail: controls whose means are 0.01 instead of 0 bias the estimate
+    right = K._control_variates
+    monkeypatch.setattr(K, "_control_variates", lambda *args: right(*args) + 0.01)
+    z = _mc_z_scores(activation, d, sigma_u, sigma_w, seeds=range(4))
+    assert not _looks_unbiased(z), z
+
+
+def test_controlled_monte_carlo_works_for_a_registered_activation(registry_guard):
+    register_activation("erf", erf, lambda x: 2 / math.sqrt(math.pi) * np.exp(-x * x))
+    d, sigma_u, sigma_w = 7, 0.3, 0.2
+    mc = K._monte_carlo(U_MC.tolist(), ["erf"], d, [(sigma_u, sigma_w)], 25_000, 5)
+    c = U_MC / d + sigma_u**2
+    want = 2 / math.pi * np.arcsin(2 * c / (1 + 2 * (1 / d + sigma_u**2))) + sigma_w**2
+    est, se, plain_se = mc.estimate[0, 0], mc.se[0, 0], mc.plain_se[0, 0]
+    assert np.all(np.abs(est - want) < 5 * se), (est - want) / se
+    assert np.all(se < plain_se / 2)
+
+
+def test_control_variates_cut_the_standard_error_of_relu():
+    # relu at d = 128 without biases, the worst rows of the table: same rows, degree-6 controls
+    u = [0.5, 1.0]
+    mc = K._monte_carlo(u, ["relu"], 128, [(0.0, 0.0)], 1_000_000, 0)
+    assert mc.degree == K.CONTROL_DEGREE == 6
+    exact = kernel(np.array(u), "relu", 128, 0.0, 0.0, method="exact")
+    est, se = mc.estimate[0, 0], mc.se[0, 0]
+    plain, plain_se = mc.plain_estimate[0, 0], mc.plain_se[0, 0]
+    assert np.all(np.abs(est - exact) < 5 * se), (est - exact) / se
+    assert np.all(np.abs(plain - exact) < 5 * plain_se), (plain - exact) / plain_se
+    gain = plain_se / se
+    assert gain[0] > 10 and gain[1] > 18, gain
+    assert np.all(se / exact < 2e-4)  # relative; the default table's 2e6 rows halve the variance
+
+
+def test_control_degree_grows_with_the_samples():
+    assert [K._control_degree(n) for n in (4, 999, 1_000, 19_999, 20_000, 10**6)] == [
+        0, 0, 1, 2, 3, 6,
+    ]  # fmt: skip
+    # plain Monte Carlo (degree 0) still estimates κ
+    est, se = monte_carlo_kernel(0.5, "relu", 6, 0.0, 0.0, samples=600, seed=0)
+    assert abs(est - kernel(0.5, "relu", 6, 0.0, 0.0)) < 5 * se
+
+
+def test_controlled_monte_carlo_is_deterministic():
+    args = (U_MC, "silu", 16, 0.1, 0.1)
+    a = monte_carlo_kernel(*args, samples=30_000, seed=7)
+    b = monte_carlo_kernel(*args, samples=30_000, seed=7)
+    c = monte_carlo_kernel(*args, samples=30_000, seed=8)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert np.all(a[0] != c[0])
+    first = exponents_table(dims=(6,), samples=30_000, seed=3)
+    again = exponents_table(dims=(6,), samples=30_000, seed=3)
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+
+
 # ----------------------------------------------------------------------- oddness, synchronization
 
 
@@ -295,6 +388,7 @@ def test_exponents_table(tmp_path):
     for col in ("kappa_1", "kappa_half"):
         z = (df[f"{col}_mc"] - df[col]) / df[f"{col}_mc_se"]
         assert (z.abs() < 5).all(), z
+        assert (df[f"{col}_mc_se"] < df[f"{col}_mc_se_plain"]).all()
         np.testing.assert_allclose(df[f"{col}_mc_rel_err"], (df[f"{col}_mc"] - df[col]) / df[col])
     csv, md = write_exponents_table(df, tmp_path)
     back = pd.read_csv(csv)

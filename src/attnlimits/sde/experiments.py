@@ -619,9 +619,9 @@ def run_sync(
     Δ = dt/rate, layers = horizon·rate/(dt·horizon_rate) rounded to a multiple of record_every,
     T = layers·Δ. Tokens start uniform (``uniform_tokens(seed, 0..paths−1, N, d)``) and follow the
     infinite-width discrete model. For attention_sign 0, the two-point run (``two_point_run``,
-    Δ₂ = two_point.dt/rate) gives lyap_per_path = (1/(steps Δ₂)) Σ log(r′/ε) (rate of log r, predicted λ₁) and
-    moment_ratio_sq = mean over steps of (r′/ε)² (so that (1/Δ₂) log E[(r′/ε)²] → λ̄).
-    rate_bound is λ̄′ = −inf F(u) (``energy_rate_bound``).
+    Δ₂ = two_point.dt/rate) gives lyap_per_path = (1/(steps Δ₂)) Σ log(r′/ε) (rate of log r,
+    predicted λ₁) and moment_ratio_sq = mean over steps of (r′/ε)² (so that
+    (1/Δ₂) log E[(r′/ε)²] → λ̄). rate_bound is λ̄′ = −inf F(u) (``energy_rate_bound``).
     """
     activation, d, sigma = _row(spec)
     n, paths, seed, beta = (
