@@ -6,7 +6,14 @@ from attnlimits.sde import grid as sde_grid
 
 SDE = config["sde"]
 SDE_JOBS = {kind: sde_grid.row_jobs(SDE, kind) for kind in ("depth", "width", "sync")}
-SDE_TABLES = ["claims", "reference", "chaos_truncation", "chaos_reference", "points", "lines"]
+SDE_TABLES = [
+    "claims",
+    "reference",
+    "chaos_truncation",
+    "chaos_reference",
+    "points",
+    "lines",
+]
 SDE_FIGURES = [
     "depth_error",
     "width_error",
