@@ -10,10 +10,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from attnlimits.sde.chaos import (
-    ChaosSetup,
-    chaos_experiment,
     chaos_rates,
-    fitted_slope,
     halved_reference,
     halving_reference_error,
     reference_floor,
@@ -208,19 +205,6 @@ def test_same_field_drives_both_systems():
     big = simulate_particles(x0, head, 0.2, L, f, xi, "relu", 0.1)
     small = simulate_particles(x0[:7], head, 0.2, L, f, xi, "relu", 0.1)
     torch.testing.assert_close(small, big[:, :7])
-
-
-def test_chaos_error_decreases_with_n():
-    setup = ChaosSetup(d=3, activation="tanh", sigma_u=0.3, sigma_w=0.3, L=8, P=128, n_ref=512)
-    df = chaos_experiment(setup, [8, 32, 128], replicas=4, seed=0)
-    assert len(df) == 12 and set(df.columns) >= {"replica", "N", "sup_w2", "floor", "d"}
-    means = df.groupby("N").sup_w2.mean()
-    assert means.is_monotonic_decreasing, means
-    fit = fitted_slope(df)
-    assert -1.3 < fit["slope"] < -0.3, fit
-    assert (df.floor < df.sup_w2).all()
-    df2 = chaos_experiment(setup, [8, 32, 128], replicas=4, seed=0)
-    np.testing.assert_array_equal(df.sup_w2.to_numpy(), df2.sup_w2.to_numpy())
 
 
 def test_chaos_rates():

@@ -42,33 +42,20 @@ simplex): O(N·N_ref) memory for the cost matrix, and measured on one core ≈ 3
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import ot
-import pandas as pd
 import torch
 
 from attnlimits.sde.dynamics import Head, attention_half_step, noise_half_step
 from attnlimits.sde.features import (
     Features,
-    SeedLike,
-    draw_coefficients,
-    draw_features,
     field_increment,
-    seed_parts,
 )
 from attnlimits.seeding import generator
 
-DEFAULT_N_REF = 2048
-DEFAULT_NS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512)
 EMD_MAX_ITER = 10_000_000
-FLOOR_FACTOR = 10.0
-"""``fitted_slope``'s usual margin: keep an N only if its E sup W2² exceeds FLOOR_FACTOR × the
-reference floor (the pipeline's claims use the halving reference error instead)."""
 
 
 def uniform_sphere(
@@ -217,107 +204,3 @@ def chaos_rates(N: np.ndarray | Sequence[float] | float, d: int) -> dict[str, di
         local = -0.5 + n / ((1.0 + n) * np.log1p(n)) if k == 4 else np.full_like(n, exponent)
         out[name] = {"k": k, "r": _rate(n, k), "exponent": exponent, "local_slope": local}
     return out
-
-
-@dataclass(frozen=True)
-class ChaosSetup:
-    """One propagation-of-chaos configuration (time horizon T = L·Δ)."""
-
-    d: int
-    activation: str = "relu"
-    sigma_u: float = 0.0
-    sigma_w: float = 0.0
-    beta: float = 1.0
-    sign: float = 1.0
-    L: int = 32
-    T: float = 1.0
-    P: int = 1024
-    n_ref: int = DEFAULT_N_REF
-    record_every: int = 1
-
-    @property
-    def dt(self) -> float:
-        return self.T / self.L
-
-
-def chaos_replica(
-    setup: ChaosSetup, ns: Sequence[int], seed: SeedLike, replica: int
-) -> tuple[dict[int, np.ndarray], np.ndarray, np.ndarray]:
-    """One replica: W2² paths (per N) to reference a, and the floor path ½ W2²(ref a, ref b).
-
-    Returns ({N: W2²(μ^N_t, μ^{ref,a}_t) over recorded t}, floor path, recorded layer indices).
-    Streams: features and coefficients ("sde.features…", *seed, replica), the N-token pool
-    ("sde.chaos.tokens", *seed, replica, "particles"), references (…, "reference", 0 | 1).
-    """
-    parts = (*seed_parts(seed), replica)
-    d = setup.d
-    features = draw_features(setup.P, d, setup.sigma_u, parts)
-    coeffs = draw_coefficients(setup.P, d, setup.L, parts)
-    head = Head.identity(d, setup.beta, setup.sign)
-
-    def run(x0: torch.Tensor) -> torch.Tensor:
-        return simulate_particles(
-            x0,
-            head,
-            setup.dt,
-            setup.L,
-            features,
-            coeffs,
-            setup.activation,
-            setup.sigma_w,
-            setup.record_every,
-        )
-
-    ref_a = run(uniform_sphere(setup.n_ref, d, *parts, "reference", 0))
-    ref_b = run(uniform_sphere(setup.n_ref, d, *parts, "reference", 1))
-    pool = uniform_sphere(max(ns), d, *parts, "particles")
-    paths = {int(n): w2_squared_path(run(pool[:n]), ref_a) for n in ns}
-    floor = 0.5 * w2_squared_path(ref_a, ref_b)
-    layers = np.arange(0, setup.L + 1, setup.record_every)
-    return paths, floor, layers
-
-
-def chaos_experiment(
-    setup: ChaosSetup, ns: Sequence[int], replicas: int, seed: SeedLike = 0
-) -> pd.DataFrame:
-    """sup_t W2²(μ^N_t, μ^{N_ref}_t) and the floor per (replica, N); one replica at a time.
-
-    Columns: replica, N, sup_w2 (sup over recorded layers), w2_final (at t = T), floor (the
-    replica's ½ sup_t W2² between the two references), seconds (replica's wall time), and the
-    setup's fields.
-    """
-    if max(ns) > setup.n_ref:
-        raise ValueError(f"N up to {max(ns)} exceeds N_ref = {setup.n_ref}")
-    rows = []
-    for r in range(replicas):
-        start = time.perf_counter()
-        paths, floor, _ = chaos_replica(setup, ns, seed, r)
-        elapsed = time.perf_counter() - start
-        for n, path in paths.items():
-            rows.append(
-                {
-                    "replica": r,
-                    "N": n,
-                    "sup_w2": float(path.max()),
-                    "w2_final": float(path[-1]),
-                    "floor": float(floor.max()),
-                    "seconds": elapsed,
-                    **asdict(setup),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def fitted_slope(df: pd.DataFrame, above_floor: float | None = None) -> dict[str, float]:
-    """Least-squares slope of log E sup W2² against log N (means over replicas).
-
-    ``above_floor``: keep only N with mean sup W2² > above_floor × mean floor (e.g. FLOOR_FACTOR);
-    returns slope, intercept, number of N kept (slope NaN if fewer than 2).
-    """
-    g = df.groupby("N").agg(sup_w2=("sup_w2", "mean"), floor=("floor", "mean")).reset_index()
-    if above_floor is not None:
-        g = g[g.sup_w2 > above_floor * g.floor]
-    if len(g) < 2:
-        return {"slope": math.nan, "intercept": math.nan, "kept": float(len(g))}
-    slope, intercept = np.polyfit(np.log(g.N.to_numpy(float)), np.log(g.sup_w2.to_numpy()), 1)
-    return {"slope": float(slope), "intercept": float(intercept), "kept": float(len(g))}

@@ -438,8 +438,8 @@ def run_chaos(
     the floor, the truncation of κ_P.
 
     spec = {activation, d, sigma, attention_sign, beta, T, seed, N (list), N_ref, P, L, replicas,
-    floor_times} (optional ``records``, default ``CHAOS_RECORDS``). Per replica r (as
-    ``chaos.chaos_replica``, seed parts (seed, d, r)): P frozen features and L layers of
+    floor_times} (optional ``records``, default ``CHAOS_RECORDS``). Per replica r (seed parts
+    (seed, d, r)): P frozen features and L layers of
     coefficients (``draw_features``, ``draw_coefficients``) drive the N-token systems (nested:
     the first N of one pool) and two independent N_ref references (``simulate_particles``,
     Δ = T/L). W2² (exact, ``ot.emd2``) is taken at ``records`` layer times spread over 0..L
