@@ -338,20 +338,29 @@ def _lyapunov_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
 
 
 def _pick_rows(claims: pd.DataFrame) -> list[tuple[dict[str, Any], str]]:
-    """A clustering and a non-clustering sync row (keys, observation), pure noise preferred."""
+    """A clustering and a non-clustering sync row (keys, observation).
+
+    Clustering: pure noise preferred (then attractive, repulsive). Non-clustering: the row that
+    keeps the largest share of its mean energy (``fitted`` = E(end)/E(start)), the clearest case;
+    a pure-noise row with λ₁ < 0 < λ̄ may keep little of it while its tokens merge on most paths.
+    """
     rows = plots.select(claims, claim="cluster")
     picked = []
-    for observed in ("clusters", "no clusters"):
-        match = rows[rows["verdict"] == observed]
-        for sign in SIGN_PREFERENCE:
-            at = match[match["attention_sign"].astype(int) == sign]
-            if not at.empty:
-                r = at.iloc[0]
-                keys = {k: _value(r[k]) for k in (*ROW_KEYS, "attention_sign")}
-                keys["sigma"] = float(r["sigma"])
-                picked.append((keys, observed))
-                break
-    return picked
+    clusters = rows[rows["verdict"] == "clusters"]
+    for sign in SIGN_PREFERENCE:
+        at = clusters[clusters["attention_sign"].astype(int) == sign]
+        if not at.empty:
+            picked.append((at.iloc[0], "clusters"))
+            break
+    spread = rows[rows["verdict"] == "no clusters"]
+    if not spread.empty:
+        picked.append((spread.loc[spread["fitted"].astype(float).idxmax()], "no clusters"))
+    out = []
+    for r, observed in picked:
+        keys = {k: _value(r[k]) for k in (*ROW_KEYS, "attention_sign")}
+        keys["sigma"] = float(r["sigma"])
+        out.append((keys, observed))
+    return out
 
 
 def _find_store(stores: Sequence[xr.Dataset], keys: Mapping[str, Any]) -> xr.Dataset | None:
