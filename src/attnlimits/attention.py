@@ -34,7 +34,14 @@ def softmax_weights(scores: torch.Tensor) -> torch.Tensor:
     This is exp(s_ij − logsumexp_j s_ij) with the log-sum-exp shift: every exponent is ≤ 0,
     so no score overflows whatever β, and the row maximum contributes exp(0) = 1, so the sum
     never underflows. Masked entries (−∞) get weight exactly 0.
+
+    Without autograd the work is done in place. When ``scores`` requires a gradient (training,
+    experiment ``adamw``) the same operations run out of place, and the shift by the row maximum
+    is detached: the softmax does not depend on it, so its exact derivative is zero.
     """
+    if scores.requires_grad and torch.is_grad_enabled():
+        e = (scores - scores.amax(-1, keepdim=True).detach()).exp()
+        return e / e.sum(-1, keepdim=True)
     scores = scores.sub_(scores.amax(-1, keepdim=True)).exp_()
     return scores.div_(scores.sum(-1, keepdim=True))
 
@@ -66,14 +73,19 @@ def mixture_attention(
     the layer over H (c_{ℓr}/H), in the limit they are 1/M. Each atom is evaluated once, so
     the cost is M attention evaluations whatever the number of heads H. Atoms are evaluated
     in chunks whose score tensors hold at most ``max_elements`` numbers, bounding memory.
+
+    ``qk`` and ``v`` may also carry leading axes (..., M, d, d) that broadcast against the batch
+    axes of ``x`` with a unit atom axis inserted, (..., 1, N, d): per-seed atoms of a trained
+    layer (experiment ``adamw``). The atom axis is always the third from the end.
     """
     n = x.shape[-2]
+    atoms = qk.shape[-3]
     batch = x.numel() // (n * x.shape[-1])
-    chunk = max(1, min(qk.shape[0], max_elements // max(1, batch * n * n)))
+    chunk = max(1, min(atoms, max_elements // max(1, batch * n * n)))
     xa = x.unsqueeze(-3)  # (..., 1, N, d): broadcast over atoms
     out = torch.zeros_like(x)
-    for lo in range(0, qk.shape[0], chunk):
+    for lo in range(0, atoms, chunk):
         sl = slice(lo, lo + chunk)
-        a = attention(xa, qk[sl], v[sl], beta, mask)  # (..., m, N, d)
+        a = attention(xa, qk[..., sl, :, :], v[..., sl, :, :], beta, mask)  # (..., m, N, d)
         out = out + (weights[..., sl, None, None] * a).sum(-3)
     return out
