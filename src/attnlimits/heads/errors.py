@@ -13,28 +13,31 @@ import torch
 
 
 def limit_at_layers(x_records: torch.Tensor, layers: int) -> torch.Tensor:
-    """x(t_ℓ), ℓ = 0..L, from a limit stored at t_k = k T / records ((S, records+1, N, d))."""
-    records = x_records.shape[1] - 1
+    """x(t_ℓ), ℓ = 0..L, from a limit stored at t_k = k T / records ((..., S, records+1, N, d))."""
+    records = x_records.shape[-3] - 1
     if records % layers:
         raise ValueError(f"depth L={layers} does not divide the limit's records={records}")
-    return x_records[:, :: records // layers]
+    return x_records[..., :: records // layers, :, :]
 
 
 def deviations(x_discrete: torch.Tensor, x_limit: torch.Tensor) -> torch.Tensor:
-    """D = X − x: discrete (R, S, L+1, N, d) minus limit at layer times (S, L+1, N, d)."""
-    return x_discrete - x_limit.unsqueeze(0)
+    """D = X − x: discrete (..., R, S, L+1, N, d) minus limit at layer times (..., S, L+1, N, d)."""
+    return x_discrete - x_limit.unsqueeze(-5)
 
 
 def e2(dev: torch.Tensor) -> torch.Tensor:
-    """max_ℓ ((1/N) Σᵢ |Dⁱ|²)^(1/2) per seed and input: (R, S)."""
+    """max_ℓ ((1/N) Σᵢ |Dⁱ|²)^(1/2) per seed and input: (..., R, S)."""
     return dev.square().sum(-1).mean(-1).amax(-1).sqrt()
 
 
 def e_inf(dev: torch.Tensor) -> torch.Tensor:
-    """max_ℓ maxᵢ |Dⁱ| per seed and input: (R, S)."""
+    """max_ℓ maxᵢ |Dⁱ| per seed and input: (..., R, S)."""
     return torch.linalg.vector_norm(dev, dim=-1).amax(dim=(-1, -2))
 
 
 def gram(dev: torch.Tensor) -> torch.Tensor:
-    """G[input, ℓ, s, s′] = (1/N) Σᵢ ⟨D_sⁱ, D_{s′}ⁱ⟩: (S, L+1, R, R)."""
-    return torch.einsum("rsnid,qsnid->snrq", dev, dev) / dev.shape[-2]
+    """G[..., input, ℓ, s, s′] = (1/N) Σᵢ ⟨D_sⁱ, D_{s′}ⁱ⟩.
+
+    dev (..., R, S, L+1, N, d) → (..., S, L+1, R, R).
+    """
+    return torch.einsum("...rsnid,...qsnid->...snrq", dev, dev) / dev.shape[-2]
