@@ -1,0 +1,65 @@
+"""Cell statistics of experiment ``adamw`` with bootstrap replicates over seeds (MODELS.md).
+
+The errors of ``heads`` (``attnlimits.statistics``) for each tracked variable, X (forward states)
+and P (backpropagated variables), taken over the training steps k = 0..K in two ways:
+
+- ``worst``: the max over k ≤ K is part of the max over layers (MODELS.md: "max over k ≤ K of the
+  joint error"), i.e. e₂ = max_{k,ℓ} ((1/N) Σᵢ |Dⁱ|²)^(1/2) and the bias and fluctuation of the
+  seed mean at the worst (k, input, ℓ);
+- ``last``: after the last step K only.
+
+For each (variable, selection) the statistics are ``err``, ``err_inf``, ``bias``, ``bias_raw``,
+``noise_floor`` and ``fluct`` of :mod:`attnlimits.statistics`, named ``<var>_<selection>_<stat>``
+(e.g. ``x_worst_bias``); ``theta_<selection>_err`` is ( Σ_s w_s θ_err[s]² )^(1/2) with θ_err the
+parameter error of ``runs.parameter_error`` (max over k for ``worst``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from attnlimits.statistics import error_statistic, gram_statistics
+
+VARIABLES = ("x", "p")
+SELECTIONS = ("worst", "last")
+STATS = ("err", "err_inf", "bias", "bias_raw", "noise_floor", "fluct")
+
+
+def _select_errors(errors: np.ndarray, selection: str) -> np.ndarray:
+    """(step, seed, input) → (seed, input): max over steps (``worst``) or the last step."""
+    return errors.max(axis=0) if selection == "worst" else errors[-1]
+
+
+def _select_gram(gram: np.ndarray, selection: str) -> np.ndarray:
+    """(step, input, layer, R, R) → (input, times, R, R), times = (step, layer) or layer at K."""
+    if selection == "last":
+        return gram[-1]
+    steps, inputs, layers, seeds, _ = gram.shape
+    stacked = np.moveaxis(gram, 0, 1)  # (input, step, layer, R, R)
+    return stacked.reshape(inputs, steps * layers, seeds, seeds)
+
+
+def cell_statistics(cell: xr.Dataset, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Every statistic of the module docstring for one cell store, each of shape (B+1,).
+
+    ``weights`` (B+1, R): replicate 0 the sample, rows 1..B bootstrap resamples of the seeds
+    (``statistics.replicate_weights``).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape[1] != cell.sizes["seed"]:
+        raise ValueError(f"weights for {weights.shape[1]} seeds, cell has {cell.sizes['seed']}")
+    out: dict[str, np.ndarray] = {}
+    for var in VARIABLES:
+        e2 = cell[f"e2_{var}"].transpose("step", "seed", "input").values
+        einf = cell[f"einf_{var}"].transpose("step", "seed", "input").values
+        gram = cell[f"gram_{var}"].transpose("step", "input", "layer", "seed", "seed2").values
+        for sel in SELECTIONS:
+            out[f"{var}_{sel}_err"] = error_statistic(_select_errors(e2, sel), weights)
+            out[f"{var}_{sel}_err_inf"] = error_statistic(_select_errors(einf, sel), weights)
+            for name, value in gram_statistics(_select_gram(gram, sel), weights).items():
+                out[f"{var}_{sel}_{name}"] = value
+    theta = cell["theta_error"].transpose("step", "seed").values
+    for sel in SELECTIONS:
+        out[f"theta_{sel}_err"] = error_statistic(_select_errors(theta[..., None], sel), weights)
+    return out
