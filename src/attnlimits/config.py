@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,8 @@ def _schema_problems(config: dict, schema: dict) -> Iterator[str]:
 
 
 def _divisors(n: int) -> list[int]:
-    return [k for k in range(1, n + 1) if n % k == 0]
+    small = [k for k in range(1, math.isqrt(n) + 1) if n % k == 0]
+    return sorted({*small, *(n // k for k in small)})
 
 
 def _cuda_available() -> bool:
@@ -133,6 +135,8 @@ def _semantic_problems(config: dict) -> Iterator[str]:
         yield from _heads_problems(config["heads"], config["plots"]["trajectories"])
     if isinstance(config.get("sde"), dict):
         yield from _sde_problems(config["sde"])
+    if isinstance(config.get("adamw"), dict):
+        yield from _adamw_problems(config["adamw"])
 
 
 def _sde_problems(sde: dict) -> Iterator[str]:
@@ -152,17 +156,41 @@ def _sde_problems(sde: dict) -> Iterator[str]:
         )
 
 
-def _heads_problems(heads: dict, cell: dict) -> Iterator[str]:
-    """Depths dividing the solver's records; the trajectory cell ``cell`` simulated by heads."""
-    records = heads["limit"]["records"]
-    for gname, grid in heads["grids"].items():
+def _depth_problems(name: str, block: dict) -> Iterator[str]:
+    """Every depth L of the grids of experiment ``name`` divides its ``limit.records``."""
+    records = block["limit"]["records"]
+    for gname, grid in block["grids"].items():
         for i, depth in enumerate(grid["L"]):
             if records % depth:
                 yield (
-                    f"heads.grids.{gname}.L[{i}]: depth {depth} does not divide "
-                    f"heads.limit.records = {records}; choose L among the divisors "
+                    f"{name}.grids.{gname}.L[{i}]: depth {depth} does not divide "
+                    f"{name}.limit.records = {records}; choose L among the divisors "
                     f"{_divisors(records)} or change records"
                 )
+
+
+def _adamw_problems(adamw: dict) -> Iterator[str]:
+    """Depths dividing the limit's records, records dividing its steps; the encoder mask only.
+
+    The variants (standard, blockwise) and eps > 0 are checked by the schema.
+    """
+    if adamw["mask"] != "encoder":
+        yield (
+            f"adamw.mask: {adamw['mask']!r} is not supported; the limit of experiment adamw "
+            "(MODELS.md) is a McKean-Vlasov ODE without causal mask; allowed: ['encoder']"
+        )
+    steps, records = adamw["limit"]["steps"], adamw["limit"]["records"]
+    if steps % records:
+        yield (
+            f"adamw.limit.records: {records} does not divide adamw.limit.steps = {steps}; "
+            f"choose records among the divisors {_divisors(steps)} or change steps"
+        )
+    yield from _depth_problems("adamw", adamw)
+
+
+def _heads_problems(heads: dict, cell: dict) -> Iterator[str]:
+    """Depths dividing the solver's records; the trajectory cell ``cell`` simulated by heads."""
+    yield from _depth_problems("heads", heads)
 
     where = "plots.trajectories"
     for key, allowed in (("mask", "masks"), ("normalisation", "normalisations")):

@@ -78,14 +78,15 @@ def layers(
     Implements X_{j+1} = Π(X_j + Δ Σ_r w_{jr} A_{θ_{jr}}(X_j)) with Δ = ``dt``; QᵀK is formed
     inside autograd, so gradients reach Q and K separately.
     """
-    qk = params.qk.unsqueeze(-4)  # (..., n, 1, M, d, d): the unit axis broadcasts over inputs
-    v = params.v.unsqueeze(-4)
-    w = weights.unsqueeze(-2)  # (..., n, 1, M)
+    # Per-step views, split once: indexing one step inside the loop would make autograd allocate
+    # and zero-fill a full-size gradient for every step (backward cost ∝ n²); unbind's backward
+    # stacks the n step gradients once.
+    qk = params.qk.unsqueeze(-4).unbind(-5)  # n × (..., 1, M, d, d): unit axis over inputs
+    v = params.v.unsqueeze(-4).unbind(-5)
+    w = weights.unsqueeze(-2).unbind(-3)  # n × (..., 1, M)
     out = [x]
     for j in range(params.steps):
-        a = mixture_attention(
-            x, qk[..., j, :, :, :, :], v[..., j, :, :, :, :], w[..., j, :, :], beta, mask
-        )
+        a = mixture_attention(x, qk[j], v[j], w[j], beta, mask)
         x = project(x + dt * a, normalisation)
         out.append(x)
     return out

@@ -8,11 +8,20 @@ of different settings live side by side and are reused when a setting comes back
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from attnlimits.grids import (
+    HASH,
+    INTEGER,
+    NUMBER,
+    WORD,
+    find_key,
+    key_wildcards,
+    sort_keys,
+    union_of_products,
+)
 from attnlimits.naming import format_number
 from attnlimits.provenance import params_hash
 
@@ -38,14 +47,14 @@ CELL_MODULES = (
 LIMIT_PATTERN = "heads/limit/{mask}_{normalisation}_N{N}_d{d}_beta{beta}_{hash}.zarr"
 CELL_PATTERN = "heads/cells/{mask}_{normalisation}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.zarr"
 WILDCARD_CONSTRAINTS = {
-    "mask": "[a-z]+",
-    "normalisation": "[a-z]+",
-    "N": r"\d+",
-    "d": r"\d+",
-    "L": r"\d+",
-    "H": r"\d+",
-    "beta": r"[0-9.e+-]+",
-    "hash": "[0-9a-f]+",
+    "mask": WORD,
+    "normalisation": WORD,
+    "N": INTEGER,
+    "d": INTEGER,
+    "L": INTEGER,
+    "H": INTEGER,
+    "beta": NUMBER,
+    "hash": HASH,
 }
 
 
@@ -80,24 +89,12 @@ class Cell:
 
 def cells(heads: Mapping[str, Any]) -> list[Cell]:
     """The union of the configured grids, each a full product, in a fixed order."""
-    found: set[Cell] = set()
-    for grid in heads["grids"].values():
-        for combo in itertools.product(
-            heads["masks"],
-            heads["normalisations"],
-            grid["N"],
-            grid["d"],
-            grid["beta"],
-            grid["L"],
-            grid["H"],
-        ):
-            mask, norm, n, d, beta, layers, h = combo
-            found.add(Cell(mask, norm, int(n), int(d), float(beta), int(layers), int(h)))
-    return sorted(found, key=lambda c: tuple(asdict(c).values()))
+    fixed = {"mask": heads["masks"], "normalisation": heads["normalisations"]}
+    return union_of_products(Cell, ({**fixed, **grid} for grid in heads["grids"].values()))
 
 
 def limits(heads: Mapping[str, Any]) -> list[LimitKey]:
-    return sorted({c.limit for c in cells(heads)}, key=lambda k: tuple(asdict(k).values()))
+    return sort_keys(c.limit for c in cells(heads))
 
 
 def limit_settings(heads: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,18 +107,12 @@ def cell_settings(heads: Mapping[str, Any]) -> dict[str, Any]:
     return {**limit_settings(heads), "seeds": heads["seeds"], "seed": heads["seed"]}
 
 
-def _wildcards(key: LimitKey | Cell) -> dict[str, str]:
-    out = {k: str(v) for k, v in asdict(key).items()}
-    out["beta"] = format_beta(key.beta)
-    return out
-
-
 def limit_path(heads: Mapping[str, Any], key: LimitKey) -> str:
-    return LIMIT_PATTERN.format(**_wildcards(key), hash=params_hash(limit_settings(heads)))
+    return LIMIT_PATTERN.format(**key_wildcards(key), hash=params_hash(limit_settings(heads)))
 
 
 def cell_path(heads: Mapping[str, Any], cell: Cell) -> str:
-    return CELL_PATTERN.format(**_wildcards(cell), hash=params_hash(cell_settings(heads)))
+    return CELL_PATTERN.format(**key_wildcards(cell), hash=params_hash(cell_settings(heads)))
 
 
 def limit_spec(heads: Mapping[str, Any], key: LimitKey) -> dict[str, Any]:
@@ -136,8 +127,4 @@ def cell_spec(heads: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
 
 def find(keys: list, wildcards: Mapping[str, str]):
     """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
-    wanted = {k: v for k, v in wildcards.items() if k in WILDCARD_CONSTRAINTS and k != "hash"}
-    for key in keys:
-        if _wildcards(key) == wanted:
-            return key
-    raise KeyError(f"no configured heads cell or limit matches {dict(wanted)}")
+    return find_key(keys, wildcards, "heads")

@@ -1,0 +1,153 @@
+"""The cells of experiment ``adamw``, their specs and their paths.
+
+A *cell* is one point (variant, ε, N, d, β, L, H) of the union of the configured grids
+``adamw.grids``: R seeds of the discrete model of depth L with H heads per layer, trained with K
+full-batch AdamW steps (standard or block-wise second moment, Adam's ε) and compared after every
+step with its limit. A *limit* is one (variant, ε, N, d, β): the depth-indexed limit trained with
+the same optimizer, shared by every (L, H) cell. Paths read as the key's own parameters plus a
+short hash of every other setting the result depends on (the rest of the spec), so that results of
+different settings live side by side and are reused when a setting comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from attnlimits.grids import (
+    HASH,
+    INTEGER,
+    NUMBER,
+    WORD,
+    find_key,
+    key_wildcards,
+    sort_keys,
+    union_of_products,
+    unnamed_hash,
+)
+
+#: Code a limit job runs, and code a cell job runs (their code versions go into the rules' params).
+#: Closed under imports of numerical code (tests/test_adamw_grid.py): a module that ``adamw.runs``
+#: comes to import (an ``adamw.errors``, say) must be added here.
+LIMIT_MODULES = (
+    "attention",
+    "geometry",
+    "seeding",
+    "integrators",
+    "heads.law",
+    "heads.limit",
+    "heads.errors",
+    "adamw.task",
+    "adamw.params",
+    "adamw.model",
+    "adamw.optimizer",
+    "adamw.training",
+    "adamw.runs",
+)
+CELL_MODULES = LIMIT_MODULES
+
+LIMIT_PATTERN = "adamw/limit/{variant}_eps{eps}_N{N}_d{d}_beta{beta}_{hash}.zarr"
+CELL_PATTERN = "adamw/cells/{variant}_eps{eps}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.zarr"
+WILDCARD_CONSTRAINTS = {
+    "variant": WORD,
+    "eps": NUMBER,
+    "N": INTEGER,
+    "d": INTEGER,
+    "beta": NUMBER,
+    "L": INTEGER,
+    "H": INTEGER,
+    "hash": HASH,
+}
+
+#: The nested blocks of a spec: their keys, each with the type its value is cast to.
+SPEC_BLOCKS: dict[str, dict[str, type]] = {
+    "law": {"atoms": int, "v_bar": float, "sigma_v": float, "seed": int},
+    "task": {"inputs": int, "d_out": int, "teacher_atoms": int, "teacher_steps": int, "seed": int},
+    "optimizer": {"lr": float, "beta1": float, "beta2": float, "weight_decay": float, "steps": int},
+    "limit": {"steps": int, "records": int},
+}
+#: The keys of a limit spec and of a cell spec, in order.
+LIMIT_SPEC_KEYS = ("variant", "eps", "N", "d", "beta", "T", "mask", "normalisation", *SPEC_BLOCKS)
+CELL_SPEC_KEYS = (*LIMIT_SPEC_KEYS, "L", "H", "seeds", "seed")
+
+
+@dataclass(frozen=True)
+class LimitKey:
+    variant: str
+    eps: float
+    N: int
+    d: int
+    beta: float
+
+
+@dataclass(frozen=True)
+class Cell:
+    variant: str
+    eps: float
+    N: int
+    d: int
+    beta: float
+    L: int
+    H: int
+
+    @property
+    def limit(self) -> LimitKey:
+        return LimitKey(self.variant, self.eps, self.N, self.d, self.beta)
+
+
+def cells(adamw: Mapping[str, Any]) -> list[Cell]:
+    """The union of the configured grids ``adamw.grids``, each a full product, in a fixed order."""
+    return union_of_products(Cell, adamw["grids"].values())
+
+
+def limits(adamw: Mapping[str, Any]) -> list[LimitKey]:
+    """The limits of the configured cells, each once, in a fixed order."""
+    return sort_keys(c.limit for c in cells(adamw))
+
+
+def limit_spec(adamw: Mapping[str, Any], key: LimitKey) -> dict[str, Any]:
+    """Everything a limit job needs, as plain data (recorded in the store's provenance).
+
+    Keys ``LIMIT_SPEC_KEYS``: the key's (variant, eps, N, d, beta), then T, mask, normalisation
+    and the blocks law, task, optimizer (lr, beta1, beta2, weight_decay, steps) and limit
+    (steps, records) of ``SPEC_BLOCKS``; numbers are cast (1 → 1.0 for a float setting), so that
+    equal settings give equal specs and paths.
+    """
+    spec: dict[str, Any] = {
+        **asdict(key),
+        "T": float(adamw["T"]),
+        "mask": str(adamw["mask"]),
+        "normalisation": str(adamw["normalisation"]),
+    }
+    for block, keys in SPEC_BLOCKS.items():
+        spec[block] = {name: cast(adamw[block][name]) for name, cast in keys.items()}
+    return spec
+
+
+def cell_spec(adamw: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
+    """Everything a cell job needs: its limit's spec plus L, H, the seeds R and their base seed."""
+    return {
+        **limit_spec(adamw, cell.limit),
+        "L": cell.L,
+        "H": cell.H,
+        "seeds": int(adamw["seeds"]),
+        "seed": int(adamw["seed"]),
+    }
+
+
+def limit_path(adamw: Mapping[str, Any], key: LimitKey) -> str:
+    """``adamw/limit/{variant}_eps{eps}_N{N}_d{d}_beta{beta}_{hash}.zarr`` (relative path)."""
+    hashed = unnamed_hash(limit_spec(adamw, key), key)
+    return LIMIT_PATTERN.format(**key_wildcards(key), hash=hashed)
+
+
+def cell_path(adamw: Mapping[str, Any], cell: Cell) -> str:
+    """``adamw/cells/{variant}_eps{eps}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.zarr``."""
+    hashed = unnamed_hash(cell_spec(adamw, cell), cell)
+    return CELL_PATTERN.format(**key_wildcards(cell), hash=hashed)
+
+
+def find(keys: list, wildcards: Mapping[str, str]):
+    """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
+    return find_key(keys, wildcards, "adamw")

@@ -1,0 +1,77 @@
+"""Grids of cells shared by the experiments: unions of full products, path wildcards, look-up.
+
+A grid key (a cell, a limit, ...) is a flat frozen dataclass whose fields are ``int``, ``float``
+or ``str``; its fields are the grid axes and, in the same order, the wildcards of its path.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import astuple, fields
+from typing import Any, TypeVar
+
+from attnlimits.naming import format_number
+from attnlimits.provenance import params_hash
+
+K = TypeVar("K")
+
+#: Snakemake wildcard constraints of the usual kinds of path parts.
+INTEGER = r"\d+"
+NUMBER = r"[0-9.e+-]+"
+WORD = "[a-z]+"
+HASH = "[0-9a-f]+"
+
+_CASTS = {"int": int, "float": float, "str": str}
+
+
+def make_key(cls: type[K], values: Mapping[str, Any]) -> K:
+    """The key ``cls`` from ``values``, each cast to its field's type (16 → 16.0 for a float)."""
+    return cls(**{f.name: _CASTS[str(f.type)](values[f.name]) for f in fields(cls)})
+
+
+def sort_keys(keys: Iterable[K]) -> list[K]:
+    """The distinct ``keys``, sorted by their field values in field order."""
+    return sorted(set(keys), key=astuple)
+
+
+def union_of_products(cls: type[K], grids: Iterable[Mapping[str, Sequence[Any]]]) -> list[K]:
+    """Every point of the union over ``grids`` of the full product of their axes, once, sorted.
+
+    Each grid maps every field name of ``cls`` to its list of values (other entries are ignored).
+    """
+    names = [f.name for f in fields(cls)]
+    found = (
+        make_key(cls, dict(zip(names, combo, strict=True)))
+        for grid in grids
+        for combo in itertools.product(*(grid[name] for name in names))
+    )
+    return sort_keys(found)
+
+
+def key_wildcards(key: Any) -> dict[str, str]:
+    """The path wildcards of ``key``: every field as text, numbers via ``format_number``."""
+    out = {}
+    for f in fields(key):
+        value = getattr(key, f.name)
+        out[f.name] = format_number(value) if isinstance(value, float) else str(value)
+    return out
+
+
+def unnamed_hash(spec: Mapping[str, Any], key: Any) -> str:
+    """Hash of ``spec`` without the entries named by the fields of ``key`` (already in the path)."""
+    named = {f.name for f in fields(key)}
+    return params_hash({k: v for k, v in spec.items() if k not in named})
+
+
+def find_key(keys: Sequence[K], wildcards: Any, experiment: str) -> K:
+    """The key among ``keys`` whose path wildcards are ``wildcards`` (other wildcards aside).
+
+    ``wildcards`` is a mapping or Snakemake's wildcards object (anything with ``items()``).
+    """
+    given = {str(k): str(v) for k, v in wildcards.items()}
+    for key in keys:
+        own = key_wildcards(key)
+        if all(given.get(name) == text for name, text in own.items()):
+            return key
+    raise KeyError(f"no configured {experiment} cell or limit matches {given}")
