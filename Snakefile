@@ -18,6 +18,7 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/sde.smk"
+include: "workflow/rules/adamw.smk"
 
 
 rule all:

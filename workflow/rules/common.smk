@@ -28,4 +28,6 @@ def final_outputs():
         targets += heads_final_outputs()
     if "sde" in config["experiments"]:
         targets += sde_final_outputs()
+    if "adamw" in config["experiments"]:
+        targets += adamw_final_outputs()
     return targets

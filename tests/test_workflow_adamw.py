@@ -1,0 +1,52 @@
+"""End to end through Snakemake on config/test_adamw.yaml (experiment adamw), in a repository copy.
+
+Only the stores exist so far (limits and cells); the fits, tables and plots come later.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, stores
+
+from attnlimits.storage import open_dataset
+
+pytestmark = pytest.mark.slow
+BASE = "test_adamw.yaml"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("adamw") / "repo")
+    snakemake(repo, "--cores", "2", base=BASE)
+    return repo
+
+
+def test_adamw_run_writes_limits_and_cells(finished):
+    kinds: dict[str, list] = {}
+    for rel in stores(finished):
+        kinds.setdefault(rel.parts[2], []).append(rel)
+    # limits: (blockwise, 1e-8) and (standard, 1e-2); cells: 2 L x 2 H + 1
+    assert {k: len(v) for k, v in kinds.items()} == {"limit": 2, "cells": 5}
+    for rel in stores(finished):
+        ds = open_dataset(finished / rel, chunks=None)
+        for key in ("params_hash", "code_version", "git_commit", "libraries", "seeds"):
+            assert key in ds.attrs, (rel, key)
+        assert "law_seed" in ds.attrs["seeds"]
+        for name, var in ds.data_vars.items():
+            assert var.attrs.get("long_name") and var.attrs.get("units"), (rel, name)
+            assert np.isfinite(var.values).all(), (rel, name)
+        if rel.parts[2] == "cells":
+            assert ds.attrs["limit_error"] > 0 and ds.sizes["step"] == 3
+            assert (ds["e2_x"].values > ds.attrs["limit_error"]).all()
+    assert not list((finished / "results").rglob("*.tmp-*"))
+
+
+def test_adamw_second_run_does_nothing(finished):
+    assert planned_jobs(finished, base=BASE) == {}
+
+
+def test_adamw_new_depth_runs_only_its_cells(finished):
+    cfg = load_config(BASE)
+    cfg["adamw"]["grids"]["depth_heads"]["L"].append(8)
+    assert planned_jobs(finished, cfg) == {"adamw_cell": 2, "all": 1}

@@ -1,0 +1,69 @@
+# Experiment `adamw` (MODELS.md): forward-backward limit of a transformer trained with AdamW.
+# limit (per variant, eps, N, d, beta: trained limit and its own error by halving)
+#   -> cell (per L, H: trained discrete model, errors after every step).
+# The fits, tables and plots of this experiment are not built yet: its target is the stores.
+
+from attnlimits.adamw import grid as adamw_grid
+
+ADAMW = config["adamw"]
+ADAMW_CELLS = adamw_grid.cells(ADAMW)
+ADAMW_LIMITS = adamw_grid.limits(ADAMW)
+ADAMW_CODE = code_version(adamw_grid.CELL_MODULES)
+
+
+wildcard_constraints:
+    **adamw_grid.WILDCARD_CONSTRAINTS,
+
+
+def adamw_final_outputs():
+    return [results(adamw_grid.cell_path(ADAMW, c)) for c in ADAMW_CELLS]
+
+
+rule adamw_limit:
+    output:
+        directory(results(adamw_grid.LIMIT_PATTERN)),
+    log:
+        results("logs/adamw/limit/{variant}_eps{eps}_N{N}_d{d}_beta{beta}_{hash}.log"),
+    benchmark:
+        results(
+            "benchmarks/adamw/limit/{variant}_eps{eps}_N{N}_d{d}_beta{beta}_{hash}.tsv"
+        )
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        spec=lambda wc: adamw_grid.limit_spec(ADAMW, adamw_grid.find(ADAMW_LIMITS, wc)),
+        code=code_version(adamw_grid.LIMIT_MODULES),
+        runtime=config["runtime"],
+        kind="limit",
+    script:
+        "../scripts/adamw_run.py"
+
+
+rule adamw_cell:
+    input:
+        limit=lambda wc: results(
+            adamw_grid.limit_path(ADAMW, adamw_grid.find(ADAMW_CELLS, wc).limit)
+        ),
+    output:
+        directory(results(adamw_grid.CELL_PATTERN)),
+    log:
+        results(
+            "logs/adamw/cells/{variant}_eps{eps}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.log"
+        ),
+    benchmark:
+        results(
+            "benchmarks/adamw/cells/{variant}_eps{eps}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.tsv"
+        )
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        spec=lambda wc: adamw_grid.cell_spec(ADAMW, adamw_grid.find(ADAMW_CELLS, wc)),
+        code=code_version(adamw_grid.CELL_MODULES),
+        runtime=config["runtime"],
+        kind="cell",
+    script:
+        "../scripts/adamw_run.py"
