@@ -1,11 +1,12 @@
 """End to end through Snakemake on config/test_adamw.yaml (experiment adamw), in a repository copy.
 
-Only the stores exist so far (limits and cells); the fits, tables and plots come later.
+Stores (limits and cells), statistics and tables; the plots come later.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, stores
 
@@ -26,19 +27,24 @@ def test_adamw_run_writes_limits_and_cells(finished):
     kinds: dict[str, list] = {}
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
-    # limits: (blockwise, 1e-8) and (standard, 1e-2); cells: 2 L x 2 H + 1
-    assert {k: len(v) for k, v in kinds.items()} == {"limit": 2, "cells": 5}
+    # limits: (blockwise, 1e-8) and (standard, 1e-2); cells: 3 L x 2 H + 1
+    assert {k: len(v) for k, v in kinds.items()} == {"limit": 2, "cells": 7, "statistics.zarr": 1}
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
         for key in ("params_hash", "code_version", "git_commit", "libraries", "seeds"):
             assert key in ds.attrs, (rel, key)
-        assert "law_seed" in ds.attrs["seeds"]
+        assert ("bootstrap_seed" if rel.name == "statistics.zarr" else "law_seed") in ds.attrs[
+            "seeds"
+        ]
         for name, var in ds.data_vars.items():
             assert var.attrs.get("long_name") and var.attrs.get("units"), (rel, name)
-            assert np.isfinite(var.values).all(), (rel, name)
-        if rel.parts[2] == "cells":
+            assert rel.parts[2] == "statistics.zarr" or np.isfinite(var.values).all(), (rel, name)
+        if rel.parts[2] == "cells":  # (the statistics store has NaN outside the grids)
             assert ds.attrs["limit_error"] > 0 and ds.sizes["step"] == 3
-            assert (ds["e2_x"].values > ds.attrs["limit_error"]).all()
+            assert (ds["e2_x"].values > 0).all()
+    claims = pd.read_csv(finished / "results" / "adamw" / "tables" / "claims.csv")
+    got = set(zip(claims["variable"], claims["claim"], strict=True))
+    assert {("x", "bias_L"), ("p", "bias_L"), ("x", "fluct_H"), ("p", "fluct_H")} <= got
     assert not list((finished / "results").rglob("*.tmp-*"))
 
 
@@ -48,5 +54,5 @@ def test_adamw_second_run_does_nothing(finished):
 
 def test_adamw_new_depth_runs_only_its_cells(finished):
     cfg = load_config(BASE)
-    cfg["adamw"]["grids"]["depth_heads"]["L"].append(8)
-    assert planned_jobs(finished, cfg) == {"adamw_cell": 2, "all": 1}
+    cfg["adamw"]["grids"]["depth_heads"]["L"].append(1)
+    assert planned_jobs(finished, cfg) == {"adamw_cell": 2, "adamw_fit": 1, "all": 1}

@@ -1,14 +1,14 @@
 # Experiment `adamw` (MODELS.md): forward-backward limit of a transformer trained with AdamW.
 # limit (per variant, eps, N, d, beta: trained limit and its own error by halving)
-#   -> cell (per L, H: trained discrete model, errors after every step).
-# The fits, tables and plots of this experiment are not built yet: its target is the stores.
+#   -> cell (per L, H: trained discrete model, errors after every step)
+#   -> fit (statistics over the grid, rate fits, verdict tables). Plots are not built yet.
 
 from attnlimits.adamw import grid as adamw_grid
 
 ADAMW = config["adamw"]
 ADAMW_CELLS = adamw_grid.cells(ADAMW)
 ADAMW_LIMITS = adamw_grid.limits(ADAMW)
-ADAMW_CODE = code_version(adamw_grid.CELL_MODULES)
+ADAMW_TABLES = ["claims", "two_term", "slopes", "local_slopes", "points", "lines"]
 
 
 wildcard_constraints:
@@ -16,7 +16,7 @@ wildcard_constraints:
 
 
 def adamw_final_outputs():
-    return [results(adamw_grid.cell_path(ADAMW, c)) for c in ADAMW_CELLS]
+    return [results(f"adamw/tables/{t}.md") for t in ADAMW_TABLES]
 
 
 rule adamw_limit:
@@ -67,3 +67,35 @@ rule adamw_cell:
         kind="cell",
     script:
         "../scripts/adamw_run.py"
+
+
+rule adamw_fit:
+    input:
+        cells=[results(adamw_grid.cell_path(ADAMW, c)) for c in ADAMW_CELLS],
+    output:
+        statistics=directory(results("adamw/statistics.zarr")),
+        tables=[
+            results(f"adamw/tables/{t}.{ext}")
+            for t in ADAMW_TABLES
+            for ext in ("csv", "md")
+        ],
+    log:
+        results("logs/adamw/fit.log"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        cells=[c.__dict__ for c in ADAMW_CELLS],
+        options=ADAMW["fits"],
+        code=code_version(
+            [
+                "statistics",
+                "fits",
+                "tables",
+                "heads.claims",
+                "adamw.statistics",
+                "adamw.claims",
+            ]
+        ),
+    script:
+        "../scripts/adamw_fit.py"

@@ -50,29 +50,65 @@ REFERENCE_SLOPES: dict[tuple[str, str], tuple[float, ...]] = {
     ("err", "N"): (0.0,),
 }
 
-KEYS = ["grid", *CELL_DIMS]
-COLUMNS: dict[str, list[str]] = {
-    "claims": [
-        "experiment", "claim", *KEYS, "quantity", "swept", "predicted", "fitted", "ci_low",
-        "ci_high", "verdict", "target", "target_met", "n_points", "n_excluded",
-    ],
-    "slopes": [
-        *KEYS, "quantity", "swept", "fit", "slope", "ci_low", "ci_high", "intercept",
-        "intercept_low", "intercept_high", "n_points", "n_excluded",
-    ],
-    "lines": [*KEYS, "quantity", "swept", "fit", "x", "y", "y_low", "y_high"],
-    "points": [
-        *KEYS,
-        *itertools.chain.from_iterable((q, f"{q}_low", f"{q}_high") for q in QUANTITIES),
-        "limit_error", "excluded_solver", "bias_below_snr",
-    ],
-    "two_term": [
-        *KEYS, "quantity", "form",
-        *itertools.chain.from_iterable((k, f"{k}_low", f"{k}_high") for k in "abpqr"),
-        "free", "rms_log", "aic", "delta_aic", "supported", "n_points", "n_excluded",
-    ],
-    "local_slopes": [*KEYS, "quantity", "swept", "x_low", "x_high", "slope", "ci_low", "ci_high"],
-}  # fmt: skip
+
+@dataclass(frozen=True)
+class Layout:
+    """The cell dimensions of an experiment's statistics and the key columns of its tables.
+
+    ``cell_dims`` hold N, d, β, L and H and the experiment's own leading dimensions (heads: mask,
+    normalisation); ``constants`` name key columns that are constant over one call of
+    :func:`claims_tables` (e.g. which variable of a trained model the statistics describe).
+    """
+
+    experiment: str
+    cell_dims: tuple[str, ...]
+    constants: tuple[str, ...] = ()
+
+    @property
+    def keys(self) -> list[str]:
+        return ["grid", *self.constants, *self.cell_dims]
+
+    @property
+    def depth_fixed(self) -> list[str]:
+        """The dimensions fixed along a depth × heads grid."""
+        return [dim for dim in self.cell_dims if dim not in ("L", "H")]
+
+    @property
+    def tokens_fixed(self) -> list[str]:
+        """The dimensions fixed along a tokens grid."""
+        return [dim for dim in self.cell_dims if dim != "N"]
+
+    def columns(self) -> dict[str, list[str]]:
+        keys = self.keys
+        return {
+            "claims": [
+                "experiment", "claim", *keys, "quantity", "swept", "predicted", "fitted",
+                "ci_low", "ci_high", "verdict", "target", "target_met", "n_points", "n_excluded",
+            ],
+            "slopes": [
+                *keys, "quantity", "swept", "fit", "slope", "ci_low", "ci_high", "intercept",
+                "intercept_low", "intercept_high", "n_points", "n_excluded",
+            ],
+            "lines": [*keys, "quantity", "swept", "fit", "x", "y", "y_low", "y_high"],
+            "points": [
+                *keys,
+                *itertools.chain.from_iterable((q, f"{q}_low", f"{q}_high") for q in QUANTITIES),
+                "limit_error", "excluded_solver", "bias_below_snr",
+            ],
+            "two_term": [
+                *keys, "quantity", "form",
+                *itertools.chain.from_iterable((k, f"{k}_low", f"{k}_high") for k in "abpqr"),
+                "free", "rms_log", "aic", "delta_aic", "supported", "n_points", "n_excluded",
+            ],
+            "local_slopes": [
+                *keys, "quantity", "swept", "x_low", "x_high", "slope", "ci_low", "ci_high",
+            ],
+        }  # fmt: skip
+
+
+HEADS_LAYOUT = Layout(EXPERIMENT, CELL_DIMS)
+KEYS = HEADS_LAYOUT.keys
+COLUMNS: dict[str, list[str]] = HEADS_LAYOUT.columns()
 
 
 @dataclass(frozen=True)
@@ -82,10 +118,13 @@ class Grid:
     name: str
     fixed: dict[str, Any]
     swept: dict[str, np.ndarray]
+    layout: Layout = HEADS_LAYOUT
+    constants: tuple[tuple[str, Any], ...] = ()
 
     def keys(self, **extra: Any) -> dict[str, Any]:
         """Key columns of a table row: fixed coordinates, ``extra`` ones, NA for swept ones."""
-        out: dict[str, Any] = {"grid": self.name, **dict.fromkeys(CELL_DIMS, pd.NA)}
+        out: dict[str, Any] = {"grid": self.name, **dict(self.constants)}
+        out.update(dict.fromkeys(self.layout.cell_dims, pd.NA))
         out.update(self.fixed)
         out.update(extra)
         return out
@@ -122,37 +161,44 @@ def _combos(stats: xr.Dataset, dims: list[str]):
         yield {dim: _python(v) for dim, v in zip(dims, values, strict=True)}
 
 
-def find_grids(stats: xr.Dataset) -> list[Grid]:
+def find_grids(
+    stats: xr.Dataset,
+    layout: Layout = HEADS_LAYOUT,
+    constants: tuple[tuple[str, Any], ...] = (),
+) -> list[Grid]:
     """Depth × heads grids, then tokens grids, present in ``stats`` (module docstring)."""
     valid = stats["err"].isel(replicate=0, drop=True).notnull()
     grids = []
-    for fixed in _combos(stats, ["mask", "normalisation", "N", "d", "beta"]):
+    for fixed in _combos(stats, layout.depth_fixed):
         block = valid.sel(fixed).transpose("L", "H").values
         rows = block.sum(axis=1) >= MIN_HEADS
         cols = block[rows].all(axis=0) if rows.any() else np.zeros(block.shape[1], bool)
         rows &= block[:, cols].all(axis=1)
         if rows.sum() >= MIN_DEPTHS and cols.sum() >= MIN_HEADS:
             swept = {"L": np.sort(stats["L"].values[rows]), "H": np.sort(stats["H"].values[cols])}
-            grids.append(Grid("depth_heads", fixed, swept))
-    for fixed in _combos(stats, ["mask", "normalisation", "d", "beta", "L", "H"]):
+            grids.append(Grid("depth_heads", fixed, swept, layout, constants))
+    for fixed in _combos(stats, layout.tokens_fixed):
         line = valid.sel(fixed).values
         if line.sum() >= MIN_TOKENS:
-            grids.append(Grid("tokens", fixed, {"N": np.sort(stats["N"].values[line])}))
+            swept = {"N": np.sort(stats["N"].values[line])}
+            grids.append(Grid("tokens", fixed, swept, layout, constants))
     return grids
 
 
 class _Tables:
     """Row collector for the tables of :data:`COLUMNS`."""
 
-    def __init__(self, options: Mapping[str, Any]):
+    def __init__(self, options: Mapping[str, Any], layout: Layout = HEADS_LAYOUT):
         self.options = options
+        self.layout = layout
+        self.columns = layout.columns()
         self.level = float(options["level"])
-        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in COLUMNS}
+        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in self.columns}
 
     def frames(self) -> dict[str, pd.DataFrame]:
         out = {}
         for name, rows in self.rows.items():
-            frame = pd.DataFrame(rows, columns=COLUMNS[name])
+            frame = pd.DataFrame(rows, columns=self.columns[name])
             for col in ("N", "d", "L", "H"):
                 frame[col] = frame[col].astype("Int64")
             out[name] = frame
@@ -253,7 +299,7 @@ class _Tables:
     ) -> None:
         self.rows["claims"].append(
             {
-                "experiment": EXPERIMENT,
+                "experiment": self.layout.experiment,
                 "claim": claim,
                 **grid.keys(**dict(fixed or {})),
                 "quantity": quantity,
@@ -399,6 +445,21 @@ def _tokens(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
         tables.local(grid, cells, quantity, "N", {})
 
 
+def claims_tables(
+    stats: xr.Dataset,
+    options: Mapping[str, Any],
+    layout: Layout = HEADS_LAYOUT,
+    constants: tuple[tuple[str, Any], ...] = (),
+) -> dict[str, pd.DataFrame]:
+    """The fitted tables of every grid of ``stats`` (cell statistics over ``layout.cell_dims``
+    and ``replicate``, with ``limit_error``), flags added; ``options`` as ``heads.fits``."""
+    stats = with_flags(stats.drop_vars(["weights", "seed"], errors="ignore").load(), options)
+    tables = _Tables(options, layout)
+    for grid in find_grids(stats, layout, constants):
+        (_depth_heads if grid.name == "depth_heads" else _tokens)(tables, grid, stats)
+    return tables.frames()
+
+
 def heads_claims(ds: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """All tables of the module docstring.
 
@@ -407,11 +468,8 @@ def heads_claims(ds: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.Dat
     dimension). ``options`` is the config block ``heads.fits``.
     """
     stats = ds if "replicate" in ds.dims else heads_statistics(ds, options)
-    stats = with_flags(stats.drop_vars(["weights", "seed"], errors="ignore").load(), options)
-    tables = _Tables(options)
-    for grid in find_grids(stats):
-        (_depth_heads if grid.name == "depth_heads" else _tokens)(tables, grid, stats)
-    return {**tables.frames(), "solver": solver_table(stats, options)}
+    stats = stats.drop_vars(["weights", "seed"], errors="ignore").load()
+    return {**claims_tables(stats, options), "solver": solver_table(stats, options)}
 
 
 def solver_table(stats: xr.Dataset, options: Mapping[str, Any]) -> pd.DataFrame:

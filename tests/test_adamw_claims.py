@@ -1,0 +1,81 @@
+"""Grid statistics and claims of experiment adamw on a tiny trained grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnlimits.adamw.claims import CELL_DIMS, adamw_claims, grid_statistics
+from attnlimits.adamw.grid import Cell
+from attnlimits.adamw.runs import run_cell, run_limit
+from attnlimits.statistics import replicate_weights
+
+SPEC = {
+    "variant": "blockwise",
+    "eps": 1e-8,
+    "N": 4,
+    "d": 3,
+    "beta": 1.0,
+    "T": 1.0,
+    "mask": "encoder",
+    "normalisation": "sphere",
+    "law": {"atoms": 3, "v_bar": 1.0, "sigma_v": 1.0, "seed": 1},
+    "task": {"inputs": 2, "d_out": 2, "teacher_atoms": 3, "teacher_steps": 16, "seed": 5},
+    "optimizer": {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "steps": 2},
+    "limit": {"steps": 64, "records": 8},
+}
+OPTIONS = {
+    "bootstrap": 30,
+    "bootstrap_seed": 3,
+    "level": 0.95,
+    "bias_min_snr": 2.0,
+    "solver_margin": 10.0,
+    "tolerance_bias_L": 0.15,
+    "tolerance_fluct_H": 0.1,
+    "max_slope_N": 0.1,
+}
+SEEDS = 6
+
+
+@pytest.fixture(scope="module")
+def grid():
+    limit = run_limit(SPEC)
+    out = []
+    for L in (2, 4, 8):
+        for H in (1, 4):
+            cell = Cell("blockwise", 1e-8, 4, 3, 1.0, L, H)
+            out.append((cell, run_cell({**SPEC, "L": L, "H": H, "seeds": SEEDS, "seed": 0}, limit)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def stats(grid):
+    return grid_statistics(grid, replicate_weights(SEEDS, OPTIONS["bootstrap"], 3))
+
+
+def test_grid_statistics_cover_the_cells(stats, grid):
+    assert stats["x_worst_err"].dims == (*CELL_DIMS, "replicate")
+    assert stats.sizes["L"] == 3 and stats.sizes["H"] == 2 and stats.sizes["replicate"] == 31
+    for cell, store in grid:
+        at = {dim: getattr(cell, dim) for dim in CELL_DIMS}
+        assert float(stats["limit_error"].sel(at)) == store.attrs["limit_error"]
+        assert np.isfinite(stats["p_last_bias"].sel(at).values).all()
+
+
+def test_claims_for_every_variable_and_selection(stats):
+    tables = adamw_claims(stats, OPTIONS)
+    claims = tables["claims"]
+    assert set(claims["experiment"]) == {"adamw"}
+    got = set(zip(claims["variable"], claims["selection"], claims["claim"], strict=True))
+    for var in ("x", "p"):
+        for sel in ("worst", "last"):
+            assert {(var, sel, "bias_L"), (var, sel, "fluct_H")} <= got
+    assert {"variant", "eps"} <= set(tables["points"].columns)
+    # the fluctuation falls with H on this grid: the joint fit's H-slope is negative
+    fluct = claims[(claims["claim"] == "fluct_H") & (claims["selection"] == "worst")]
+    assert (fluct["fitted"] < 0).all()
+
+
+def test_no_cells_is_an_error():
+    with pytest.raises(ValueError, match="no cells"):
+        grid_statistics([], replicate_weights(2, 1, 0))
