@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from adamw_specs import TINY_SPEC
 
 from attnlimits.adamw.claims import CELL_DIMS, adamw_claims, grid_statistics
 from attnlimits.adamw.grid import Cell
 from attnlimits.adamw.runs import run_cell, run_limit
 from attnlimits.statistics import replicate_weights
 
-SPEC = {
-    "variant": "blockwise",
-    "eps": 1e-8,
-    "N": 4,
-    "d": 3,
-    "beta": 1.0,
-    "T": 1.0,
-    "mask": "encoder",
-    "normalisation": "sphere",
-    "law": {"atoms": 3, "v_bar": 1.0, "sigma_v": 1.0, "seed": 1},
-    "task": {"inputs": 2, "d_out": 2, "teacher_atoms": 3, "teacher_steps": 16, "seed": 5},
-    "optimizer": {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "steps": 2},
-    "limit": {"steps": 64, "records": 8},
-}
+SPEC = {**TINY_SPEC, "N": 4, "task": {**TINY_SPEC["task"], "teacher_steps": 16}}
 OPTIONS = {
     "bootstrap": 30,
     "bootstrap_seed": 3,

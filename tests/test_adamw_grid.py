@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from config_edits import put, set_in
 
 from attnlimits import config as cfg
 from attnlimits.adamw import grid
@@ -218,18 +219,11 @@ SETTINGS = [
 ]
 
 
-def _set_in(config: dict, dotted: str, value) -> None:
-    *parents, last = dotted.split(".")
-    for key in parents:
-        config = config[key]
-    config[last] = value
-
-
 @pytest.mark.parametrize(("setting", "value", "limit_changes", "cell_changes"), SETTINGS)
 def test_path_hash_tracks_every_other_setting(setting, value, limit_changes, cell_changes):
     adamw = small_adamw()
     other = copy.deepcopy(adamw)
-    _set_in(other, setting, value)
+    set_in(other, setting, value)
     cell = grid.cells(adamw)[-1]
     same_limit = grid.limit_path(adamw, cell.limit) == grid.limit_path(other, cell.limit)
     same_cell = grid.cell_path(adamw, cell) == grid.cell_path(other, cell)
@@ -308,27 +302,16 @@ def test_paper_depths_divide_records():
     assert all(records % c.L == 0 for c in grid.cells(paper))
 
 
-def _set(path: str, value: object) -> Callable[[dict], None]:
-    def modify(config: dict) -> None:
-        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
-        node = config
-        for key in parents:
-            node = node[key]
-        node[last] = value
-
-    return modify
-
-
 # (id, modification, substrings the message must contain: the dotted path first)
 INVALID = [
     (
         "L_not_dividing_records",
-        _set("adamw.grids.tokens.L", [16, 48]),
+        put("adamw.grids.tokens.L", [16, 48]),
         ["adamw.grids.tokens.L[1]: depth 48 does not divide adamw.limit.records = 64", "[1, 2,"],
     ),
     (
         "records_not_dividing_steps",
-        _set("adamw.limit.records", 96),
+        put("adamw.limit.records", 96),
         [
             "adamw.limit.records: 96 does not divide adamw.limit.steps = 1024",
             "adamw.grids.depth_heads.L[4]: depth 64 does not divide adamw.limit.records = 96",
@@ -336,48 +319,48 @@ INVALID = [
     ),
     (
         "steps_not_divisible",
-        _set("adamw.limit.steps", 1000),
+        put("adamw.limit.steps", 1000),
         ["adamw.limit.records: 64 does not divide adamw.limit.steps = 1000", "500, 1000]"],
     ),
-    ("odd_steps", _set("adamw.limit.steps", 1023), ["adamw.limit.steps:", "multiple of 2"]),
-    ("eps_zero", _set("adamw.grids.eps.eps", [1e-2, 0.0]), ["adamw.grids.eps.eps[1]:", "0"]),
-    ("eps_negative", _set("adamw.grids.dims.eps", [-1e-8]), ["adamw.grids.dims.eps[0]:"]),
-    ("eps_string", _set("adamw.grids.dims.eps", ["1e-8"]), ["adamw.grids.dims.eps[0]:", "number"]),
-    ("eps_empty", _set("adamw.grids.dims.eps", []), ["adamw.grids.dims.eps:", "empty"]),
+    ("odd_steps", put("adamw.limit.steps", 1023), ["adamw.limit.steps:", "multiple of 2"]),
+    ("eps_zero", put("adamw.grids.eps.eps", [1e-2, 0.0]), ["adamw.grids.eps.eps[1]:", "0"]),
+    ("eps_negative", put("adamw.grids.dims.eps", [-1e-8]), ["adamw.grids.dims.eps[0]:"]),
+    ("eps_string", put("adamw.grids.dims.eps", ["1e-8"]), ["adamw.grids.dims.eps[0]:", "number"]),
+    ("eps_empty", put("adamw.grids.dims.eps", []), ["adamw.grids.dims.eps:", "empty"]),
     (
         "unknown_variant",
-        _set("adamw.grids.depth_heads.variant", ["standard", "adam"]),
+        put("adamw.grids.depth_heads.variant", ["standard", "adam"]),
         ["adamw.grids.depth_heads.variant[1]: 'adam' is not one of ['standard', 'blockwise']"],
     ),
     (
         "duplicate_variant",
-        _set("adamw.grids.tokens.variant", ["blockwise", "blockwise"]),
+        put("adamw.grids.tokens.variant", ["blockwise", "blockwise"]),
         ["adamw.grids.tokens.variant:", "non-unique"],
     ),
-    ("causal_mask", _set("adamw.mask", "causal"), ["adamw.mask: 'causal' is not supported"]),
-    ("unknown_mask", _set("adamw.mask", "decoder"), ["adamw.mask:"]),
-    ("two_normalisations", _set("adamw.normalisation", ["sphere"]), ["adamw.normalisation:"]),
-    ("unknown_normalisation", _set("adamw.normalisation", "ball"), ["adamw.normalisation:"]),
-    ("T_zero", _set("adamw.T", 0), ["adamw.T:"]),
-    ("lr_zero", _set("adamw.optimizer.lr", 0), ["adamw.optimizer.lr:"]),
-    ("beta1_one", _set("adamw.optimizer.beta1", 1.0), ["adamw.optimizer.beta1:"]),
-    ("beta2_negative", _set("adamw.optimizer.beta2", -0.1), ["adamw.optimizer.beta2:"]),
-    ("negative_decay", _set("adamw.optimizer.weight_decay", -1), ["adamw.optimizer.weight_decay:"]),
-    ("no_steps", _set("adamw.optimizer.steps", 0), ["adamw.optimizer.steps:", "minimum of 1"]),
+    ("causal_mask", put("adamw.mask", "causal"), ["adamw.mask: 'causal' is not supported"]),
+    ("unknown_mask", put("adamw.mask", "decoder"), ["adamw.mask:"]),
+    ("two_normalisations", put("adamw.normalisation", ["sphere"]), ["adamw.normalisation:"]),
+    ("unknown_normalisation", put("adamw.normalisation", "ball"), ["adamw.normalisation:"]),
+    ("T_zero", put("adamw.T", 0), ["adamw.T:"]),
+    ("lr_zero", put("adamw.optimizer.lr", 0), ["adamw.optimizer.lr:"]),
+    ("beta1_one", put("adamw.optimizer.beta1", 1.0), ["adamw.optimizer.beta1:"]),
+    ("beta2_negative", put("adamw.optimizer.beta2", -0.1), ["adamw.optimizer.beta2:"]),
+    ("negative_decay", put("adamw.optimizer.weight_decay", -1), ["adamw.optimizer.weight_decay:"]),
+    ("no_steps", put("adamw.optimizer.steps", 0), ["adamw.optimizer.steps:", "minimum of 1"]),
     (
         "eps_in_optimizer",
-        _set("adamw.optimizer.eps", 1e-8),
+        put("adamw.optimizer.eps", 1e-8),
         ["adamw.optimizer.eps: unknown key; allowed keys: beta1, beta2, lr, steps, weight_decay"],
     ),
-    ("zero_inputs", _set("adamw.task.inputs", 0), ["adamw.task.inputs:"]),
-    ("misspelt_task", _set("adamw.task.teacher_step", 8), ["adamw.task.teacher_step: unknown"]),
-    ("law_typo", _set("adamw.law.atomz", 8), ["adamw.law.atomz: unknown key", "'atoms'"]),
-    ("no_grids", _set("adamw.grids", {}), ["adamw.grids:", "at least one"]),
-    ("bad_grid_name", _set("adamw.grids.my-grid", {}), ["adamw.grids.my-grid:"]),
-    ("unknown_axis", _set("adamw.grids.tokens.M", [8]), ["adamw.grids.tokens.M: unknown key"]),
-    ("zero_N", _set("adamw.grids.tokens.N.0", 0), ["adamw.grids.tokens.N[0]:", "minimum"]),
-    ("fits_level", _set("adamw.fits.level", 1.0), ["adamw.fits.level:"]),
-    ("limit_typo", _set("adamw.limit.substeps", 2), ["adamw.limit.substeps: unknown key"]),
+    ("zero_inputs", put("adamw.task.inputs", 0), ["adamw.task.inputs:"]),
+    ("misspelt_task", put("adamw.task.teacher_step", 8), ["adamw.task.teacher_step: unknown"]),
+    ("law_typo", put("adamw.law.atomz", 8), ["adamw.law.atomz: unknown key", "'atoms'"]),
+    ("no_grids", put("adamw.grids", {}), ["adamw.grids:", "at least one"]),
+    ("bad_grid_name", put("adamw.grids.my-grid", {}), ["adamw.grids.my-grid:"]),
+    ("unknown_axis", put("adamw.grids.tokens.M", [8]), ["adamw.grids.tokens.M: unknown key"]),
+    ("zero_N", put("adamw.grids.tokens.N.0", 0), ["adamw.grids.tokens.N[0]:", "minimum"]),
+    ("fits_level", put("adamw.fits.level", 1.0), ["adamw.fits.level:"]),
+    ("limit_typo", put("adamw.limit.substeps", 2), ["adamw.limit.substeps: unknown key"]),
 ]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from config_edits import put
 
 from attnlimits import config as cfg
 from attnlimits.config import SCHEMA_PATH, ConfigError, load_config, validate_config
@@ -98,126 +99,102 @@ def test_grid_axes_have_defaults(default: dict) -> None:
     assert validate_config(config)["heads"]["grids"]["tokens"]["beta"] == [1.0]
 
 
-def _set(path: str, value: object) -> Callable[[dict], None]:
-    """A modification setting the dotted ``path`` (last part may be an int index) to ``value``."""
-
-    def modify(config: dict) -> None:
-        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
-        node = config
-        for key in parents:
-            node = node[key]
-        node[last] = value
-
-    return modify
-
-
-def _delete(path: str) -> Callable[[dict], None]:
-    def modify(config: dict) -> None:
-        *parents, last = path.split(".")
-        node = config
-        for key in parents:
-            node = node[key]
-        del node[last]
-
-    return modify
-
-
 # (id, modification, substrings the message must contain: the dotted path first)
 INVALID = [
-    ("str_for_int", _set("heads.seeds", "16"), ["heads.seeds:", "'integer'"]),
-    ("float_for_int", _set("heads.law.atoms", 8.0), ["heads.law.atoms:", "'integer'"]),
-    ("bool_for_int", _set("runtime.torch_threads", True), ["runtime.torch_threads:"]),
-    ("str_for_number", _set("heads.T", "one"), ["heads.T:", "'number'"]),
-    ("list_for_object", _set("heads.law", [1]), ["heads.law:", "'object'"]),
-    ("zero_size", _set("heads.inputs.count", 0), ["heads.inputs.count:", "minimum of 1"]),
-    ("negative_size", _set("heads.limit.records", -4), ["heads.limit.records:", "minimum"]),
-    ("zero_in_list", _set("heads.grids.tokens.N.0", 0), ["heads.grids.tokens.N[0]:", "minimum"]),
-    ("negative_seed", _set("heads.law.seed", -1), ["heads.law.seed:", "minimum of 0"]),
-    ("negative_beta", _set("heads.grids.tokens.beta", [-1.0]), ["heads.grids.tokens.beta[0]:"]),
-    ("T_zero", _set("heads.T", 0), ["heads.T:"]),
-    ("negative_sigma_v", _set("heads.law.sigma_v", -0.5), ["heads.law.sigma_v:"]),
-    ("level_above_1", _set("heads.fits.level", 1.5), ["heads.fits.level:", "maximum of 1"]),
-    ("level_zero", _set("heads.fits.level", 0.0), ["heads.fits.level:"]),
-    ("solver_margin_below_1", _set("heads.fits.solver_margin", 0.5), ["heads.fits.solver_margin:"]),
-    ("tolerance_zero", _set("heads.fits.tolerance_bias_L", 0), ["heads.fits.tolerance_bias_L:"]),
-    ("negative_snr", _set("heads.fits.bias_min_snr", -1), ["heads.fits.bias_min_snr:"]),
-    ("unknown_experiment", _set("experiments", ["heads", "sdee"]), ["experiments[1]:", "heads"]),
-    ("no_experiment", _set("experiments", []), ["experiments:", "empty"]),
+    ("str_for_int", put("heads.seeds", "16"), ["heads.seeds:", "'integer'"]),
+    ("float_for_int", put("heads.law.atoms", 8.0), ["heads.law.atoms:", "'integer'"]),
+    ("bool_for_int", put("runtime.torch_threads", True), ["runtime.torch_threads:"]),
+    ("str_for_number", put("heads.T", "one"), ["heads.T:", "'number'"]),
+    ("list_for_object", put("heads.law", [1]), ["heads.law:", "'object'"]),
+    ("zero_size", put("heads.inputs.count", 0), ["heads.inputs.count:", "minimum of 1"]),
+    ("negative_size", put("heads.limit.records", -4), ["heads.limit.records:", "minimum"]),
+    ("zero_in_list", put("heads.grids.tokens.N.0", 0), ["heads.grids.tokens.N[0]:", "minimum"]),
+    ("negative_seed", put("heads.law.seed", -1), ["heads.law.seed:", "minimum of 0"]),
+    ("negative_beta", put("heads.grids.tokens.beta", [-1.0]), ["heads.grids.tokens.beta[0]:"]),
+    ("T_zero", put("heads.T", 0), ["heads.T:"]),
+    ("negative_sigma_v", put("heads.law.sigma_v", -0.5), ["heads.law.sigma_v:"]),
+    ("level_above_1", put("heads.fits.level", 1.5), ["heads.fits.level:", "maximum of 1"]),
+    ("level_zero", put("heads.fits.level", 0.0), ["heads.fits.level:"]),
+    ("solver_margin_below_1", put("heads.fits.solver_margin", 0.5), ["heads.fits.solver_margin:"]),
+    ("tolerance_zero", put("heads.fits.tolerance_bias_L", 0), ["heads.fits.tolerance_bias_L:"]),
+    ("negative_snr", put("heads.fits.bias_min_snr", -1), ["heads.fits.bias_min_snr:"]),
+    ("unknown_experiment", put("experiments", ["heads", "sdee"]), ["experiments[1]:", "heads"]),
+    ("no_experiment", put("experiments", []), ["experiments:", "empty"]),
     (
         "unknown_normalisation",
-        _set("heads.normalisations", ["sphere", "ball"]),
+        put("heads.normalisations", ["sphere", "ball"]),
         ["heads.normalisations[1]:", "'ball' is not one of ['none', 'sphere']"],
     ),
     (
         "unknown_mask",
-        _set("heads.masks", ["encoder", "casual"]),
+        put("heads.masks", ["encoder", "casual"]),
         ["heads.masks[1]: 'casual' is not one of ['encoder', 'causal']"],
     ),
-    ("unknown_device", _set("runtime.device", "gpu"), ["runtime.device:", "'cuda'"]),
-    ("unknown_method", _set("heads.limit.method", "euler"), ["heads.limit.method:", "'rk4'"]),
-    ("unknown_format", _set("plots.format", "jpg"), ["plots.format:", "'svg'"]),
-    ("unknown_context", _set("plots.context", "slides"), ["plots.context:", "'poster'"]),
-    ("empty_grid_list", _set("heads.grids.depth_heads.L", []), ["heads.grids.depth_heads.L:"]),
-    ("empty_masks", _set("heads.masks", []), ["heads.masks:", "empty"]),
-    ("no_grids", _set("heads.grids", {}), ["heads.grids:", "at least one"]),
-    ("bad_grid_name", _set("heads.grids.my-grid", {}), ["heads.grids.my-grid:", "A-Za-z0-9_"]),
-    ("duplicate_H", _set("heads.grids.depth_heads.H", [1, 4, 4]), ["depth_heads.H:", "non-unique"]),
-    ("duplicate_mask", _set("heads.masks", ["causal", "causal"]), ["heads.masks:", "non-unique"]),
+    ("unknown_device", put("runtime.device", "gpu"), ["runtime.device:", "'cuda'"]),
+    ("unknown_method", put("heads.limit.method", "euler"), ["heads.limit.method:", "'rk4'"]),
+    ("unknown_format", put("plots.format", "jpg"), ["plots.format:", "'svg'"]),
+    ("unknown_context", put("plots.context", "slides"), ["plots.context:", "'poster'"]),
+    ("empty_grid_list", put("heads.grids.depth_heads.L", []), ["heads.grids.depth_heads.L:"]),
+    ("empty_masks", put("heads.masks", []), ["heads.masks:", "empty"]),
+    ("no_grids", put("heads.grids", {}), ["heads.grids:", "at least one"]),
+    ("bad_grid_name", put("heads.grids.my-grid", {}), ["heads.grids.my-grid:", "A-Za-z0-9_"]),
+    ("duplicate_H", put("heads.grids.depth_heads.H", [1, 4, 4]), ["depth_heads.H:", "non-unique"]),
+    ("duplicate_mask", put("heads.masks", ["causal", "causal"]), ["heads.masks:", "non-unique"]),
     (
         "misspelt_top_level",
-        _set("experiment", ["heads"]),
+        put("experiment", ["heads"]),
         ["experiment: unknown key; allowed keys:", "did you mean 'experiments'?"],
     ),
     (
         "misspelt_nested",
-        _set("heads.law.atomz", 8),
+        put("heads.law.atomz", 8),
         [
             "heads.law.atomz: unknown key; allowed keys: atoms, seed, sigma_v, v_bar",
             "did you mean 'atoms'?",
         ],
     ),
-    ("unknown_grid_axis", _set("heads.grids.tokens.M", [1]), ["heads.grids.tokens.M: unknown key"]),
-    ("odd_substeps", _set("heads.limit.substeps", 3), ["heads.limit.substeps:", "multiple of 2"]),
+    ("unknown_grid_axis", put("heads.grids.tokens.M", [1]), ["heads.grids.tokens.M: unknown key"]),
+    ("odd_substeps", put("heads.limit.substeps", 3), ["heads.limit.substeps:", "multiple of 2"]),
     (
         "L_not_dividing_records",
-        _set("heads.grids.tokens.L", [48]),
+        put("heads.grids.tokens.L", [48]),
         ["heads.grids.tokens.L[0]: depth 48 does not divide heads.limit.records = 128"],
     ),
     (
         "records_not_divisible",
-        _set("heads.limit.records", 100),
+        put("heads.limit.records", 100),
         ["heads.grids.depth_heads.L[3]:", "heads.limit.records = 100"],
     ),
     (
         "trajectory_L_not_in_grid",
-        _set("plots.trajectories.L", 7),
+        put("plots.trajectories.L", 7),
         ["plots.trajectories.L:", "heads.grids.depth_heads.L"],
     ),
-    ("trajectory_N_not_in_grid", _set("plots.trajectories.N", 33), ["plots.trajectories.N:"]),
+    ("trajectory_N_not_in_grid", put("plots.trajectories.N", 33), ["plots.trajectories.N:"]),
     (
         "trajectory_mask_not_simulated",
-        _set("heads.masks", ["causal"]),
+        put("heads.masks", ["causal"]),
         ["plots.trajectories.mask:", "heads.masks"],
     ),
     (
         "trajectory_normalisation_not_simulated",
-        _set("plots.trajectories.normalisation", "none"),
+        put("plots.trajectories.normalisation", "none"),
         ["plots.trajectories.normalisation:", "heads.normalisations"],
     ),
-    ("trajectory_seed", _set("plots.trajectories.seed", 16), ["plots.trajectories.seed:"]),
-    ("trajectory_input", _set("plots.trajectories.input", 4), ["plots.trajectories.input:"]),
-    ("null_block", _set("heads.fits", None), ["heads.fits:", "'object'"]),
-    ("empty_results", _set("results", ""), ["results:"]),
-    ("sde_unknown_activation", _set("sde.rows.0.activation", "gelu"), ["sde.rows[0].activation:"]),
-    ("sde_d_one", _set("sde.rows.1.d", 1), ["sde.rows[1].d:", "minimum of 2"]),
-    ("sde_negative_sigma", _set("sde.rows.0.sigma", -0.1), ["sde.rows[0].sigma:"]),
-    ("sde_row_missing_key", _set("sde.rows.0", {"activation": "relu", "d": 5}), ["sde.rows[0]"]),
-    ("sde_bad_sign", _set("sde.depth.attention_signs", [2]), ["sde.depth.attention_signs[0]:"]),
-    ("sde_depth_not_dividing", _set("sde.depth.L", [3, 8]), ["sde.depth.L[0]:", "divide"]),
-    ("sde_levels_too_many", _set("sde.depth.levels", 12), ["sde.depth.levels:"]),
-    ("sde_zero_paths", _set("sde.sync.paths", 0), ["sde.sync.paths:", "minimum of 1"]),
-    ("sde_typo", _set("sde.sync.two_point.epsilon", 1e-4), ["sde.sync.two_point.epsilon:"]),
-    ("sde_threshold_one", _set("sde.fits.cluster_threshold", 1.0), ["sde.fits.cluster_threshold:"]),
+    ("trajectory_seed", put("plots.trajectories.seed", 16), ["plots.trajectories.seed:"]),
+    ("trajectory_input", put("plots.trajectories.input", 4), ["plots.trajectories.input:"]),
+    ("null_block", put("heads.fits", None), ["heads.fits:", "'object'"]),
+    ("empty_results", put("results", ""), ["results:"]),
+    ("sde_unknown_activation", put("sde.rows.0.activation", "gelu"), ["sde.rows[0].activation:"]),
+    ("sde_d_one", put("sde.rows.1.d", 1), ["sde.rows[1].d:", "minimum of 2"]),
+    ("sde_negative_sigma", put("sde.rows.0.sigma", -0.1), ["sde.rows[0].sigma:"]),
+    ("sde_row_missing_key", put("sde.rows.0", {"activation": "relu", "d": 5}), ["sde.rows[0]"]),
+    ("sde_bad_sign", put("sde.depth.attention_signs", [2]), ["sde.depth.attention_signs[0]:"]),
+    ("sde_depth_not_dividing", put("sde.depth.L", [3, 8]), ["sde.depth.L[0]:", "divide"]),
+    ("sde_levels_too_many", put("sde.depth.levels", 12), ["sde.depth.levels:"]),
+    ("sde_zero_paths", put("sde.sync.paths", 0), ["sde.sync.paths:", "minimum of 1"]),
+    ("sde_typo", put("sde.sync.two_point.epsilon", 1e-4), ["sde.sync.two_point.epsilon:"]),
+    ("sde_threshold_one", put("sde.fits.cluster_threshold", 1.0), ["sde.fits.cluster_threshold:"]),
 ]
 
 
