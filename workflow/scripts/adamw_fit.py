@@ -14,7 +14,7 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = job_logger(sm.log[0], "adamw_fit")
 opts = sm.params.options
 cells = [
-    (Cell(**key), open_dataset(path, chunks=None).load())
+    (Cell(**key), open_dataset(path, chunks=None))  # read lazily: the statistics need few variables
     for key, path in zip(sm.params.cells, sm.input.cells, strict=True)
 ]
 weights = replicate_weights(cells[0][1].sizes["seed"], opts["bootstrap"], opts["bootstrap_seed"])
