@@ -16,12 +16,10 @@ import statistics
 import sys
 import time
 
-import torch
+from heads_scaling import compare_heads
 
 from attnlimits.heads.discrete import simulate
 from attnlimits.heads.law import atom_counts, draw_atoms, draw_inputs, head_atoms
-
-TARGET = 1.5
 
 
 def cell_time(heads: int, args: argparse.Namespace) -> float:
@@ -47,22 +45,11 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    cell_time(4, args)  # warm-up
-    base = cell_time(4, args)
-    print(
+    setting = (
         f"L={args.layers} M={args.atoms} N={args.tokens} d={args.dim} R={args.seeds} "
-        f"S={args.inputs}, median of {args.repeats}, {args.threads} thread(s)"
+        f"S={args.inputs}"
     )
-    print(f"{'H':>6} {'seconds':>9} {'vs H=4':>7}")
-    ratio = 1.0
-    for heads in (4, 64, 1024, 4096):
-        t = cell_time(heads, args)
-        ratio = t / base
-        print(f"{heads:>6} {t:>9.4f} {ratio:>7.2f}")
-    ok = ratio <= TARGET
-    print(f"H=4096 / H=4 = {ratio:.2f} (target <= {TARGET}): {'met' if ok else 'MISSED'}")
-    return 0 if ok else 1
+    return compare_heads(cell_time, args, setting)
 
 
 if __name__ == "__main__":

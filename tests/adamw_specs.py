@@ -12,7 +12,15 @@ TINY_SPEC = {
     "mask": "encoder",
     "normalisation": "sphere",
     "law": {"atoms": 3, "v_bar": 1.0, "sigma_v": 1.0, "seed": 1},
-    "task": {"inputs": 2, "d_out": 2, "teacher_atoms": 3, "teacher_steps": 32, "seed": 5},
+    "task": {
+        "inputs": 2,
+        "d_out": 2,
+        "teacher_atoms": 3,
+        "teacher_v_bar": -1.0,
+        "teacher_sigma_v": 1.0,
+        "teacher_steps": 32,
+        "seed": 5,
+    },
     "optimizer": {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "steps": 2},
     "limit": {"steps": 64, "records": 8},
 }

@@ -8,7 +8,7 @@ from adamw_specs import TINY_SPEC
 
 from attnlimits.adamw.claims import CELL_DIMS, adamw_claims, grid_statistics
 from attnlimits.adamw.grid import Cell
-from attnlimits.adamw.runs import run_cell, run_limit
+from attnlimits.adamw.runs import LIMIT_ERRORS, run_cell, run_limit
 from attnlimits.statistics import replicate_weights
 
 SPEC = {**TINY_SPEC, "N": 4, "task": {**TINY_SPEC["task"], "teacher_steps": 16}}
@@ -21,6 +21,7 @@ OPTIONS = {
     "tolerance_bias_L": 0.15,
     "tolerance_fluct_H": 0.1,
     "max_slope_N": 0.1,
+    "max_slope_d": 0.1,
 }
 SEEDS = 6
 
@@ -46,7 +47,11 @@ def test_grid_statistics_cover_the_cells(stats, grid):
     assert stats.sizes["L"] == 3 and stats.sizes["H"] == 2 and stats.sizes["replicate"] == 31
     for cell, store in grid:
         at = {dim: getattr(cell, dim) for dim in CELL_DIMS}
-        assert float(stats["limit_error"].sel(at)) == store.attrs["limit_error"]
+        for name in LIMIT_ERRORS:
+            assert float(stats[name].sel(at)) == store.attrs[name]
+        assert store.attrs["limit_error"] == max(
+            store.attrs["limit_error_x"], store.attrs["limit_error_p"]
+        )
         assert np.isfinite(stats["p_last_bias"].sel(at).values).all()
 
 
@@ -59,6 +64,10 @@ def test_claims_for_every_variable_and_selection(stats):
         for sel in ("worst", "last"):
             assert {(var, sel, "bias_L"), (var, sel, "fluct_H")} <= got
     assert {"variant", "eps"} <= set(tables["points"].columns)
+    points = tables["points"]
+    for var in ("x", "p"):  # each variable is judged against the limit's own error in it
+        own = points.loc[points["variable"] == var, "limit_error"]
+        assert (own == float(stats[f"limit_error_{var}"].max())).all()
     # the fluctuation falls with H on this grid: the joint fit's H-slope is negative
     fluct = claims[(claims["claim"] == "fluct_H") & (claims["selection"] == "worst")]
     assert (fluct["fitted"] < 0).all()

@@ -37,7 +37,15 @@ LIMIT_KEYS = {
 }
 NESTED_KEYS = {
     "law": {"atoms", "v_bar", "sigma_v", "seed"},
-    "task": {"inputs", "d_out", "teacher_atoms", "teacher_steps", "seed"},
+    "task": {
+        "inputs",
+        "d_out",
+        "teacher_atoms",
+        "teacher_v_bar",
+        "teacher_sigma_v",
+        "teacher_steps",
+        "seed",
+    },
     "optimizer": {"lr", "beta1", "beta2", "weight_decay", "steps"},
     "limit": {"steps", "records"},
 }
@@ -102,7 +110,8 @@ def test_cells_have_typed_fields():
 
 def test_default_and_paper_grids():
     cells = grid.cells(DEFAULT["adamw"])
-    assert len(cells) == 66 and len(grid.limits(DEFAULT["adamw"])) == 18
+    # 2 x 25 (L, H) + 3 new N + 2 x 3 new d + 2 x 3 new eps; one limit per (variant, eps, N, d)
+    assert len(cells) == 65 and len(grid.limits(DEFAULT["adamw"])) == 17
     paper = load_config(REPO / "config" / "paper.yaml")
     assert "adamw" not in paper["experiments"] and "adamw" not in DEFAULT["experiments"]
     big = grid.cells(paper["adamw"])
@@ -203,14 +212,16 @@ SETTINGS = [
     ("task.inputs", 3, True, True),
     ("task.d_out", 1, True, True),
     ("task.teacher_atoms", 4, True, True),
+    ("task.teacher_v_bar", 0.5, True, True),
+    ("task.teacher_sigma_v", 2.0, True, True),
     ("task.teacher_steps", 128, True, True),
     ("task.seed", 6, True, True),
     ("optimizer.lr", 0.01, True, True),
     ("optimizer.beta1", 0.8, True, True),
     ("optimizer.beta2", 0.99, True, True),
     ("optimizer.weight_decay", 0.0, True, True),
-    ("optimizer.steps", 8, True, True),
-    ("limit.steps", 2048, True, True),
+    ("optimizer.steps", 4, True, True),
+    ("limit.steps", 1024, True, True),
     ("limit.records", 128, True, True),
     ("seeds", 8, False, True),
     ("seed", 3, False, True),
@@ -313,7 +324,7 @@ INVALID = [
         "records_not_dividing_steps",
         put("adamw.limit.records", 96),
         [
-            "adamw.limit.records: 96 does not divide adamw.limit.steps = 1024",
+            "adamw.limit.records: 96 does not divide adamw.limit.steps = 2048",
             "adamw.grids.depth_heads.L[4]: depth 64 does not divide adamw.limit.records = 96",
         ],
     ),

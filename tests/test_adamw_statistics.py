@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from attnlimits.adamw.statistics import SELECTIONS, STATS, VARIABLES, cell_statistics
+from attnlimits.adamw.statistics import (
+    SELECTIONS,
+    STATS,
+    STEP_STATS,
+    VARIABLES,
+    cell_statistics,
+    step_statistics,
+)
 from attnlimits.statistics import replicate_weights
 
 K1, R, S, L1, N, D = 3, 5, 2, 4, 6, 3
@@ -63,5 +70,39 @@ def test_worst_is_at_least_last():
 
 def test_weights_must_match_the_seeds():
     cell, _ = synthetic_cell()
-    with pytest.raises(ValueError, match="seeds"):
-        cell_statistics(cell, replicate_weights(R + 1, 3, 0))
+    for statistics in (cell_statistics, step_statistics):
+        with pytest.raises(ValueError, match="seeds"):
+            statistics(cell, replicate_weights(R + 1, 3, 0))
+
+
+def test_step_statistics_follow_their_definitions():
+    """Per step k: err, bias (noise-corrected) and fluct from the deviations themselves; the
+    ``last`` selection is the last step's; ``worst`` err (max over k inside the mean over seeds) is
+    at least the max over k of the per-step err."""
+    cell, devs = synthetic_cell(2)
+    w = replicate_weights(R, 5, 1)
+    steps, whole = step_statistics(cell, w), cell_statistics(cell, w)
+    assert set(steps) == {f"{v}_step_{q}" for v in VARIABLES for q in STEP_STATS} | {
+        "theta_step_err"
+    }
+    for var, dev in devs.items():
+        for k in range(K1):
+            d = dev[k]  # (seed, input, layer, N, d)
+            e2 = np.sqrt((d**2).sum(-1).mean(-1).max(-1))  # (seed, input)
+            for b in range(w.shape[0]):
+                assert steps[f"{var}_step_err"][k, b] == pytest.approx(
+                    np.sqrt(w[b] @ e2.max(-1) ** 2), rel=1e-12
+                )
+            mean = d.mean(0)  # replicate 0: equal weights
+            sq = (d - mean) ** 2
+            var1 = sq.sum(-1).mean(-1).sum(0) / (R - 1)  # (input, layer)
+            raw2 = (mean**2).sum(-1).mean(-1)
+            bias = np.sqrt(np.maximum(raw2 - var1 / R, 0).max())
+            assert steps[f"{var}_step_fluct"][k, 0] == pytest.approx(np.sqrt(var1.max()), rel=1e-12)
+            assert steps[f"{var}_step_bias"][k, 0] == pytest.approx(bias, rel=1e-12)
+        for q in ("err", "bias", "fluct"):
+            last = whole[f"{var}_last_{q}"]
+            assert steps[f"{var}_step_{q}"][-1] == pytest.approx(last, rel=1e-12)
+        assert np.all(whole[f"{var}_worst_err"] >= steps[f"{var}_step_err"].max(0) - 1e-15)
+    theta = cell["theta_error"].values
+    np.testing.assert_allclose(steps["theta_step_err"][:, 0], np.sqrt(np.mean(theta**2, axis=1)))

@@ -8,7 +8,18 @@ from attnlimits.adamw import grid as adamw_grid
 ADAMW = config["adamw"]
 ADAMW_CELLS = adamw_grid.cells(ADAMW)
 ADAMW_LIMITS = adamw_grid.limits(ADAMW)
-ADAMW_TABLES = ["claims", "two_term", "slopes", "local_slopes", "points", "lines"]
+ADAMW_TABLES = [
+    "claims",
+    "two_term",
+    "slopes",
+    "local_slopes",
+    "points",
+    "lines",
+    "dims",
+    "eps",
+    "cells",
+    "steps",
+]
 
 
 wildcard_constraints:
@@ -30,7 +41,9 @@ rule adamw_limit:
         )
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc: adamw_grid.memory_mb(
+            adamw_grid.limit_spec(ADAMW, adamw_grid.find(ADAMW_LIMITS, wc))
+        ),
         runtime=60,
     params:
         spec=lambda wc: adamw_grid.limit_spec(ADAMW, adamw_grid.find(ADAMW_LIMITS, wc)),
@@ -58,7 +71,9 @@ rule adamw_cell:
         )
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc: adamw_grid.memory_mb(
+            adamw_grid.cell_spec(ADAMW, adamw_grid.find(ADAMW_CELLS, wc))
+        ),
         runtime=60,
     params:
         spec=lambda wc: adamw_grid.cell_spec(ADAMW, adamw_grid.find(ADAMW_CELLS, wc)),
@@ -94,6 +109,7 @@ rule adamw_fit:
                 "tables",
                 "heads.claims",
                 "adamw.statistics",
+                "adamw.sweeps",
                 "adamw.claims",
             ]
         ),

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from attnlimits.grids import (
     HASH,
     INTEGER,
@@ -63,7 +65,15 @@ WILDCARD_CONSTRAINTS = {
 #: The nested blocks of a spec: their keys, each with the type its value is cast to.
 SPEC_BLOCKS: dict[str, dict[str, type]] = {
     "law": {"atoms": int, "v_bar": float, "sigma_v": float, "seed": int},
-    "task": {"inputs": int, "d_out": int, "teacher_atoms": int, "teacher_steps": int, "seed": int},
+    "task": {
+        "inputs": int,
+        "d_out": int,
+        "teacher_atoms": int,
+        "teacher_v_bar": float,
+        "teacher_sigma_v": float,
+        "teacher_steps": int,
+        "seed": int,
+    },
     "optimizer": {"lr": float, "beta1": float, "beta2": float, "weight_decay": float, "steps": int},
     "limit": {"steps": int, "records": int},
 }
@@ -151,3 +161,29 @@ def cell_path(adamw: Mapping[str, Any], cell: Cell) -> str:
 def find(keys: list, wildcards: Mapping[str, str]):
     """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
     return find_key(keys, wildcards, "adamw")
+
+
+#: Memory model of one training run (measured on CPU, float64): a base for the interpreter and
+#: torch, bytes per parameter entry (θ, QᵀK, the autograd gradients and their stacks, dJ, g,
+#: Adam's two moments and the update's temporaries: ~21 tensors of the parameters' size) and bytes
+#: per attention activation entry kept for the backward pass (per grid step, input and atom,
+#: N (N + d) entries: ~4 tensors). Fitted on the peak RSS of the default config's limits
+#: (d = 3..24, N = 8..64): it overestimates them by 0–16%; ``benchmarks/adamw_memory.py`` checks it.
+MEMORY_BASE_MB, BYTES_PER_PARAMETER, BYTES_PER_ACTIVATION = 500, 170, 31
+
+
+def memory_mb(spec: Mapping[str, Any]) -> int:
+    """Peak memory (MB) of the job of ``spec`` (a limit spec, or a cell spec with L and seeds).
+
+    The limit trains θ_r(t_j) on its n = ``limit.steps`` grid steps; a cell trains R = ``seeds``
+    models of L layers: n·M·3d² or R·L·M·3d² parameter entries. Used as the Snakemake resource
+    ``mem_mb`` (the scheduler and SLURM reserve it). Memory grows like n M d² for the limit:
+    a paper-scale limit with n = 16384, M = 16 and d = 48 would need ~100 GB.
+    """
+    n, d, tokens = spec["limit"]["steps"], spec["d"], spec["N"]
+    atoms, inputs = spec["law"]["atoms"], spec["task"]["inputs"]
+    models = spec["seeds"] * spec["L"] if "L" in spec else n
+    parameters = models * atoms * 3 * d * d
+    activations = models * inputs * atoms * tokens * (tokens + d)
+    total = MEMORY_BASE_MB * 1e6 + BYTES_PER_PARAMETER * parameters
+    return int(np.ceil((total + BYTES_PER_ACTIVATION * activations) / 1e6))

@@ -7,8 +7,11 @@ Limit (per variant, ε, N, d, β): the limit model on the fine Euler grid of n =
 steps (weights 1/M, one parameter path θ_r(t_j) per atom), trained K steps with the same AdamW
 pointwise in t, recorded at ``limit.records`` + 1 times t_i = i T / records (states, P) and at
 the first ``records`` of them (parameters). The same training on n/2 steps gives the limit's own
-error by halving: ``limit_error`` = max over k and record times of |x_n − x_{n/2}| and
-|p_n − p_{n/2}| (sup norm over tokens and components), ``limit_error_theta`` likewise for θ.
+error by halving: ``limit_error_x`` = max over k and record times of |x_n − x_{n/2}| (sup norm
+over inputs, tokens and components), ``limit_error_p`` and ``limit_error_theta`` likewise for P
+and θ, and ``limit_error`` the larger of the first two. Each variable is judged against its own:
+P's is several times X's (P_n = Rᵀ(R X_n − y) carries the read-out, and the adjoint accumulates
+the forward's error).
 For Euler (first order) the halving gap estimates the error of the coarser solve, so it bounds
 that of the finer one.
 
@@ -36,6 +39,8 @@ from attnlimits.heads.law import Atoms, atom_counts, draw_atoms, head_atoms
 from attnlimits.storage import variable as _var
 
 ROLES = ("q", "k", "v")
+#: The limit's own errors by halving, per tracked variable and joint (module docstring).
+LIMIT_ERRORS = ("limit_error", "limit_error_x", "limit_error_p", "limit_error_theta")
 Progress = Callable[[int, int], None]
 
 
@@ -46,7 +51,7 @@ def _atoms(spec: Mapping[str, Any]) -> Atoms:
 
 def _task(spec: Mapping[str, Any]) -> Task:
     """The training task of the spec: S inputs, read-out, teacher targets (``task.draw_task``)."""
-    task, law = spec["task"], spec["law"]
+    task = spec["task"]
     return draw_task(
         task["inputs"],
         spec["N"],
@@ -57,8 +62,8 @@ def _task(spec: Mapping[str, Any]) -> Task:
         spec["beta"],
         spec["T"],
         task["teacher_atoms"],
-        law["v_bar"],
-        law["sigma_v"],
+        task["teacher_v_bar"],
+        task["teacher_sigma_v"],
         task["teacher_steps"],
         task["seed"],
     )
@@ -144,10 +149,8 @@ def run_limit(
     coarse = torch.as_tensor(at[at % 2 == 0] // 2)
     theta, theta_half = _stack_roles(fine.params), _stack_roles(half.params)
     shared_p, coarse_p = shared[:-1], torch.as_tensor(at[:-1][at[:-1] % 2 == 0] // 2)
-    gap = max(
-        _sup_gap(fine.states[..., shared, :, :], half.states[..., coarse, :, :]),
-        _sup_gap(fine.p[..., shared, :, :], half.p[..., coarse, :, :]),
-    )
+    gap_x = _sup_gap(fine.states[..., shared, :, :], half.states[..., coarse, :, :])
+    gap_p = _sup_gap(fine.p[..., shared, :, :], half.p[..., coarse, :, :])
     gap_theta = _sup_gap(theta[..., shared_p, :, :, :, :], theta_half[..., coarse_p, :, :, :, :])
     dims_x = ("step", "input", "time", "token", "component")
     return xr.Dataset(
@@ -168,7 +171,9 @@ def run_limit(
             "role": list(ROLES),
         },
         attrs={
-            "limit_error": gap,
+            "limit_error": max(gap_x, gap_p),
+            "limit_error_x": gap_x,
+            "limit_error_p": gap_p,
             "limit_error_theta": gap_theta,
             "limit_steps": n,
             "records": records,
@@ -237,6 +242,9 @@ def run_cell(
         "max over layers of the RMS over heads of |theta_lh - theta_r(t_l)|",
     )
     out["loss"] = _var(run.loss, ("step", "seed"), "loss J after step k")
+    out["loss_limit"] = _var(
+        limit_tensor("loss"), ("step",), "loss J of the limit after step k (from the limit store)"
+    )
     out["counts"] = _var(counts, ("seed", "layer_param", "atom"), "heads per (layer, atom)")
     out["theta_final"] = _var(
         theta[-1], ("seed", "layer_param", "atom", "role", "row", "col"), "trained parameters"
@@ -248,8 +256,5 @@ def run_cell(
             "layer": np.arange(layers + 1),
             "role": list(ROLES),
         },
-        attrs={
-            "limit_error": float(limit.attrs["limit_error"]),
-            "limit_error_theta": float(limit.attrs["limit_error_theta"]),
-        },
+        attrs={name: float(limit.attrs[name]) for name in LIMIT_ERRORS},
     )

@@ -12,6 +12,10 @@ For each (variable, selection) the statistics are ``err``, ``err_inf``, ``bias``
 ``noise_floor`` and ``fluct`` of :mod:`attnlimits.statistics`, named ``<var>_<selection>_<stat>``
 (e.g. ``x_worst_bias``); ``theta_<selection>_err`` is ( Σ_s w_s θ_err[s]² )^(1/2) with θ_err the
 parameter error of ``runs.parameter_error`` (max over k for ``worst``).
+
+``step_statistics`` gives the same quantities after each step k separately (``<var>_step_<stat>``
+for ``err``, ``bias``, ``fluct`` and ``theta_step_err``, each over (step, replicate)): the error
+against k, whose max over k the ``worst`` selection takes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from attnlimits.statistics import error_statistic, gram_statistics
 VARIABLES = ("x", "p")
 SELECTIONS = ("worst", "last")
 STATS = ("err", "err_inf", "bias", "bias_raw", "noise_floor", "fluct")
+#: Statistics of :func:`step_statistics` per tracked variable.
+STEP_STATS = ("err", "bias", "fluct")
 
 
 def _select_errors(errors: np.ndarray, selection: str) -> np.ndarray:
@@ -40,15 +46,35 @@ def _select_gram(gram: np.ndarray, selection: str) -> np.ndarray:
     return stacked.reshape(inputs, steps * layers, seeds, seeds)
 
 
+def _checked(cell: xr.Dataset, weights: np.ndarray) -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape[1] != cell.sizes["seed"]:
+        raise ValueError(f"weights for {weights.shape[1]} seeds, cell has {cell.sizes['seed']}")
+    return weights
+
+
+def step_statistics(cell: xr.Dataset, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """``<var>_step_<stat>`` (module docstring) for one cell store, each of shape (K+1, B+1)."""
+    weights = _checked(cell, weights)
+    out: dict[str, np.ndarray] = {}
+    for var in VARIABLES:
+        e2 = cell[f"e2_{var}"].transpose("step", "seed", "input").values
+        gram = cell[f"gram_{var}"].transpose("step", "input", "layer", "seed", "seed2").values
+        out[f"{var}_step_err"] = error_statistic(e2, weights)
+        grams = gram_statistics(gram, weights)
+        out[f"{var}_step_bias"], out[f"{var}_step_fluct"] = grams["bias"], grams["fluct"]
+    theta = cell["theta_error"].transpose("step", "seed").values
+    out["theta_step_err"] = error_statistic(theta[..., None], weights)
+    return out
+
+
 def cell_statistics(cell: xr.Dataset, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Every statistic of the module docstring for one cell store, each of shape (B+1,).
 
     ``weights`` (B+1, R): replicate 0 the sample, rows 1..B bootstrap resamples of the seeds
     (``statistics.replicate_weights``).
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape[1] != cell.sizes["seed"]:
-        raise ValueError(f"weights for {weights.shape[1]} seeds, cell has {cell.sizes['seed']}")
+    weights = _checked(cell, weights)
     out: dict[str, np.ndarray] = {}
     for var in VARIABLES:
         e2 = cell[f"e2_{var}"].transpose("step", "seed", "input").values

@@ -2,20 +2,24 @@
 
 Teacher (MODELS.md leaves it open; **our choice**): the targets are the read-out of a fixed
 *teacher transformer*, the mean-field limit of the same architecture with its own M_teacher atoms
-of the head law (stream ``(seed, "teacher", d)``, disjoint from the student's law stream
-``(seed, "atoms", d)`` whatever the seeds), run to the same horizon T with the same mask, β and
-normalisation:
+of a head law of its own (Q, K ~ N(0, 1/d), V = v̄_teacher I + σ_teacher G; stream
+``(seed, "teacher", d)``, disjoint from the student's law stream ``(seed, "atoms", d)`` whatever
+the seeds), run to the same horizon T with the same mask, β and normalisation:
 
     ``y^(s)ⁱ = R x_teacher^(s)ⁱ(T)``,  ``ẋ_teacher = P(x) (1/M_teacher) Σ_r A_{θ_teacher⁽ʳ⁾}(x)``,
     ``x_teacher(0) = X₀^(s)``.
 
-Why this teacher: the task is realisable within the model class (a student whose law equals the
-teacher's has zero loss in the limit), so training makes steady progress rather than fitting noise;
-the targets are smooth functions of the whole input sequence and depend on token interactions
-(which a token-wise teacher such as ``y = R tanh(W x)`` would not exercise); and they depend on
-neither L nor H, so every discrete model and the limit train on the same data. The teacher flow is
-solved once with ``teacher_steps`` RK4 steps; the targets are *defined* as the output of that fixed
-computation, so its own discretisation error is not an error of the experiment.
+Why this teacher: the task is realisable within the model class (M parameter paths can reach the
+teacher's atoms), so training makes steady progress rather than fitting noise; the targets are
+smooth functions of the whole input sequence and depend on token interactions (which a token-wise
+teacher such as ``y = R tanh(W x)`` would not exercise); and they depend on neither L nor H, so
+every discrete model and the limit train on the same data. The default teacher is repulsive
+(v̄_teacher = −1) while the student's law is attractive (v̄ = 1): with the same law the two mean
+fields nearly agree (M atoms average out) and the loss starts at ~1e-2 of its repulsive value, so
+AdamW, which moves every parameter by ~η per step whatever the gradient's size, would mostly
+fit noise. The teacher flow is solved once with ``teacher_steps`` RK4 steps; the targets are
+*defined* as the output of that fixed computation, so its own discretisation error is not an
+error of the experiment.
 
 Loss (MODELS.md): ``J = (1/S) Σ_s (1/N) Σᵢ ½ |R X_L^(s)ⁱ − y^(s)ⁱ|²``.
 """
