@@ -382,3 +382,26 @@ def test_limit_gradient_is_models_density():
     ratio = gaps[0] / gaps[1]
     print(f"density gap n=16: {gaps[0]:.2e}, n=32: {gaps[1]:.2e}, ratio {ratio:.2f}")
     assert 1.7 < ratio < 2.3
+
+
+@pytest.mark.parametrize("segment", [2, 4, 8])
+def test_checkpointed_pass_equals_the_plain_pass(segment):
+    """forward_backward with segment s (forward without autograd, backward segment by segment)
+    gives the plain pass's X and P at j = 0, s, …, n and its ∂J/∂θ at every step, bit for bit."""
+    task = make_task("encoder", "sphere")
+    params, weights = limit_start(ATOMS, 16)
+    gen = torch.Generator().manual_seed(1)
+    params = Params(
+        *(t + 0.1 * torch.randn(t.shape, dtype=t.dtype, generator=gen) for t in params.tensors())
+    )
+    setting = (T, BETA, "encoder", "sphere")
+    plain = forward_backward(task, params, weights, *setting)
+    split = forward_backward(task, params, weights, *setting, segment=segment)
+    assert split.states.shape[-3] == 16 // segment + 1
+    assert torch.equal(split.states, plain.states[..., ::segment, :, :])
+    assert torch.equal(split.p, plain.p[..., ::segment, :, :])
+    assert torch.equal(split.loss, plain.loss)
+    for a, b in zip(split.dj.tensors(), plain.dj.tensors(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="segment"):
+        forward_backward(task, params, weights, *setting, segment=3)

@@ -1,6 +1,6 @@
 """End to end through Snakemake on config/test_adamw.yaml (experiment adamw), in a repository copy.
 
-Stores (limits and cells), statistics and tables; the plots come later.
+Stores (limits and cells), statistics, tables and figures.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, stores
 
+from attnlimits.adamw.plots import FIGURES
+from attnlimits.config import validate_config
 from attnlimits.storage import open_dataset
 
 pytestmark = pytest.mark.slow
@@ -27,8 +29,9 @@ def test_adamw_run_writes_limits_and_cells(finished):
     kinds: dict[str, list] = {}
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
-    # limits: (blockwise, 1e-8) and (standard, 1e-2); cells: 3 L x 2 H + 1
-    assert {k: len(v) for k, v in kinds.items()} == {"limit": 2, "cells": 7, "statistics.zarr": 1}
+    # limits: (blockwise, 1e-8, d 3, 4, 6), (standard, 1e-8, d 3, 4, 6), (standard, 1e-2);
+    # cells: 3 L x 2 H + 1 (eps) + 5 (dims, one shared with depth_heads)
+    assert {k: len(v) for k, v in kinds.items()} == {"limit": 7, "cells": 12, "statistics.zarr": 1}
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
         for key in ("params_hash", "code_version", "git_commit", "libraries", "seeds"):
@@ -45,6 +48,9 @@ def test_adamw_run_writes_limits_and_cells(finished):
     claims = pd.read_csv(finished / "results" / "adamw" / "tables" / "claims.csv")
     got = set(zip(claims["variable"], claims["claim"], strict=True))
     assert {("x", "bias_L"), ("p", "bias_L"), ("x", "fluct_H"), ("p", "fluct_H")} <= got
+    fmt = validate_config(load_config(BASE))["plots"]["format"]
+    for figure in FIGURES:
+        assert (finished / "results" / "adamw" / "plots" / f"{figure}.{fmt}").stat().st_size > 0
     assert not list((finished / "results").rglob("*.tmp-*"))
 
 
@@ -55,4 +61,9 @@ def test_adamw_second_run_does_nothing(finished):
 def test_adamw_new_depth_runs_only_its_cells(finished):
     cfg = load_config(BASE)
     cfg["adamw"]["grids"]["depth_heads"]["L"].append(1)
-    assert planned_jobs(finished, cfg) == {"adamw_cell": 2, "adamw_fit": 1, "all": 1}
+    assert planned_jobs(finished, cfg) == {
+        "adamw_cell": 2,
+        "adamw_fit": 1,
+        "adamw_plots": 1,
+        "all": 1,
+    }

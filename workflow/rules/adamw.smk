@@ -1,9 +1,12 @@
 # Experiment `adamw` (MODELS.md): forward-backward limit of a transformer trained with AdamW.
 # limit (per variant, eps, N, d, beta: trained limit and its own error by halving)
 #   -> cell (per L, H: trained discrete model, errors after every step)
-#   -> fit (statistics over the grid, rate fits, verdict tables). Plots are not built yet.
+#   -> fit (statistics over the grid, rate fits, verdict tables)
+#   -> plots (figures with report captions).
 
 from attnlimits.adamw import grid as adamw_grid
+from attnlimits.adamw.plots import FIGURES as ADAMW_FIGURES
+from attnlimits.adamw.plots import NEEDED_TABLES as ADAMW_PLOT_TABLES
 
 ADAMW = config["adamw"]
 ADAMW_CELLS = adamw_grid.cells(ADAMW)
@@ -27,7 +30,9 @@ wildcard_constraints:
 
 
 def adamw_final_outputs():
-    return [results(f"adamw/tables/{t}.md") for t in ADAMW_TABLES]
+    return [results(f"adamw/tables/{t}.md") for t in ADAMW_TABLES] + [
+        results(f"adamw/plots/{f}.{config['plots']['format']}") for f in ADAMW_FIGURES
+    ]
 
 
 rule adamw_limit:
@@ -115,3 +120,27 @@ rule adamw_fit:
         ),
     script:
         "../scripts/adamw_fit.py"
+
+
+rule adamw_plots:
+    input:
+        tables=[results(f"adamw/tables/{t}.csv") for t in ADAMW_PLOT_TABLES],
+    output:
+        [
+            report(
+                results(f"adamw/plots/{f}.{config['plots']['format']}"),
+                caption=f"../report/adamw_{f}.rst",
+                category="adamw",
+            )
+            for f in ADAMW_FIGURES
+        ],
+    log:
+        results("logs/adamw/plots.log"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        options=config["plots"],
+        code=code_version(["plots", "heads.plots", "adamw.plots"]),
+    script:
+        "../scripts/adamw_plots.py"

@@ -92,7 +92,7 @@ def grid_statistics(cells: Sequence[tuple[Cell, xr.Dataset]], weights: np.ndarra
         attrs = {"long_name": _long_name(name), **units}
         variables[name] = ((*CELL_DIMS, "step", "replicate"), value, attrs)
     for name, value in curves.items():
-        variables[name] = ((*CELL_DIMS, "step"), value, {"long_name": names[name]})
+        variables[name] = ((*CELL_DIMS, "step"), value, {"long_name": names[name], **units})
     for name, value in own.items():
         variables[name] = (CELL_DIMS, value, {"long_name": names[name], **units})
     return xr.Dataset(

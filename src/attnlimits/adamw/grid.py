@@ -164,12 +164,13 @@ def find(keys: list, wildcards: Mapping[str, str]):
 
 
 #: Memory model of one training run (measured on CPU, float64): a base for the interpreter and
-#: torch, bytes per parameter entry (θ, QᵀK, the autograd gradients and their stacks, dJ, g,
-#: Adam's two moments and the update's temporaries: ~21 tensors of the parameters' size) and bytes
-#: per attention activation entry kept for the backward pass (per grid step, input and atom,
-#: N (N + d) entries: ~4 tensors). Fitted on the peak RSS of the default config's limits
-#: (d = 3..24, N = 8..64): it overestimates them by 0–16%; ``benchmarks/adamw_memory.py`` checks it.
-MEMORY_BASE_MB, BYTES_PER_PARAMETER, BYTES_PER_ACTIVATION = 500, 170, 31
+#: torch, bytes per parameter entry (θ, QᵀK, the autograd gradients, dJ, g, Adam's two moments and
+#: the update's temporaries: ~22 tensors of the parameters' size) and bytes per attention
+#: activation entry held for the backward pass (per step, input and atom, N (N + d) entries). A
+#: cell holds the activations of its R L steps; the limit is checkpointed in segments of
+#: n/records steps (``model.forward_backward``) and holds about two segments' worth. Checked
+#: against peak RSS by ``benchmarks/adamw_memory.py``.
+MEMORY_BASE_MB, BYTES_PER_PARAMETER, BYTES_PER_ACTIVATION = 400, 180, 31
 
 
 def memory_mb(spec: Mapping[str, Any]) -> int:
@@ -177,13 +178,16 @@ def memory_mb(spec: Mapping[str, Any]) -> int:
 
     The limit trains θ_r(t_j) on its n = ``limit.steps`` grid steps; a cell trains R = ``seeds``
     models of L layers: n·M·3d² or R·L·M·3d² parameter entries. Used as the Snakemake resource
-    ``mem_mb`` (the scheduler and SLURM reserve it). Memory grows like n M d² for the limit:
-    a paper-scale limit with n = 16384, M = 16 and d = 48 would need ~100 GB.
+    ``mem_mb`` (the scheduler and SLURM reserve it). The limit's memory grows like n M d²: with
+    n = 16384, M = 16 and d = 48 it would need ~120 GB.
     """
     n, d, tokens = spec["limit"]["steps"], spec["d"], spec["N"]
     atoms, inputs = spec["law"]["atoms"], spec["task"]["inputs"]
-    models = spec["seeds"] * spec["L"] if "L" in spec else n
+    if "L" in spec:
+        models = held = spec["seeds"] * spec["L"]
+    else:
+        models, held = n, 2 * (n // spec["limit"]["records"])
     parameters = models * atoms * 3 * d * d
-    activations = models * inputs * atoms * tokens * (tokens + d)
+    activations = held * inputs * atoms * tokens * (tokens + d)
     total = MEMORY_BASE_MB * 1e6 + BYTES_PER_PARAMETER * parameters
     return int(np.ceil((total + BYTES_PER_ACTIVATION * activations) / 1e6))

@@ -123,8 +123,8 @@ def scaled_gradient(dj: torch.Tensor, weights: torch.Tensor, dt: float) -> torch
 class Pass:
     """One forward–backward pass at parameters θ."""
 
-    states: torch.Tensor  # (..., S, n+1, N, d) X_0..X_n
-    p: torch.Tensor  # (..., S, n+1, N, d) P_j = S N ∂J/∂X_j
+    states: torch.Tensor  # (..., S, n/s+1, N, d) X_0, X_s, ..., X_n (s: the pass's segment)
+    p: torch.Tensor  # (..., S, n/s+1, N, d) P_j = S N ∂J/∂X_j at the same j
     loss: torch.Tensor  # (...) J
     dj: Params  # ∂J/∂θ_{jr}, (..., n, M, d, d)
     g: Params  # scaled gradient g_{jr} = ∂J/∂θ_{jr} / (Δ w_{jr})
@@ -138,27 +138,64 @@ def forward_backward(
     beta: float,
     mask: str,
     normalisation: str,
+    segment: int = 1,
 ) -> Pass:
     """States, loss, backpropagated variables and gradients at ``params`` (module docstring).
 
     Leading seed axes of ``params`` are independent models: the gradient of the summed loss with
     respect to one seed's parameters is that seed's own gradient.
+
+    ``segment`` = s > 1 checkpoints the pass (for the limit's long grids): the forward keeps X only
+    at every s-th step, without autograd; the backward recomputes one segment of s steps at a time
+    from its first state and pulls P back through it (``torch.autograd.grad`` with the segment's
+    end P as ``grad_outputs``). Autograd then holds the activations of s steps instead of n, for
+    one more forward pass; the same operations run in the same order, so X, P and ∂J/∂θ are those
+    of ``segment`` = 1, and ``states`` and ``p`` are returned at j = 0, s, 2s, …, n only.
     """
     batch = batch_shape(params, weights)
-    dt = horizon / params.steps
-    x0 = task.x0
+    n = params.steps
+    if segment < 1 or n % segment:
+        raise ValueError(f"segment must be >= 1 and divide the number of steps {n}, got {segment}")
+    dt = horizon / n
+    scale = task.x0.shape[-3] * task.x0.shape[-2]  # S N
+    run = (dt, beta, mask, normalisation)
+    x0 = task.x0.detach().expand(*batch, *task.x0.shape)
+    bounds = [x0]  # X_0, X_s, ..., X_n
+    if segment > 1:
+        with torch.no_grad():
+            for start in range(0, n, segment):
+                end = start + segment
+                w = weights[..., start:end, :]
+                bounds.append(layers(bounds[-1], params.slice_steps(start, end), w, *run)[-1])
     with torch.enable_grad():
-        theta = [t.detach().requires_grad_(True) for t in params.tensors()]
-        x = x0.detach().expand(*batch, *x0.shape).clone().requires_grad_(True)
-        states = layers(x, Params(*theta), weights, dt, beta, mask, normalisation)
-        j = loss(states[-1], task.readout, task.targets)
-        grads = torch.autograd.grad(j.sum(), [*states, *theta])
-    n_states = len(states)
-    scale = x0.shape[-3] * x0.shape[-2]  # S N
-    dj = Params(*grads[n_states:])
+        if segment == 1:
+            theta = [t.detach().requires_grad_(True) for t in params.tensors()]
+            x = x0.clone().requires_grad_(True)
+            states = layers(x, Params(*theta), weights, *run)
+            j = loss(states[-1], task.readout, task.targets)
+            grads = torch.autograd.grad(j.sum(), [*states, *theta])
+            bounds = [s.detach() for s in states]
+            p_bounds, dj = list(grads[: len(states)]), Params(*grads[len(states) :])
+        else:
+            x_n = bounds[-1].clone().requires_grad_(True)
+            j = loss(x_n, task.readout, task.targets)
+            p_bounds = list(torch.autograd.grad(j.sum(), [x_n]))
+            pieces = []
+            for start in reversed(range(0, n, segment)):
+                end = start + segment
+                theta = [
+                    t.detach().requires_grad_(True)
+                    for t in params.slice_steps(start, end).tensors()
+                ]
+                x = bounds[start // segment].clone().requires_grad_(True)
+                out = layers(x, Params(*theta), weights[..., start:end, :], *run)[-1]
+                p_start, *d_theta = torch.autograd.grad(out, [x, *theta], grad_outputs=p_bounds[0])
+                p_bounds.insert(0, p_start)
+                pieces.insert(0, d_theta)
+            dj = Params(*(torch.cat(role, dim=-4) for role in zip(*pieces, strict=True)))
     return Pass(
-        states=torch.stack([s.detach() for s in states], dim=-3),
-        p=scale * torch.stack(grads[:n_states], dim=-3),
+        states=torch.stack(bounds, dim=-3),
+        p=scale * torch.stack(p_bounds, dim=-3),
         loss=j.detach(),
         dj=dj,
         g=Params(*(scaled_gradient(t, weights, dt) for t in dj.tensors())),

@@ -45,6 +45,10 @@ class Params:
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.q, self.k, self.v)
 
+    def slice_steps(self, start: int, stop: int) -> Params:
+        """The parameters of steps start..stop−1 (views)."""
+        return Params(*(t[..., start:stop, :, :, :] for t in self.tensors()))
+
     def to(self, device: torch.device | str) -> Params:
         return Params(self.q.to(device), self.k.to(device), self.v.to(device))
 

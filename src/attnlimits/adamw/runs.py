@@ -143,12 +143,15 @@ def run_limit(
             f"of limit.records={records}"
         )
     fine = train_limit(spec, n, n // records, device, progress)
-    half = train_limit(spec, n // 2, 1, device, None)
+    # the coarse run is recorded (and checkpointed) every `stride` of its steps: at the record
+    # times when records divides n/2, else at every step
+    stride = n // (2 * records) if (n // 2) % records == 0 else 1
+    half = train_limit(spec, n // 2, stride, device, None)
     at = np.arange(records + 1) * (n // records)  # fine grid index of each record time
     shared = torch.as_tensor(at % 2 == 0)
-    coarse = torch.as_tensor(at[at % 2 == 0] // 2)
+    coarse = torch.as_tensor(at[at % 2 == 0] // (2 * stride))
     theta, theta_half = _stack_roles(fine.params), _stack_roles(half.params)
-    shared_p, coarse_p = shared[:-1], torch.as_tensor(at[:-1][at[:-1] % 2 == 0] // 2)
+    shared_p, coarse_p = shared[:-1], torch.as_tensor(at[:-1][at[:-1] % 2 == 0] // (2 * stride))
     gap_x = _sup_gap(fine.states[..., shared, :, :], half.states[..., coarse, :, :])
     gap_p = _sup_gap(fine.p[..., shared, :, :], half.p[..., coarse, :, :])
     gap_theta = _sup_gap(theta[..., shared_p, :, :, :, :], theta_half[..., coarse_p, :, :, :, :])

@@ -39,15 +39,16 @@ class Trajectory:
 
 
 def _thin(ps: Pass, params: Params, stride: int) -> tuple:
-    """The record of one pass: states and P on axis −3, parameters on axis −4, every stride-th."""
+    """The record of one pass (checkpointed with ``segment`` = ``stride``, so that its states and
+    P are already those of the record times): parameters and gradients every stride-th step."""
 
     def every(t: torch.Tensor) -> torch.Tensor:
         return t[..., ::stride, :, :, :]
 
     return (
         ps.loss,
-        ps.states[..., ::stride, :, :],
-        ps.p[..., ::stride, :, :],
+        ps.states,
+        ps.p,
         *(every(t) for t in params.tensors()),
         *(every(t) for t in ps.g.tensors()),
     )
@@ -70,7 +71,9 @@ def train(
 
     ``params`` (..., n, M, d, d) and ``weights`` (..., n, M) come from ``params.discrete_start``
     or ``params.limit_start`` (moved to the task's device). ``progress(done, total)`` is called
-    after each of the K+1 forward–backward passes.
+    after each of the K+1 forward–backward passes. A ``stride`` > 1 also checkpoints every pass
+    in segments of ``stride`` steps (``model.forward_backward``): memory for the activations of
+    ``stride`` steps, not n.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -82,7 +85,7 @@ def train(
     states = [init_state(t, optimizer) for t in params.tensors()]
     records = []
     for k in range(steps + 1):
-        ps = forward_backward(task, params, weights, horizon, beta, mask, normalisation)
+        ps = forward_backward(task, params, weights, horizon, beta, mask, normalisation, stride)
         records.append(_thin(ps, params, stride))
         if progress is not None:
             progress(k + 1, steps + 1)
