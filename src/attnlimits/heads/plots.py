@@ -6,7 +6,7 @@ lines are the power-law fits with their bootstrap bands (table ``lines``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,13 @@ def _value(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-def _combos(frame: pd.DataFrame, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+def _combos(frame: pd.DataFrame, keys: tuple[str, ...], sort: bool = True) -> list[dict[str, Any]]:
+    """The combinations of ``keys`` in ``frame``, sorted or in order of appearance."""
     if frame.empty:
         return []
-    unique = frame[list(keys)].drop_duplicates().sort_values(list(keys))
+    unique = frame[list(keys)].drop_duplicates()
+    if sort:
+        unique = unique.sort_values(list(keys))
     return [{k: _value(v) for k, v in row.items()} for row in unique.to_dict("records")]
 
 
@@ -62,20 +65,28 @@ def _title(sel: Mapping[str, Any]) -> str:
 
 
 def _panel_figure(
-    points: pd.DataFrame, grid: str, keys: tuple[str, ...], draw: Draw, title: str
+    points: pd.DataFrame,
+    grid: str,
+    keys: tuple[str, ...],
+    draw: Draw | Sequence[Draw],
+    title: str,
+    columns: tuple[str, ...] = ("mask",),
+    title_of: Callable[[Mapping[str, Any]], str] = _title,
 ) -> plt.Figure:
-    """Panels: one column per mask, one row per combination of ``keys`` in the grid ``grid``."""
+    """Panels of the grid ``grid``: one row per combination of ``keys`` (sorted), one column per
+    combination of ``columns`` (in order of appearance) and drawing in ``draw``."""
     pts = plots.select(points, grid=grid)
-    masks = list(dict.fromkeys(pts["mask"]))
+    draws = [draw] if callable(draw) else list(draw)
+    cols = [(col, d) for col in _combos(pts, columns, sort=False) for d in draws]
     rows = _combos(pts, keys)
-    if not rows or not masks:
+    if not rows or not cols:
         return plots.empty_figure(f"no {grid} grid in the data")
-    fig, axes = plots.panels(len(rows), len(masks))
+    fig, axes = plots.panels(len(rows), len(cols))
     for i, row in enumerate(rows):
-        for j, mask in enumerate(masks):
-            sel = {"grid": grid, "mask": mask, **row}
-            draw(axes[i, j], sel)
-            axes[i, j].set_title(_title(sel))
+        for j, (col, fn) in enumerate(cols):
+            sel = {"grid": grid, **col, **row}
+            fn(axes[i, j], sel)
+            axes[i, j].set_title(title_of(sel))
     fig.suptitle(title)
     return fig
 
@@ -124,8 +135,16 @@ def _series(
         plots.draw_fit(ax, line["x"], line["y"], line["y_low"], line["y_high"], colour)
 
 
-def _by(tables: Mapping[str, pd.DataFrame], quantity: str, swept: str, by: str) -> Draw:
-    """Draw ``quantity`` vs ``swept``, one colour per value of ``by``."""
+def _by(
+    tables: Mapping[str, pd.DataFrame],
+    quantity: str,
+    swept: str,
+    by: str,
+    fit: str = "power_law",
+    guides: bool = False,
+) -> Draw:
+    """Draw ``quantity`` vs ``swept``, one colour per value of ``by``, with the fits ``fit``;
+    ``guides``: also the reference slopes of ``REFERENCE_SLOPES``."""
 
     def draw(ax: Axes, sel: dict[str, Any]) -> None:
         pts = plots.select(tables["points"], **sel)
@@ -133,7 +152,12 @@ def _by(tables: Mapping[str, pd.DataFrame], quantity: str, swept: str, by: str) 
         colours = plots.palette(values)
         for v in values:
             v = _value(v)
-            _series(ax, tables, sel, quantity, swept, colours[v], f"{by} = {v}", {by: v})
+            _series(ax, tables, sel, quantity, swept, colours[v], f"{by} = {v}", {by: v}, fit)
+        if guides:  # anchored above the largest value at the smallest swept parameter
+            first = pts.loc[pts[swept] == pts[swept].min(), quantity].to_numpy(np.float64)
+            if np.isfinite(first).any():
+                anchor = 1.5 * float(np.nanmax(first))
+                plots.reference_slopes(ax, REFERENCE_SLOPES[(quantity, swept)], pts[swept], anchor)
         plots.log_axes(ax, LABELS[swept], LABELS[quantity], ticks=pts[swept])
         ax.legend(fontsize="x-small")
 
@@ -184,15 +208,28 @@ LOCAL_PANELS = (
 )
 
 
-def _local_slopes_figure(local: pd.DataFrame) -> plt.Figure:
-    masks = list(dict.fromkeys(local["mask"]))
-    if not masks:
+def _joined(row: Mapping[str, Any]) -> str:
+    return ", ".join(str(v) for v in row.values())
+
+
+def _local_slopes_figure(
+    local: pd.DataFrame,
+    keys: tuple[str, ...] = ("mask",),
+    title_of: Callable[[Mapping[str, Any]], str] = _joined,
+) -> plt.Figure:
+    """The panels of ``LOCAL_PANELS``, one row per combination of ``keys``."""
+    combos = _combos(local, keys, sort=False)
+    if not combos:
         return plots.empty_figure("no local slopes")
-    fig, axes = plots.panels(len(masks), len(LOCAL_PANELS), width=3.6)
-    for i, mask in enumerate(masks):
+    fig, axes = plots.panels(len(combos), len(LOCAL_PANELS), width=3.6)
+    for i, combo in enumerate(combos):
         for j, (quantity, swept, by, grid) in enumerate(LOCAL_PANELS):
             ax = axes[i, j]
-            rows = plots.select(local, mask=mask, grid=grid, quantity=quantity, swept=swept)
+            rows = plots.select(local, **combo, grid=grid, quantity=quantity, swept=swept)
+            if rows.empty:  # e.g. no tokens grid: nothing to put on log axes
+                ax.text(0.5, 0.5, f"no {grid} grid", ha="center", va="center", color="0.4")
+                ax.set_axis_off()
+                continue
             groups = sorted(rows[by].dropna().unique()) if by else [None]
             colours = plots.palette(groups)
             for g in groups:
@@ -208,7 +245,7 @@ def _local_slopes_figure(local: pd.DataFrame) -> plt.Figure:
                            label=f"{plots.format_exponent(ref)}")  # fmt: skip
             plots.log_axes(
                 ax, f"{LABELS[swept]}, larger of the pair", "local slope", logy=False,
-                title=f"{mask}: {LABELS[quantity]} vs {swept}", ticks=rows["x_high"],
+                title=f"{title_of(combo)}: {LABELS[quantity]} vs {swept}", ticks=rows["x_high"],
             )  # fmt: skip
             ax.legend(fontsize="xx-small")
     fig.suptitle("Local slopes d log y / d log x between neighbouring grid points")
@@ -252,9 +289,16 @@ def heads_figures(
     ]
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # an empty table (no rows, no columns) is written as one line
+        return pd.DataFrame()
+
+
 def read_tables(tabledir: str | Path, names: tuple[str, ...] = NEEDED_TABLES) -> dict[str, Any]:
-    """The CSV tables written by ``write_tables``, as DataFrames."""
-    return {name: pd.read_csv(Path(tabledir) / f"{name}.csv") for name in names}
+    """The CSV tables written by ``write_tables``, as DataFrames (empty tables stay empty)."""
+    return {name: _read_csv(Path(tabledir) / f"{name}.csv") for name in names}
 
 
 def trajectories_figure(
