@@ -1,6 +1,36 @@
-"""A tiny limit spec of experiment adamw (the keys of ``adamw.grid.limit_spec``), for fast tests."""
+"""Small fixtures of experiment adamw for fast tests: a tiny limit spec (the keys of
+``adamw.grid.limit_spec``) and a small task with its atoms for the numerical core."""
 
 from __future__ import annotations
+
+from attnlimits.adamw.task import Task, draw_task
+from attnlimits.heads.law import draw_atoms
+
+# the numerical core's setting: d, atoms M, horizon T, beta, and the atoms
+D, M, T, BETA = 3, 3, 1.0, 1.5
+ATOMS = draw_atoms(M, D, 1.0, 1.0, seed=11)
+
+
+def make_task(
+    mask: str, normalisation: str, inputs: int = 2, tokens: int = 5, seed: int = 3
+) -> Task:
+    """A small task in dimension D (teacher: 4 atoms of the student's law, 16 RK4 steps)."""
+    return draw_task(
+        inputs=inputs,
+        tokens=tokens,
+        d=D,
+        d_out=2,
+        normalisation=normalisation,
+        mask=mask,
+        beta=BETA,
+        horizon=T,
+        teacher_atoms=4,
+        v_bar=1.0,
+        sigma_v=1.0,
+        teacher_steps=16,
+        seed=seed,
+    )
+
 
 TINY_SPEC = {
     "variant": "blockwise",

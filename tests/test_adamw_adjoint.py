@@ -37,18 +37,16 @@ from itertools import pairwise
 
 import pytest
 import torch
+from adamw_specs import ATOMS, BETA, T, make_task
 
 from attnlimits.adamw.model import forward_backward
 from attnlimits.adamw.params import limit_start
-from attnlimits.adamw.task import draw_task, loss
+from attnlimits.adamw.task import loss
 from attnlimits.geometry import project, tangent
-from attnlimits.heads.law import draw_atoms
 from attnlimits.heads.limit import vector_field
 from attnlimits.integrators import rk4_step
 
-# The same setting as tests/test_adamw_core.py (encoder mask, tokens on the sphere).
-D, M, T, BETA = 3, 3, 1.0, 1.5
-ATOMS = draw_atoms(M, D, 1.0, 1.0, seed=11)
+# The numerical core's setting (tests/adamw_specs.py), encoder mask, tokens on the sphere.
 MASK, NORM = "encoder", "sphere"
 QUARTERS = 4  # reference times t_k = k T / 4, k = 0..4
 RK4_STEPS = 512  # RK4 steps over [0, T] for the reference
@@ -56,24 +54,6 @@ FD_H = 1e-5
 GRIDS = (32, 64, 128)
 # Gap of the Euler adjoint at the finest grid, as a bound C/n: measured 0.76/n (5.9e-3 at n = 128).
 FIRST_ORDER_CONSTANT = 1.0
-
-
-def make_task():
-    return draw_task(
-        inputs=2,
-        tokens=5,
-        d=D,
-        d_out=2,
-        normalisation=NORM,
-        mask=MASK,
-        beta=BETA,
-        horizon=T,
-        teacher_atoms=4,
-        v_bar=1.0,
-        sigma_v=1.0,
-        teacher_steps=16,
-        seed=3,
-    )
 
 
 FIELD = vector_field(ATOMS, BETA, MASK, NORM)  # x ↦ P(x) (1/M) Σ_r A_{θ⁽ʳ⁾}(x)
@@ -146,7 +126,7 @@ def at_quarters(v: torch.Tensor, shift: int = 0) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def setting():
     """Task, RK4 reference and limit adjoints, computed once for the tests of this module."""
-    task = make_task()
+    task = make_task(MASK, NORM)
     started = time.perf_counter()
     x, fd = reference(task, RK4_STEPS)
     print(f"\nRK4 reference ({RK4_STEPS} steps): {time.perf_counter() - started:.1f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from adamw_specs import TINY_SPEC
+from fit_options import FIT_OPTIONS
 
 from attnlimits.adamw.claims import CELL_DIMS, adamw_claims, grid_statistics
 from attnlimits.adamw.grid import Cell
@@ -12,17 +13,7 @@ from attnlimits.adamw.runs import LIMIT_ERRORS, run_cell, run_limit
 from attnlimits.statistics import replicate_weights
 
 SPEC = {**TINY_SPEC, "N": 4, "task": {**TINY_SPEC["task"], "teacher_steps": 16}}
-OPTIONS = {
-    "bootstrap": 30,
-    "bootstrap_seed": 3,
-    "level": 0.95,
-    "bias_min_snr": 2.0,
-    "solver_margin": 10.0,
-    "tolerance_bias_L": 0.15,
-    "tolerance_fluct_H": 0.1,
-    "max_slope_N": 0.1,
-    "max_slope_d": 0.1,
-}
+OPTIONS = {**FIT_OPTIONS, "bootstrap": 30}
 SEEDS = 6
 
 

@@ -5,38 +5,19 @@ import math
 import numpy as np
 import pytest
 import torch
+from adamw_specs import ATOMS, BETA, M, T, make_task
 
 from attnlimits.adamw.model import forward, forward_backward, layers
 from attnlimits.adamw.optimizer import AdamW, adamw_step, init_state
 from attnlimits.adamw.params import Params, discrete_start, limit_start
-from attnlimits.adamw.task import draw_task, loss
+from attnlimits.adamw.task import loss
 from attnlimits.adamw.training import train
 from attnlimits.attention import attention
 from attnlimits.geometry import project, tangent
-from attnlimits.heads.law import atom_counts, draw_atoms, head_atoms
+from attnlimits.heads.law import atom_counts, head_atoms
 
-D, M, T, BETA = 3, 3, 1.0, 1.5
-ATOMS = draw_atoms(M, D, 1.0, 1.0, seed=11)
 # the two settings the tests cover: (mask, normalisation)
 SETTINGS = [("encoder", "sphere"), ("causal", "none")]
-
-
-def make_task(mask, normalisation, inputs=2, tokens=5, seed=3):
-    return draw_task(
-        inputs=inputs,
-        tokens=tokens,
-        d=D,
-        d_out=2,
-        normalisation=normalisation,
-        mask=mask,
-        beta=BETA,
-        horizon=T,
-        teacher_atoms=4,
-        v_bar=1.0,
-        sigma_v=1.0,
-        teacher_steps=16,
-        seed=seed,
-    )
 
 
 def slice_steps(params: Params, lo: int) -> Params:

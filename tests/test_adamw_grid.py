@@ -110,10 +110,10 @@ def test_cells_have_typed_fields():
 
 def test_default_and_paper_grids():
     cells = grid.cells(DEFAULT["adamw"])
-    # 2 x 25 (L, H) + 3 new N + 2 x 3 new d + 2 x 3 new eps; one limit per (variant, eps, N, d)
-    assert len(cells) == 65 and len(grid.limits(DEFAULT["adamw"])) == 17
+    # 2 x 20 (L, H) + 3 new N + 2 x 3 new d + 2 x 2 new eps; one limit per (variant, eps, N, d)
+    assert len(cells) == 53 and len(grid.limits(DEFAULT["adamw"])) == 15
     paper = load_config(REPO / "config" / "paper.yaml")
-    assert "adamw" not in paper["experiments"] and "adamw" not in DEFAULT["experiments"]
+    assert "adamw" in paper["experiments"] and "adamw" in DEFAULT["experiments"]
     big = grid.cells(paper["adamw"])
     assert len(big) > len(cells)
     assert paper["adamw"]["seeds"] > DEFAULT["adamw"]["seeds"]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from fit_options import FIT_OPTIONS
 from matplotlib.figure import Figure
 
 from attnlimits.adamw.claims import CELL_DIMS, adamw_claims
@@ -24,18 +25,7 @@ from attnlimits.adamw.plots import FIGURES, NEEDED_TABLES, adamw_figures
 from attnlimits.heads.claims import write_tables
 from attnlimits.heads.plots import read_tables
 
-OPTIONS = {
-    "bootstrap": 20,
-    "bootstrap_seed": 3,
-    "level": 0.95,
-    "bias_min_snr": 2.0,
-    "solver_margin": 10.0,
-    "tolerance_bias_L": 0.15,
-    "tolerance_fluct_H": 0.1,
-    "max_slope_N": 0.1,
-    "max_slope_d": 0.1,
-    "two_term_bootstrap": 5,
-}
+OPTIONS = {**FIT_OPTIONS, "bootstrap": 20, "two_term_bootstrap": 5}
 PLOTS = {"format": "png", "dpi": 40, "context": "paper"}
 COORDS = {
     "variant": ["blockwise", "standard"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fit_options import FIT_OPTIONS
 from heads_synthetic import synthetic_heads
 
 from attnlimits.heads.claims import (
@@ -16,17 +17,7 @@ from attnlimits.heads.claims import (
 )
 from attnlimits.heads.plots import heads_figures, read_tables, trajectories_figure
 
-OPTIONS = {
-    "bootstrap": 100,
-    "bootstrap_seed": 3,
-    "level": 0.95,
-    "bias_min_snr": 2.0,
-    "solver_margin": 10.0,
-    "tolerance_bias_L": 0.15,
-    "tolerance_fluct_H": 0.1,
-    "max_slope_N": 0.1,
-    "two_term_bootstrap": 20,
-}
+OPTIONS = FIT_OPTIONS
 PLOTS = {"format": "png", "dpi": 50, "context": "paper"}
 
 
