@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+
+import pytest
+
+from attnlimits.config import ConfigError, validate_config
 
 
 def _parent(config: dict, path: str) -> tuple[dict | list, str | int]:
@@ -33,3 +38,15 @@ def drop(path: str) -> Callable[[dict], None]:
         del node[last]
 
     return modify
+
+
+def assert_invalid(config: dict, modify: Callable[[dict], None], expected: list[str]) -> None:
+    """``modify`` a copy of ``config``: validation must raise a ConfigError whose message holds
+    every text of ``expected``."""
+    config = copy.deepcopy(config)
+    modify(config)
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    message = str(info.value)
+    for text in expected:
+        assert text in message

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from config_edits import put
+from config_edits import assert_invalid, put
 
 from attnlimits import config as cfg
 from attnlimits.config import SCHEMA_PATH, ConfigError, load_config, validate_config
@@ -204,13 +204,7 @@ INVALID = [
 def test_invalid_config_raises(
     default: dict, modify: Callable[[dict], None], expected: list[str]
 ) -> None:
-    config = copy.deepcopy(default)
-    modify(config)
-    with pytest.raises(ConfigError) as info:
-        validate_config(config)
-    message = str(info.value)
-    for text in expected:
-        assert text in message
+    assert_invalid(default, modify, expected)
 
 
 def test_all_problems_are_reported(default: dict) -> None:
