@@ -36,8 +36,8 @@ semi-discrete cost W2²(μ^N, μ), so the floor overstates the bias (at d = 5, N
 an order of magnitude).
 
 W2² between empirical measures with uniform weights is solved exactly by ``ot.emd2`` (network
-simplex): O(N·N_ref) memory for the cost matrix, and measured on one core ≈ 3 ms (16 × 1024),
-15 ms (128 × 1024), 0.13 s (512 × 2048), 0.9 s (2048 × 2048) per call.
+simplex, ``transport.w2_squared``): O(N·N_ref) memory for the cost matrix, and measured on one
+core ≈ 3 ms (16 × 1024), 15 ms (128 × 1024), 0.13 s (512 × 2048), 0.9 s (2048 × 2048) per call.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import ot
 import torch
 
 from attnlimits.sde.dynamics import Head, attention_half_step, noise_half_step
@@ -54,8 +53,7 @@ from attnlimits.sde.features import (
     field_increment,
 )
 from attnlimits.seeding import generator
-
-EMD_MAX_ITER = 10_000_000
+from attnlimits.transport import w2_squared
 
 
 def uniform_sphere(
@@ -100,25 +98,6 @@ def simulate_particles(
         if (layer + 1) % record_every == 0:
             out.append(x)
     return torch.stack(out, dim=-3)
-
-
-def w2_squared(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> float:
-    """W2²(μ_x, μ_y) = min_π Σ_ij π_ij |xⁱ − yʲ|², uniform weights 1/n, 1/m; exact (``ot.emd2``).
-
-    x (n, d), y (m, d), any n, m. Float64 throughout; the weights are normalised to sum to 1.
-    Raises if the network simplex stops before optimality.
-    """
-    xa = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
-    ya = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y, dtype=np.float64)
-    a = np.full(len(xa), 1.0 / len(xa))
-    b = np.full(len(ya), 1.0 / len(ya))
-    a /= a.sum()
-    b /= b.sum()
-    cost = ot.dist(xa, ya, metric="sqeuclidean")
-    value, log = ot.emd2(a, b, cost, numItermax=EMD_MAX_ITER, log=True)
-    if log.get("warning"):
-        raise RuntimeError(f"ot.emd2 did not converge: {log['warning']}")
-    return max(0.0, float(value))
 
 
 def w2_squared_path(

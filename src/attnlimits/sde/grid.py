@@ -23,6 +23,7 @@ RUN_MODULES = (
     "attention",
     "geometry",
     "seeding",
+    "transport",
     "sde.dynamics",
     "sde.kernel",
     "sde.field",
