@@ -1,0 +1,1 @@
+"""Experiment ``lowtemp`` (MODELS.md): mean-field transformers at low temperature (large β)."""

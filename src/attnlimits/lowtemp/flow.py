@@ -1,0 +1,121 @@
+"""The finite-β and hardmax mean-field flows of experiment ``lowtemp`` (MODELS.md, ``lowtemp``).
+
+A measure μ = Σ_j w_j δ_{x_j} of weighted particles in ℝ^d moves by
+
+    ``plain``:      ẋ = V m_β[μ_t](x),
+    ``consensus``:  ẋ = V m_β[μ_t](x) − x,
+
+    m_β[μ](x) = Σ_j w_j e^{β⟨Qx, K x_j⟩} x_j / Σ_j w_j e^{β⟨Qx, K x_j⟩},
+
+evaluated as a softmax of the logits β⟨Qx, K x_j⟩ + log w_j (``torch.softmax`` subtracts the
+row maximum, so β up to 1e4 and |x| growing like e^{t} neither overflow nor lose the leader).
+At β = ∞ the mean becomes the hardmax m_∞[μ](x) = argmax_{y ∈ supp μ} ⟨Qx, Ky⟩: the maximisers
+are the support points whose score is within ``TIE_RTOL`` (relative) of the maximum, and a tie is
+resolved deterministically by their barycentre, weighted by their masses.
+
+The plain flow grows like e^{tV}; it is measured in the rescaled variable z = e^{−tV} x
+(``rescale``). Both flows are integrated with RK4 (``integrators.solve_fixed``); the hardmax field
+is piecewise constant in the leader, so there the scheme is first order at the switching times,
+which the tests measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from attnlimits.integrators import VectorField, solve_fixed
+
+VARIANTS = ("plain", "consensus")
+#: Relative tolerance under which two scores count as tied for the hardmax.
+TIE_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class Head:
+    """Q, K, V (d, d) of the single attention head; QᵀK must be positive definite."""
+
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+
+    @property
+    def qk(self) -> torch.Tensor:
+        return self.q.T @ self.k
+
+    @classmethod
+    def identity(cls, d: int) -> Head:
+        eye = torch.eye(d, dtype=torch.float64)
+        return cls(eye, eye.clone(), eye.clone())
+
+
+def scores(x: torch.Tensor, y: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
+    """⟨Q xⁱ, K yʲ⟩ = xⁱᵀ QᵀK yʲ, shape (n, m) for x (n, d), y (m, d)."""
+    return x @ qk @ y.T
+
+
+def softmax_mean(
+    x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, qk: torch.Tensor, beta: float
+) -> torch.Tensor:
+    """m_β[μ](xⁱ) for μ = Σ_j w_j δ_{y_j} (module docstring), shape (n, d)."""
+    logits = beta * scores(x, y, qk) + torch.log(w)  # log 0 = −inf: massless points drop out
+    return torch.softmax(logits, dim=-1) @ y
+
+
+def hardmax_mean(
+    x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, qk: torch.Tensor
+) -> torch.Tensor:
+    """m_∞[μ](xⁱ): the mass-weighted barycentre of the maximisers of ⟨Qxⁱ, K y⟩ over supp μ."""
+    s = scores(x, y, qk).masked_fill(w <= 0, float("-inf"))
+    top = s.max(dim=-1, keepdim=True).values
+    ties = s >= top - TIE_RTOL * top.abs().clamp(min=1.0)
+    mass = ties * w
+    return (mass @ y) / mass.sum(-1, keepdim=True)
+
+
+def mean_field(
+    w: torch.Tensor, head: Head, beta: float, variant: str
+) -> VectorField:
+    """The vector field x ↦ ẋ of all particles (n, d) of μ = Σ w_j δ_{x_j} (module docstring);
+    ``beta`` = inf gives the hardmax flow."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}: expected one of {VARIANTS}")
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0 (inf for hardmax), got {beta}")
+    qk, vt = head.qk, head.v.T
+
+    def field(x: torch.Tensor) -> torch.Tensor:
+        m = hardmax_mean(x, x, w, qk) if beta == float("inf") else softmax_mean(x, x, w, qk, beta)
+        out = m @ vt
+        return out - x if variant == "consensus" else out
+
+    return field
+
+
+def solve(
+    x0: torch.Tensor,
+    w: torch.Tensor,
+    head: Head,
+    beta: float,
+    variant: str,
+    horizon: float,
+    records: int,
+    substeps: int,
+) -> torch.Tensor:
+    """The particles at the ``records`` + 1 times i·horizon/records, (records+1, n, d); RK4 with
+    ``records``·``substeps`` steps."""
+    f = mean_field(w, head, beta, variant)
+    return solve_fixed(lambda x: f(x[0])[None], x0[None], horizon, records, substeps)[0]
+
+
+def rescale(x: torch.Tensor, times: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """z = e^{−tV} x for states x (T, n, d) at ``times`` (T,)."""
+    flows = torch.linalg.matrix_exp(-times[:, None, None] * v)  # (T, d, d)
+    return x @ flows.transpose(-1, -2)
+
+
+def pushforward(y: torch.Tensor, w: torch.Tensor, head: Head) -> torch.Tensor:
+    """The images x ↦ argmax_{y ∈ supp μ₀} ⟨Qx, Ky⟩ of the particles of μ₀ (MODELS.md's
+    projection map for V = I; ties by the barycentre), carrying the same weights w."""
+    return hardmax_mean(y, y, w, head.qk)
