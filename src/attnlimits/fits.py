@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats
 from scipy.optimize import least_squares, nnls
 
 from attnlimits.statistics import percentile_interval, replicate_interval
@@ -484,3 +485,31 @@ def growth_verdict(lo: float, hi: float, threshold: float) -> str:
 def not_growing(hi: float, threshold: float) -> bool:
     """A "does not grow" claim passes if the interval's upper end is at most ``threshold``."""
     return bool(np.isfinite(hi) and hi <= threshold)
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """y = intercept + slope x by ordinary least squares, with the t-interval of the slope at
+    ``level`` (for deterministic data: the interval measures how far the points are from a line)."""
+
+    slope: float
+    intercept: float
+    ci_low: float
+    ci_high: float
+    n_points: int
+
+
+def line_fit(x: np.ndarray, y: np.ndarray, level: float = 0.95) -> LineFit:
+    """:class:`LineFit` of the finite points of (x, y); NaN where fewer than 3 are finite."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = int(ok.sum())
+    if n < 3:
+        return LineFit(np.nan, np.nan, np.nan, np.nan, n)
+    x, y = x[ok], y[ok]
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (intercept + slope * x)
+    spread = np.sum((x - x.mean()) ** 2)
+    se = np.sqrt(residual @ residual / (n - 2) / spread) if spread > 0 else np.nan
+    half = stats.t.ppf(0.5 + level / 2.0, n - 2) * se
+    return LineFit(float(slope), float(intercept), float(slope - half), float(slope + half), n)

@@ -74,9 +74,7 @@ def hardmax_mean(
     return (mass @ y) / mass.sum(-1, keepdim=True)
 
 
-def mean_field(
-    w: torch.Tensor, head: Head, beta: float, variant: str
-) -> VectorField:
+def mean_field(w: torch.Tensor, head: Head, beta: float, variant: str) -> VectorField:
     """The vector field x ↦ ẋ of all particles (n, d) of μ = Σ w_j δ_{x_j} (module docstring);
     ``beta`` = inf gives the hardmax flow."""
     if variant not in VARIANTS:
