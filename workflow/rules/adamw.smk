@@ -113,6 +113,7 @@ rule adamw_fit:
                 "fits",
                 "tables",
                 "heads.claims",
+                "adamw.grid",
                 "adamw.statistics",
                 "adamw.sweeps",
                 "adamw.claims",

@@ -21,11 +21,12 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits.adamw import sweeps
-from attnlimits.adamw.grid import Cell
+from attnlimits.adamw.grid import CELL_DIMS, Cell
 from attnlimits.adamw.runs import LIMIT_ERRORS
 from attnlimits.adamw.statistics import (
     SELECTIONS,
     STATS,
+    STORE_VARIABLES,
     VARIABLES,
     cell_statistics,
     step_statistics,
@@ -33,7 +34,6 @@ from attnlimits.adamw.statistics import (
 from attnlimits.heads.claims import Layout, claims_tables
 from attnlimits.statistics import STATISTICS
 
-CELL_DIMS: tuple[str, ...] = ("variant", "eps", "N", "d", "beta", "L", "H")
 LAYOUT = Layout("adamw", CELL_DIMS, constants=("variable", "selection"))
 _WHAT = {"x": "states X", "p": "backpropagated variables P", "theta": "parameters"}
 _WHEN = {"worst": "worst step k <= K", "last": "after the last step K", "step": "after step k"}
@@ -65,7 +65,8 @@ def grid_statistics(cells: Sequence[tuple[Cell, xr.Dataset]], weights: np.ndarra
     per_step: dict[str, np.ndarray] = {}
     curves = {name: np.full((*shape, steps), np.nan) for name in ("loss", "loss_limit")}
     own = {name: np.full(shape, np.nan) for name in LIMIT_ERRORS}
-    for cell, store in cells:
+    for cell, lazy in cells:
+        store = lazy[[*STORE_VARIABLES, "loss", "loss_limit"]].load()  # read once, used twice
         index = tuple(coords[dim].index(getattr(cell, dim)) for dim in CELL_DIMS)
         for name, value in cell_statistics(store, weights).items():
             data.setdefault(name, np.full((*shape, replicates), np.nan))[index] = value

@@ -12,7 +12,7 @@ different settings live side by side and are reused when a setting comes back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,10 @@ class Cell:
     @property
     def limit(self) -> LimitKey:
         return LimitKey(self.variant, self.eps, self.N, self.d, self.beta)
+
+
+#: The dimensions of a cell, in the order of the statistics and tables.
+CELL_DIMS: tuple[str, ...] = tuple(f.name for f in fields(Cell))
 
 
 def cells(adamw: Mapping[str, Any]) -> list[Cell]:

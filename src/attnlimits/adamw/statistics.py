@@ -28,6 +28,11 @@ from attnlimits.statistics import error_statistic, gram_statistics
 VARIABLES = ("x", "p")
 SELECTIONS = ("worst", "last")
 STATS = ("err", "err_inf", "bias", "bias_raw", "noise_floor", "fluct")
+#: The variables of a cell store that the statistics read.
+STORE_VARIABLES = (
+    *(f"{kind}_{var}" for var in VARIABLES for kind in ("e2", "einf", "gram")),
+    "theta_error",
+)
 #: Statistics of :func:`step_statistics` per tracked variable.
 STEP_STATS = ("err", "bias", "fluct")
 

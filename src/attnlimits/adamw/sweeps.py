@@ -36,9 +36,9 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits import fits
+from attnlimits.adamw.grid import CELL_DIMS
 from attnlimits.statistics import replicate_interval
 
-CELL_DIMS: tuple[str, ...] = ("variant", "eps", "N", "d", "beta", "L", "H")
 TRACKED: tuple[str, ...] = ("x", "p", "theta")
 #: The variables whose d-exponent MODELS.md bounds (block-wise AdamW).
 JUDGED: tuple[str, ...] = ("x", "p")
