@@ -19,6 +19,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/sde.smk"
 include: "workflow/rules/adamw.smk"
+include: "workflow/rules/lowtemp.smk"
 
 
 rule all:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import copy
 import itertools
 import json
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from code_modules import INFRASTRUCTURE, attnlimits_imports
 from config_edits import assert_invalid, put, set_in
 
 from attnlimits import config as cfg
@@ -254,26 +254,6 @@ def test_paths_do_not_depend_on_the_other_grids():
         assert grid.limit_path(other, cell.limit) == grid.limit_path(adamw, cell.limit)
 
 
-def _attnlimits_imports(module: str) -> set[str]:
-    """The modules of attnlimits that ``module`` imports (``from attnlimits.heads import errors``
-    counts as ``heads.errors``)."""
-    src = REPO / "src" / "attnlimits"
-    out = set()
-    tree = ast.parse((src / Path(*module.split("."))).with_suffix(".py").read_text("utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("attnlimits"):
-            parent = node.module.removeprefix("attnlimits").removeprefix(".")
-            for alias in node.names:
-                sub = f"{parent}.{alias.name}" if parent else alias.name
-                is_module = (src / Path(*sub.split("."))).with_suffix(".py").exists()
-                out.add(sub if is_module else parent)
-    return out
-
-
-# Bookkeeping around the numerics: not part of a job's code version (as in experiment heads).
-INFRASTRUCTURE = {"provenance", "storage", "progress", "runtime", "naming", "grids", "config"}
-
-
 @pytest.mark.parametrize("modules", [grid.LIMIT_MODULES, grid.CELL_MODULES])
 def test_module_lists_are_closed_under_imports(modules):
     assert len(set(modules)) == len(modules)
@@ -282,7 +262,7 @@ def test_module_lists_are_closed_under_imports(modules):
     src = REPO / "src" / "attnlimits"
     for module in modules:
         assert (src / Path(*module.split("."))).with_suffix(".py").exists(), module
-        missing = _attnlimits_imports(module) - set(modules) - INFRASTRUCTURE
+        missing = attnlimits_imports(module) - set(modules) - INFRASTRUCTURE
         assert not missing, f"{module} imports {missing}, not in the module list"
 
 

@@ -24,6 +24,10 @@ EYE = torch.eye(2, dtype=torch.float64)
 INF = float("inf")
 
 
+def as_tensors(measure: tuple[np.ndarray, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.as_tensor(a) for a in measure)
+
+
 def generic_head() -> Head:
     """Q = I + 0.3 A (A Gaussian), K = V = I: QᵀK positive definite, not symmetric."""
     a = torch.randn(2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -35,7 +39,7 @@ def generic_head() -> Head:
 def test_disc_quadrature_integrates_polynomials_exactly():
     """Uniform law on the unit disc: E x = 0, E x² = E y² = 1/4, E xy = 0, E r⁴ = 1/3, E r⁶ = 1/4
     (Gauss–Legendre in r² with 3 nodes is exact to degree 5 in r²)."""
-    p, w = disc_quadrature(3, 16)
+    p, w = as_tensors(disc_quadrature(3, 16))
     assert p.shape == (48, 2) and w.sum().item() == pytest.approx(1.0, abs=1e-15)
     assert (w > 0).all() and (p.norm(dim=-1) < 1).all()
     x, y, r2 = p[:, 0], p[:, 1], (p**2).sum(-1)
@@ -50,7 +54,7 @@ def test_ball_lattice_converges_to_the_uniform_ball():
     """E |x|² = d/(d+2) for the uniform ball; the midpoint lattice approaches it."""
     errors = []
     for n in (8, 16, 32):
-        p, w = ball_lattice(n, 3)
+        p, w = as_tensors(ball_lattice(n, 3))
         assert (p.norm(dim=-1) <= 1).all() and torch.allclose(w, w[0].expand_as(w))
         errors.append(abs((w @ (p**2).sum(-1)).item() - 3 / 5))
     assert errors[2] < errors[0] / 2 and errors[2] < 0.02
@@ -64,7 +68,7 @@ def test_initial_measure_rejects_bad_requests():
 
 
 def test_softmax_mean_is_stable_and_matches_the_definition():
-    p, w = disc_quadrature(3, 12)
+    p, w = as_tensors(disc_quadrature(3, 12))
     qk = generic_head().qk
     naive_logits = 0.7 * p @ qk @ p.T
     naive = (w * torch.exp(naive_logits)) @ p / (w * torch.exp(naive_logits)).sum(-1, keepdim=True)
@@ -78,7 +82,7 @@ def test_softmax_mean_is_stable_and_matches_the_definition():
 
 def test_softmax_mean_tends_to_the_hardmax_mean():
     x = torch.randn(20, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    y, w = disc_quadrature(4, 16)
+    y, w = as_tensors(disc_quadrature(4, 16))
     qk = generic_head().qk
     hard = hardmax_mean(x, y, w, qk)
     gaps = [(softmax_mean(x, y, w, qk, b) - hard).abs().max().item() for b in (1e1, 1e2, 1e3, 1e4)]
@@ -102,7 +106,7 @@ def test_hardmax_ties_go_to_the_mass_weighted_barycentre_deterministically():
 def test_hardmax_flow_converges_at_first_order_in_its_step():
     """Leaders switch along the flow (QᵀK not symmetric): RK4 on the piecewise-constant field is
     first order. Sup error against 1024 substeps, fitted slope in the number of substeps."""
-    y, w = disc_quadrature(4, 16)
+    y, w = as_tensors(disc_quadrature(4, 16))
     head = generic_head()
     horizon, records = 2.0, 4
     times = torch.linspace(0, horizon, records + 1, dtype=torch.float64)
@@ -121,11 +125,11 @@ def test_hardmax_flow_converges_at_first_order_in_its_step():
 def test_hardmax_flow_reaches_the_pushforward_for_identity_weights():
     """Q = K = V = I: every token is pulled onto its leader, the outer-ring particle nearest in
     angle, which leads itself; in z the law tends to the push-forward of μ₀ like e^{−t}."""
-    y, w = disc_quadrature(4, 16)
+    y, w = as_tensors(disc_quadrature(4, 16))
     head = Head.identity(2)
     times = torch.linspace(0, 8.0, 5, dtype=torch.float64)
     z = rescale(solve(y, w, head, INF, "plain", 8.0, 4, 16), times, head.v)
-    target = pushforward(y, w, head)
+    target = pushforward(y, w, head, "plain")
     assert torch.allclose(target.norm(dim=-1), y.norm(dim=-1).max().expand(len(y)))
     dist = [math.sqrt(w2_squared(z[i], target, w, w)) for i in range(5)]
     print("W2 to the push-forward at t = 0, 2, 4, 6, 8:", [f"{d:.2e}" for d in dist])
@@ -139,7 +143,7 @@ def test_rescale_and_variants():
     times = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
     z = rescale(x, times, EYE)
     assert torch.allclose(z, x * torch.exp(-times)[:, None, None], rtol=1e-14)
-    y, w = disc_quadrature(2, 8)
+    y, w = as_tensors(disc_quadrature(2, 8))
     plain = mean_field(w, Head.identity(2), 5.0, "plain")(y)
     consensus = mean_field(w, Head.identity(2), 5.0, "consensus")(y)
     assert torch.allclose(consensus, plain - y, atol=1e-15)

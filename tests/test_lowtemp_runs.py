@@ -9,7 +9,8 @@ import xarray as xr
 
 from attnlimits.fits import line_fit
 from attnlimits.lowtemp.analysis import best_times, beta_slopes, shape
-from attnlimits.lowtemp.runs import make_head, regime_problems, run
+from attnlimits.lowtemp.measures import regime_problems
+from attnlimits.lowtemp.runs import make_head, run
 
 SPEC = {
     "variant": "consensus",
@@ -30,7 +31,8 @@ def store():
 
 
 def test_run_store_shapes_and_bounds(store):
-    assert store.sizes == {"beta": 3, "time": 5, "particle": 64, "component": 2}
+    sizes = {"beta": 3, "time": 5, "particle": 64, "component": 2, "row": 2, "column": 2}
+    assert store.sizes == sizes
     assert store.attrs["exact_w2"] == 1 and store.attrs["outside_regime"] == ""
     # the identity coupling bounds W2; at t = 0 both flows start at μ₀
     assert (store["w2_hardmax"] <= store["coupling_hardmax"] + 1e-7).all()  # sqrt of rounding

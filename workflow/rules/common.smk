@@ -30,4 +30,6 @@ def final_outputs():
         targets += sde_final_outputs()
     if "adamw" in config["experiments"]:
         targets += adamw_final_outputs()
+    if "lowtemp" in config["experiments"]:
+        targets += lowtemp_final_outputs()
     return targets

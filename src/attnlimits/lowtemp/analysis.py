@@ -7,7 +7,8 @@
   of ``fits.verdict`` on the interval.
 - ``best_times``: per β the time t*(β) that minimises W2(μ^β_t, T#μ₀) over the record grid,
   refined by the vertex of the parabola through the minimum and its two neighbours; and the line
-  fit of t* against log β (predicted: t* grows like log β, i.e. a positive slope).
+  fit of t* against log β over the βs whose t* lies inside the horizon (predicted: t* grows like
+  log β, i.e. a positive slope).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def beta_slopes(ds: xr.Dataset, quantity: str = "w2_hardmax", level: float = 0.9
             rows.append(
                 {
                     "time": float(t), "quantity": quantity, "regressor": regressor,
-                    "predicted": predicted, "slope": fit.slope, "ci_low": fit.ci_low,
+                    "predicted": predicted, "slope": fit.slope, "intercept": fit.intercept,
+                    "ci_low": fit.ci_low,
                     "ci_high": fit.ci_high, "verdict": verdict, "n_points": fit.n_points,
                 }
             )  # fmt: skip
@@ -69,4 +71,88 @@ def best_times(ds: xr.Dataset, level: float = 0.95) -> tuple[pd.DataFrame, fits.
             }
         )  # fmt: skip
     table = pd.DataFrame(rows)
-    return table, fits.line_fit(np.log(table["beta"]), table["t_star"], level)
+    inside = table[~table["at_horizon"]]  # t* at the horizon is only a lower bound: left out
+    return table, fits.line_fit(np.log(inside["beta"]), inside["t_star"], level)
+
+
+#: Largest |imaginary part| of an eigenvalue of V that still counts as real.
+REAL_TOL = 1e-12
+
+
+def spectrum(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """V's eigenvalues, largest first, and the matrix E of its eigenvectors as columns, in the
+    same order (V = E diag(λ) E⁻¹); None when the spectrum is not real (no real eigendirections,
+    e.g. a rotation part: then there is no top eigendirection to collapse onto)."""
+    values, vectors = np.linalg.eig(np.asarray(v, dtype=np.float64))
+    if np.abs(values.imag).max() > REAL_TOL:
+        return None
+    order = np.argsort(-values.real, kind="stable")
+    return values.real[order], vectors.real[:, order]
+
+
+def off_axis_moment(particles: np.ndarray, weights: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Σ_i w_i |c_⊥,i|², c = E⁻¹ z the eigen-coordinates of the particles z (…, N, d) and c_⊥
+    all but the top one: the mass left off V's top eigendirection (``spectrum``); NaN when V's
+    spectrum is not real."""
+    found = spectrum(v)
+    if found is None:
+        return np.full(np.shape(particles)[:-2], np.nan)
+    coords = np.asarray(particles) @ np.linalg.inv(found[1]).T
+    return np.einsum("...nk,n->...", coords[..., 1:] ** 2, np.asarray(weights))
+
+
+def predicted_phase_rate(variant: str, values: np.ndarray | None, gap_tol: float = 1e-9) -> float:
+    """The decay rate of ``off_axis_moment`` at long times, for the plain flow in z.
+
+    In the eigenbasis of V, ż = V(z_lead − z) with z_lead the rescaled leader; the scores in z are
+    zᵀ e^{tVᵀ} QᵀK e^{tV} z', dominated by the top eigen-coordinate once e^{(λ₁−λ₂)t} ≫ 1, so every
+    leader sits at an end of the top eigendirection and the other coordinates relax to the
+    leader's at rate λ₂: the moment decays like e^{−2λ₂ t}. Without a gap (λ₁ = λ₂, e.g. V = I)
+    there is no preferred direction and no collapse: rate 0. No derivation for ``consensus`` or
+    for a spectrum that is not real (``values`` None): NaN.
+    """
+    if variant != "plain" or values is None:
+        return float("nan")
+    if values[0] - values[1] <= gap_tol:
+        return 0.0
+    return float(-2.0 * values[1])
+
+
+def phase_rates(ds: xr.Dataset, variant: str, window: tuple[float, float], level: float = 0.95):
+    """Per β (and β = inf for the hardmax flow): the fitted rate of log ``off_axis_moment``
+    against t over ``window``, against ``predicted_phase_rate``; also the moment over time."""
+    v = ds["head_v"].values
+    found = spectrum(v)
+    values = found[0] if found is not None else np.full(2, np.nan)
+    w = ds["weights"].values
+    moments = {float(b): off_axis_moment(ds["particles"].sel(beta=b).values, w, v)
+               for b in ds["beta"].values}  # fmt: skip
+    moments[float("inf")] = off_axis_moment(ds["hardmax_particles"].values, w, v)
+    t = ds["time"].values.astype(np.float64)
+    inside = (t >= window[0]) & (t <= window[1])
+    predicted = predicted_phase_rate(variant, None if found is None else values)
+    rows, curves = [], []
+    for beta, moment in moments.items():
+        fit = fits.line_fit(t[inside], np.log(moment[inside]), level)
+        rows.append(
+            {
+                "beta": beta, "lambda_1": values[0], "lambda_2": values[1],
+                "predicted": predicted, "rate": fit.slope, "ci_low": fit.ci_low,
+                "ci_high": fit.ci_high, "moment_start": float(moment[0]),
+                "moment_end": float(moment[-1]), "n_points": fit.n_points,
+            }
+        )  # fmt: skip
+        curves += [
+            {"beta": beta, "time": float(s), "moment": float(m)}
+            for s, m in zip(t, moment, strict=True)
+        ]
+    return pd.DataFrame(rows), pd.DataFrame(curves)
+
+
+def terminal_rate(ds: xr.Dataset, window: tuple[float, float], floor: float, level: float = 0.95):
+    """The fitted rate c' of log W2(μ^∞_t, T#μ₀) against t over ``window`` (predicted: < 0,
+    W2 ≲ e^{−ct}), on the points above ``floor`` (the round-off level of the distance)."""
+    t = ds["time"].values.astype(np.float64)
+    y = ds["hardmax_w2_target"].values
+    use = (t >= window[0]) & (t <= window[1]) & (y > floor)
+    return fits.line_fit(t[use], np.log(y[use]), level)

@@ -113,7 +113,21 @@ def rescale(x: torch.Tensor, times: torch.Tensor, v: torch.Tensor) -> torch.Tens
     return x @ flows.transpose(-1, -2)
 
 
-def pushforward(y: torch.Tensor, w: torch.Tensor, head: Head) -> torch.Tensor:
-    """The images x ↦ argmax_{y ∈ supp μ₀} ⟨Qx, Ky⟩ of the particles of μ₀ (MODELS.md's
-    projection map for V = I; ties by the barycentre), carrying the same weights w."""
-    return hardmax_mean(y, y, w, head.qk)
+def pushforward(y: torch.Tensor, w: torch.Tensor, head: Head, variant: str) -> torch.Tensor:
+    """The images of the particles of μ₀ under the projection map of ``variant``, carrying the
+    same weights w (ties by the barycentre):
+
+    - ``plain`` (measured in z): x ↦ argmax_{y ∈ supp μ₀} ⟨Qx, Ky⟩ (MODELS.md's map for V = I);
+    - ``consensus`` (in x): x ↦ V argmax_{y ∈ supp μ₀} ⟨Qx, Ky⟩, the rest points of
+      ẋ = V m_∞ − x for frozen leaders.
+
+    Both are exact terminal laws of the hardmax flow only when every image leads itself (e.g.
+    Q = K = V = I on the disc); the pipeline measures the gap for other heads rather than assume
+    it.
+    """
+    lead = hardmax_mean(y, y, w, head.qk)
+    if variant == "plain":
+        return lead
+    if variant == "consensus":
+        return lead @ head.v.T
+    raise ValueError(f"unknown variant {variant!r}: expected one of {VARIANTS}")

@@ -1,0 +1,234 @@
+"""Tables and verdicts of experiment ``lowtemp`` (MODELS.md, ``lowtemp``, "Predictions").
+
+From the run stores (one per (head, variant)) and the terminal stores (one per (head, variant,
+size)), ``lowtemp_tables`` builds
+
+- ``claims``: one row per checked claim, with the predicted value, the fitted one, its interval
+  and the verdict:
+
+  - ``beta_slope`` / ``beta_shape``: the slope of log W2(μ^β_t, μ^∞_t) in log β (predicted −1/2)
+    and in log s(β), s(β) = sqrt(log(β+1)/β) (predicted 1), at each t of ``fits.times``
+    (``analysis.beta_slopes``; W2 exact, or its identity-coupling bound where N > exact_max);
+  - ``t_star``: the slope of t*(β) in log β over the βs whose t* lies inside the horizon
+    (``analysis.best_times``): t* grows like log β, so "consistent" when the interval is above 0;
+    only where the hardmax flow approaches T#μ₀ (else "undetermined", with the reason);
+  - ``terminal_law``: W2(μ^∞_T, T#μ₀) at the terminal horizon and the largest N, "consistent"
+    when below ``fits.terminal_tol``; ``terminal_time``: its rate in t (``analysis.terminal_rate``,
+    predicted: negative); ``terminal_N``: the slope of log W2(μ^∞_T, T#μ₀) in log N (must not grow:
+    ``fits.growth_verdict`` with threshold 0.1);
+  - ``phase``: the long-time rate of the mass off V's top eigendirection against the derived rate
+    (``analysis.predicted_phase_rate``), "consistent" within ``fits.phase_rate_tol``;
+
+- ``slopes`` (every record time t > 0), ``best_times``, ``phase``, ``terminal``: the full tables
+  behind the claims; ``w2``, ``phase_curves``, ``terminal_curves``: the curves that the plots draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from attnlimits import fits
+from attnlimits.lowtemp.analysis import (
+    best_times,
+    beta_slopes,
+    phase_rates,
+    terminal_rate,
+)
+from attnlimits.lowtemp.grid import RunKey, TerminalKey
+
+#: The column order of the claims table.
+CLAIM_COLUMNS = [
+    "experiment", "claim", "variant", "head", "time", "beta", "quantity", "swept", "predicted",
+    "fitted", "ci_low", "ci_high", "verdict", "n_points", "note",
+]  # fmt: skip
+TERMINAL_COLUMNS = [
+    "variant", "head", "size", "N", "w2_start", "w2_end", "horizon", "rate", "ci_low", "ci_high",
+    "n_points",
+]  # fmt: skip
+TERMINAL_CURVE_COLUMNS = ["variant", "head", "N", "time", "w2_target"]
+#: Largest slope of the terminal W2 in log N for "does not grow with N".
+MAX_SLOPE_N = 0.1
+
+
+def _claim(key: RunKey | TerminalKey, claim: str, **values: Any) -> dict[str, Any]:
+    row = {"experiment": "lowtemp", "claim": claim, "variant": key.variant, "head": key.head}
+    return {**dict.fromkeys(CLAIM_COLUMNS, np.nan), **row, "note": "", **values}
+
+
+def _quantity(ds: xr.Dataset) -> str:
+    """W2 where it was computed exactly, else its identity-coupling bound."""
+    return "w2_hardmax" if ds.attrs["exact_w2"] else "coupling_hardmax"
+
+
+def _keyed(frame: pd.DataFrame, key: RunKey | TerminalKey) -> pd.DataFrame:
+    return frame.assign(variant=key.variant, head=key.head)[["variant", "head", *frame.columns]]
+
+
+def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[str, list]:
+    """The tables of one run (lists of frames) and its claim rows."""
+    level = opts["level"]
+    slopes = beta_slopes(ds, _quantity(ds), level)
+    claims = [
+        _claim(
+            key, "beta_slope" if row.regressor == "log_beta" else "beta_shape", time=row.time,
+            quantity=row.quantity, swept=row.regressor, predicted=row.predicted,
+            fitted=row.slope, ci_low=row.ci_low, ci_high=row.ci_high, verdict=row.verdict,
+            n_points=row.n_points,
+        )
+        for row in slopes.itertuples()
+        if any(np.isclose(row.time, t) for t in opts["times"])
+    ]  # fmt: skip
+    times, fit = best_times(ds, level)
+    claims.append(_t_star_claim(key, ds, times, fit, opts))
+    phase, curves = phase_rates(ds, key.variant, tuple(opts["phase_window"]), level)
+    for row in phase.itertuples():
+        if np.isfinite(row.predicted):
+            claims.append(_phase_claim(key, row, opts["phase_rate_tol"]))
+    w2 = _w2_curves(ds)
+    return {
+        "claims": claims,
+        "slopes": [_keyed(slopes, key)],
+        "best_times": [_keyed(times, key)],
+        "phase": [_keyed(phase, key)],
+        "phase_curves": [_keyed(curves, key)],
+        "w2": [_keyed(w2, key)],
+    }
+
+
+def _t_star_claim(
+    key: RunKey, ds: xr.Dataset, times: pd.DataFrame, fit: fits.LineFit, opts: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The t* claim. Its premise is that the hardmax flow approaches T#μ₀ (so that t* is the time
+    of best approach to the terminal law): its W2 to T#μ₀ must decay over the second half of the
+    horizon; where it does not, the verdict is "undetermined" and the note says so."""
+    horizon = float(ds["time"].values[-1])
+    approach = terminal_rate(ds, (horizon / 2, horizon), opts["terminal_floor"], opts["level"])
+    premise = _sign_verdict(approach.ci_low, approach.ci_high, -1) == "consistent"
+    censored = int(times["at_horizon"].sum())
+    note = (
+        f"t* at the horizon (not reached) for {censored} of {len(times)} betas; predicted: t* "
+        f"grows like log beta (slope > 0); W2(hardmax, T#mu0) rate over [{horizon / 2:g}, "
+        f"{horizon:g}]: {approach.slope:.3g}"
+    )
+    if not premise:
+        note += "; premise fails: the hardmax flow does not approach T#mu0, no prediction"
+    verdict = _sign_verdict(fit.ci_low, fit.ci_high, +1) if premise else "undetermined"
+    return _claim(
+        key, "t_star", quantity="t_star", swept="log_beta", predicted=0.0, fitted=fit.slope,
+        ci_low=fit.ci_low, ci_high=fit.ci_high, verdict=verdict, n_points=fit.n_points, note=note,
+    )  # fmt: skip
+
+
+def _sign_verdict(lo: float, hi: float, sign: int) -> str:
+    """A claim on the sign of a slope (``sign`` +1: grows, −1: decays): "consistent" when the
+    interval [lo, hi] lies on that side of 0, "violated" when on the other, else "undetermined"."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "undetermined"
+    if (lo > 0) if sign > 0 else (hi < 0):
+        return "consistent"
+    return "violated" if ((hi < 0) if sign > 0 else (lo > 0)) else "undetermined"
+
+
+def _phase_claim(key: RunKey, row: Any, tol: float) -> dict[str, Any]:
+    close = abs(row.rate - row.predicted) <= tol
+    return _claim(
+        key, "phase", beta=row.beta, quantity="off_axis_moment", swept="time",
+        predicted=row.predicted, fitted=row.rate, ci_low=row.ci_low, ci_high=row.ci_high,
+        verdict="consistent" if close else "violated", n_points=row.n_points,
+        note=f"V's eigenvalues {row.lambda_1:g}, {row.lambda_2:g}; derived rate -2 lambda_2 "
+        f"(0 without a gap); tolerance {tol:g}",
+    )  # fmt: skip
+
+
+def _w2_curves(ds: xr.Dataset) -> pd.DataFrame:
+    """W2 to the hardmax flow and to T#μ₀ per (β, t); β = inf rows for the hardmax flow."""
+    frame = ds[["w2_hardmax", "coupling_hardmax", "w2_target"]].to_dataframe().reset_index()
+    hard = ds["hardmax_w2_target"].to_dataframe().reset_index()
+    hard = hard.rename(columns={"hardmax_w2_target": "w2_target"}).assign(beta=np.inf)
+    return pd.concat([frame, hard], ignore_index=True)
+
+
+def _terminal_tables(
+    terminals: Sequence[tuple[TerminalKey, xr.Dataset]], opts: Mapping[str, Any]
+) -> dict[str, list]:
+    level, window = opts["level"], tuple(opts["terminal_window"])
+    rows, curves = [], [pd.DataFrame(columns=TERMINAL_CURVE_COLUMNS)]
+    for key, ds in terminals:
+        fit = terminal_rate(ds, window, opts["terminal_floor"], level)
+        w2 = ds["hardmax_w2_target"].values
+        rows.append(
+            {
+                "variant": key.variant, "head": key.head, "size": key.size,
+                "N": int(ds.attrs["particle_count"]), "w2_start": float(w2[0]),
+                "w2_end": float(w2[-1]), "horizon": float(ds["time"].values[-1]),
+                "rate": fit.slope, "ci_low": fit.ci_low, "ci_high": fit.ci_high,
+                "n_points": fit.n_points,
+            }
+        )  # fmt: skip
+        curves.append(
+            pd.DataFrame(
+                {
+                    "variant": key.variant,
+                    "head": key.head,
+                    "N": rows[-1]["N"],
+                    "time": ds["time"].values,
+                    "w2_target": w2,
+                }
+            )  # fmt: skip
+        )
+    table = pd.DataFrame(rows, columns=TERMINAL_COLUMNS)
+    claims = []
+    for (variant, head), group in table.groupby(["variant", "head"], sort=False):
+        key = TerminalKey(head, variant, 0)
+        largest = group.loc[group["N"].idxmax()]
+        claims.append(
+            _claim(
+                key, "terminal_law", time=largest["horizon"], quantity="hardmax_w2_target",
+                swept="time", predicted=0.0, fitted=largest["w2_end"],
+                verdict="consistent" if largest["w2_end"] <= opts["terminal_tol"] else "violated",
+                n_points=1, note=f"W2 at t = {largest['horizon']:g}, N = {largest['N']}; "
+                f"reached below {opts['terminal_tol']:g}",
+            )
+        )  # fmt: skip
+        claims.append(
+            _claim(
+                key, "terminal_time", quantity="hardmax_w2_target", swept="time",
+                predicted=0.0, fitted=largest["rate"], ci_low=largest["ci_low"],
+                ci_high=largest["ci_high"],
+                verdict=_sign_verdict(largest["ci_low"], largest["ci_high"], -1),
+                n_points=largest["n_points"], note=f"rate of log W2 in t at N = {largest['N']}",
+            )
+        )  # fmt: skip
+        fit = fits.line_fit(np.log(group["N"]), np.log(group["w2_end"]), level)
+        claims.append(
+            _claim(
+                key, "terminal_N", time=largest["horizon"], quantity="hardmax_w2_target",
+                swept="N", predicted=0.0, fitted=fit.slope, ci_low=fit.ci_low,
+                ci_high=fit.ci_high,
+                verdict=fits.growth_verdict(fit.ci_low, fit.ci_high, MAX_SLOPE_N),
+                n_points=fit.n_points, note=f"does not grow with N: upper end <= {MAX_SLOPE_N}",
+            )
+        )  # fmt: skip
+    return {"claims": claims, "terminal": [table], "terminal_curves": curves}
+
+
+def lowtemp_tables(
+    runs: Sequence[tuple[RunKey, xr.Dataset]],
+    terminals: Sequence[tuple[TerminalKey, xr.Dataset]],
+    opts: Mapping[str, Any],
+) -> dict[str, pd.DataFrame]:
+    """Every table of the module docstring, by name."""
+    parts: dict[str, list] = {}
+    for key, ds in runs:
+        for name, items in _run_tables(key, ds, opts).items():
+            parts.setdefault(name, []).extend(items)
+    for name, items in _terminal_tables(terminals, opts).items():
+        parts.setdefault(name, []).extend(items)
+    tables = {"claims": pd.DataFrame(parts.pop("claims"), columns=CLAIM_COLUMNS)}
+    tables.update({name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()})
+    return tables
