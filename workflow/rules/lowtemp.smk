@@ -130,6 +130,6 @@ rule lowtemp_plots:
     params:
         runs=[k.__dict__ for k in LOWTEMP_RUNS],
         options=config["plots"],
-        code=code_version(["plots", "lowtemp.analysis", "lowtemp.plots"]),
+        code=code_version(["plots", "fits", "lowtemp.analysis", "lowtemp.plots"]),
     script:
         "../scripts/lowtemp_plots.py"
