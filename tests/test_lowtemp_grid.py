@@ -100,7 +100,18 @@ def test_particle_count_matches_the_measure():
             put("lowtemp.heads.random", {"kind": "random", "scale": 3.0, "seed": 1}),
             ["lowtemp.heads.random: QᵀK is not positive definite"],
         ),
-        (put("lowtemp.heads.random", {"kind": "random"}), ["'scale' is a required property"]),
+        (
+            put("lowtemp.heads.random", {"kind": "random"}),
+            ["lowtemp.heads.random: 'scale' is a required property", "'seed' is a required"],
+        ),
+        (
+            put("lowtemp.heads.random", {"kind": "hot"}),
+            ["lowtemp.heads.random.kind: 'hot' is not one of ['identity', 'random', 'diagonal']"],
+        ),
+        (
+            put("lowtemp.heads.identity", {"kind": "identity", "v": [1.0, 2.0]}),
+            ["lowtemp.heads.identity: Additional properties are not allowed ('v' was unexpected)"],
+        ),
         (put("lowtemp.terminal.heads", ["identity", "other"]), ["terminal.heads[1]: 'other'"]),
         (put("lowtemp.fits.times", [0.3]), ["lowtemp.fits.times[0]: 0.3 is not a record time"]),
         (put("lowtemp.fits.phase_window", [5.0, 9.0]), ["lowtemp.fits.phase_window"]),

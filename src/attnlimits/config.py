@@ -103,8 +103,30 @@ def _schema_problems(config: dict, schema: dict) -> Iterator[str]:
             yield f"{_dotted(path)}: empty; at least one entry is required"
         elif "propertyNames" in error.relative_schema_path:
             yield f"{_dotted([*path, error.instance])}: invalid name; {error.message}"
+        elif error.validator == "oneOf" and error.context:
+            yield from _one_of_problems(error, path)
         else:
             yield f"{_dotted(path)}: {error.message}"
+
+
+def _one_of_problems(error: jsonschema.ValidationError, path: list) -> Iterator[str]:
+    """A ``oneOf`` of objects told apart by a ``const`` key (a lowtemp head's ``kind``): the
+    errors of the branch whose ``const`` matched (a missing ``scale``), or the allowed values of
+    the key when none did, rather than "not valid under any of the given schemas"."""
+    branches: dict[int, list] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    consts = [s for s in error.context if s.validator == "const"]
+    matched = [subs for subs in branches.values() if not any(s in consts for s in subs)]
+    if len(matched) == 1:
+        for sub in matched[0]:
+            yield f"{_dotted([*path, *sub.relative_path])}: {sub.message}"
+    elif len(consts) == len(branches) and len({tuple(s.relative_path) for s in consts}) == 1:
+        allowed = [s.validator_value for s in consts]
+        where = _dotted([*path, *consts[0].relative_path])
+        yield f"{where}: {consts[0].instance!r} is not one of {allowed}"
+    else:
+        yield f"{_dotted(path)}: {error.message}"
 
 
 def _divisors(n: int) -> list[int]:
