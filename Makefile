@@ -1,6 +1,7 @@
 # The two set-up commands of the README. Both create .venv if needed and install into it.
 #   make run    install, then run the default experiments (snakemake --cores $(CORES))
 #   make test   install with the test extras, then run the test suite (pytest)
+#   make bench  install with the benchmark extras, then print the benchmark table
 # TORCH is installed first and on its own: the pin takes the CPU build where one is provided
 # locally; override it (e.g. TORCH="torch --index-url https://download.pytorch.org/whl/cu124")
 # for a CUDA machine. A range that the installed torch satisfies then installs nothing more.
@@ -11,7 +12,7 @@ CORES ?= 2
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install install-test run test lint
+.PHONY: install install-test install-bench run test bench lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +25,17 @@ install: $(BIN)/python
 install-test: install
 	$(BIN)/pip install --quiet -e '.[test]'
 
+install-bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+
 run: install
 	$(BIN)/snakemake --cores $(CORES)
 
 test: install-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: install-bench
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check Snakefile workflow
