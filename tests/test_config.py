@@ -131,6 +131,7 @@ INVALID = [
         ["heads.masks[1]: 'casual' is not one of ['encoder', 'causal']"],
     ),
     ("unknown_device", put("runtime.device", "gpu"), ["runtime.device:", "'cuda'"]),
+    ("unknown_dask", put("runtime.dask", "processes"), ["runtime.dask:", "does not match"]),
     ("unknown_method", put("heads.limit.method", "euler"), ["heads.limit.method:", "'rk4'"]),
     ("unknown_format", put("plots.format", "jpg"), ["plots.format:", "'svg'"]),
     ("unknown_context", put("plots.context", "slides"), ["plots.context:", "'poster'"]),
@@ -230,6 +231,20 @@ def test_cuda_available(default: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     config = copy.deepcopy(default)
     config["runtime"]["device"] = "cuda"
     assert validate_config(config)["runtime"]["device"] == "cuda"
+
+
+def test_dask_address_needs_distributed(default: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = copy.deepcopy(default)
+    config["runtime"]["dask"] = "tcp://127.0.0.1:8786"
+    assert validate_config(config)["runtime"]["dask"] == "tcp://127.0.0.1:8786"
+    real = cfg.importlib.util.find_spec
+    monkeypatch.setattr(
+        cfg.importlib.util, "find_spec", lambda name: None if name == "distributed" else real(name)
+    )
+    with pytest.raises(
+        ConfigError, match=r"runtime\.dask: 'tcp://127\.0\.0\.1:8786' .*distributed"
+    ):
+        validate_config(config)
 
 
 def test_experiment_block_required(default: dict, tmp_path: Path) -> None:

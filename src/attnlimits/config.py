@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import importlib.util
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -153,6 +154,8 @@ def _semantic_problems(config: dict) -> Iterator[str]:
             "allowed here: ['cpu', 'auto']"
         )
 
+    yield from _dask_problems(config["runtime"]["dask"])
+
     if isinstance(config.get("heads"), dict):
         yield from _heads_problems(config["heads"], config["plots"]["trajectories"])
     if isinstance(config.get("sde"), dict):
@@ -161,6 +164,15 @@ def _semantic_problems(config: dict) -> Iterator[str]:
         yield from _adamw_problems(config["adamw"])
     if isinstance(config.get("lowtemp"), dict):
         yield from _lowtemp_problems(config["lowtemp"])
+
+
+def _dask_problems(scheduler: str) -> Iterator[str]:
+    """A scheduler address needs the ``distributed`` package (checked, not connected to)."""
+    if "://" in scheduler and importlib.util.find_spec("distributed") is None:
+        yield (
+            f"runtime.dask: {scheduler!r} is the address of a Dask cluster, but the `distributed` "
+            "package is not installed (pip install distributed); or use 'synchronous' / 'threads'"
+        )
 
 
 def _sde_problems(sde: dict) -> Iterator[str]:

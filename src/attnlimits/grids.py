@@ -64,14 +64,38 @@ def unnamed_hash(spec: Mapping[str, Any], key: Any) -> str:
     return params_hash({k: v for k, v in spec.items() if k not in named})
 
 
+#: Look-up tables of ``find_key``, per list of keys: ``id(keys) -> (keys, names, table)``. The
+#: list itself is held so that its id is not reused while the table lives.
+_INDEXES: dict[int, tuple[Sequence[Any], tuple[str, ...], dict[tuple[str, ...], Any]]] = {}
+
+
+def _index(keys: Sequence[K]) -> tuple[tuple[str, ...], dict[tuple[str, ...], K]]:
+    """The wildcard names of ``keys`` and the table from their wildcard texts to the key."""
+    cached = _INDEXES.get(id(keys))
+    if cached is not None and cached[0] is keys and len(cached[2]) == len(keys):
+        return cached[1], cached[2]
+    names = tuple(f.name for f in fields(keys[0])) if keys else ()
+    table: dict[tuple[str, ...], K] = {}
+    for key in keys:
+        own = key_wildcards(key)
+        if tuple(own) != names:
+            raise TypeError(f"find_key needs keys of one kind; got {type(key).__name__}")
+        table[tuple(own.values())] = key
+    _INDEXES[id(keys)] = (keys, names, table)
+    return names, table
+
+
 def find_key(keys: Sequence[K], wildcards: Any, experiment: str) -> K:
     """The key among ``keys`` whose path wildcards are ``wildcards`` (other wildcards aside).
 
     ``wildcards`` is a mapping or Snakemake's wildcards object (anything with ``items()``).
+    A table of ``keys`` by their wildcards is built on the first call, so that each of the
+    DAG's look-ups costs O(1) rather than O(len(keys)): a grid of 100 000 cells would
+    otherwise cost 10^10 comparisons to build.
     """
     given = {str(k): str(v) for k, v in wildcards.items()}
-    for key in keys:
-        own = key_wildcards(key)
-        if all(given.get(name) == text for name, text in own.items()):
-            return key
-    raise KeyError(f"no configured {experiment} cell or limit matches {given}")
+    names, table = _index(keys)
+    found = table.get(tuple(given.get(name) for name in names))
+    if found is None:
+        raise KeyError(f"no configured {experiment} cell or limit matches {given}")
+    return found

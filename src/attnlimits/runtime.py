@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import dask
 import torch
 
 
@@ -21,3 +23,27 @@ def setup(runtime: Mapping[str, Any]) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("runtime.device is 'cuda' but torch sees no CUDA device")
     return torch.device(choice)
+
+
+@contextlib.contextmanager
+def dask_scheduler(runtime: Mapping[str, Any]) -> Iterator[None]:
+    """Run Dask computations inside the block on the scheduler of ``runtime.dask``.
+
+    ``synchronous`` (default) computes in the calling thread; ``threads`` uses a pool of
+    ``torch_threads`` threads; an address (``tcp://host:port``) connects a
+    ``distributed.Client`` to an existing cluster for the duration of the block. Chunked
+    reductions are combined in the same tree whatever the scheduler, so the results do not
+    depend on the choice.
+    """
+    choice = runtime.get("dask", "synchronous")
+    if "://" in choice:
+        from distributed import Client
+
+        with Client(choice, set_as_default=True):
+            yield
+        return
+    options = {"scheduler": choice}
+    if choice == "threads":
+        options["num_workers"] = int(runtime.get("torch_threads", 1))
+    with dask.config.set(**options):
+        yield

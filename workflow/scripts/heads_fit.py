@@ -5,12 +5,16 @@ from pathlib import Path
 from attnlimits.heads.claims import heads_claims, heads_statistics, write_tables
 from attnlimits.progress import job_logger
 from attnlimits.provenance import provenance
+from attnlimits.runtime import dask_scheduler
 from attnlimits.storage import open_dataset, write_dataset
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = job_logger(sm.log[0], "heads_fit")
 opts = sm.params.options
-stats = heads_statistics(open_dataset(sm.input[0]), opts)
+# The consolidated store is read lazily, chunk by chunk, on the configured Dask scheduler (a
+# cluster's address in runtime.dask, or this job's own threads); the result does not depend on it.
+with dask_scheduler(sm.config["runtime"]):
+    stats = heads_statistics(open_dataset(sm.input[0]), opts)
 stats.attrs.update(provenance(opts, {"bootstrap_seed": opts["bootstrap_seed"]}, sm.params.code))
 log.info(
     "statistics of %d cells, %d replicates",

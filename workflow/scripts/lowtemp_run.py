@@ -10,11 +10,11 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 kind, spec = sm.params.kind, sm.params.spec
 log = job_logger(sm.log[0], f"lowtemp_{kind}")
 log.info("%s %s", kind, spec)
-setup(sm.params.runtime)
+device = setup(sm.params.runtime)
 if kind == "run":
-    ds = runs.run(spec, progress=reporter(log, "betas"))
+    ds = runs.run(spec, progress=reporter(log, "betas"), device=device)
 else:
-    ds = runs.run_terminal(spec)
+    ds = runs.run_terminal(spec, device=device)
 seeds = {"head_seed": spec["head"].get("seed")}
 ds.attrs.update(provenance(spec, seeds, sm.params.code))
 write_dataset(ds, sm.output[0])

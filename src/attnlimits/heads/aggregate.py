@@ -27,17 +27,38 @@ CELL_VARS = {
 }
 
 
-def _region(cell: Mapping[str, Any], coords: Mapping[str, list], dims: Sequence[str]) -> dict:
-    return {d: slice(coords[d].index(cell[d]), coords[d].index(cell[d]) + 1) for d in dims}
+#: Cells per chunk along the last grid dimension (H): a chunk holds a run of cells that differ
+#: only in H, and memory during aggregation stays at one such chunk.
+CHUNK_CELLS = 64
 
 
-def _as_region(ds: xr.Dataset, cell: Mapping[str, Any], dims: Sequence[str]) -> xr.Dataset:
-    """``ds`` with size-one grid dimensions, no coordinates and no encoding, in memory."""
-    ds = ds.expand_dims({d: [cell[d]] for d in dims})
-    ds = ds.drop_vars(list(ds.coords)).load()
-    for var in ds.data_vars.values():
-        var.encoding.clear()
-    return ds
+def _read_cell(store: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of ``CELL_VARS`` and ``limit_error`` of a cell store, as numpy, own dims first.
+
+    Read through zarr directly (no xarray/dask objects per cell): at 100 000 cells the per-cell
+    overhead of opening a dataset is what the aggregation's time is made of.
+    """
+    group = zarr.open_group(str(store), mode="r")
+    out = {}
+    for name, dims in CELL_VARS.items():
+        array = group[name]
+        stored = tuple(array.attrs["_ARRAY_DIMENSIONS"])
+        out[name] = np.transpose(array[...], [stored.index(d) for d in dims])
+    out["limit_error"] = np.asarray(group["limit_error"][...], dtype=np.float64)
+    return out
+
+
+def _blocks(
+    cells: Sequence[Mapping[str, Any]], index: Mapping[str, Mapping[Any, int]], chunk: int
+) -> dict[tuple, list[int]]:
+    """Indices of ``cells`` grouped by the chunk they fall in: (index along the leading grid
+    dims, chunk number along the last), in grid order."""
+    last = GRID_DIMS[-1]
+    blocks: dict[tuple, list[int]] = {}
+    for i, cell in enumerate(cells):
+        lead = tuple(index[d][cell[d]] for d in GRID_DIMS[:-1])
+        blocks.setdefault((lead, index[last][cell[last]] // chunk), []).append(i)
+    return dict(sorted(blocks.items()))
 
 
 def aggregate(
@@ -46,31 +67,40 @@ def aggregate(
     attrs: Mapping[str, Any],
     out: str | Path,
     logger: logging.Logger = _LOG,
+    chunk: int = CHUNK_CELLS,
 ) -> Path:
     """One consolidated store over the hypercube of grid values (NaN where no cell was run).
 
-    The per-cell stores are opened lazily; the target's metadata is written first and each
-    cell is then written into its own chunk (a ``region``), so memory stays at one cell.
-    Depth varies between cells: the ``layer`` axis runs to the largest L and is NaN beyond a
-    cell's own L.
+    The target's metadata is written first (nothing is allocated); cells are then read one
+    chunk at a time (at most ``chunk`` cells that differ only in H) and each chunk is written
+    once, so memory stays at one chunk whatever the size of the grid, and the store opens as
+    a lazy Dask dataset with one task per chunk. Depth varies between cells: the ``layer``
+    axis runs to the largest L and is NaN beyond a cell's own L.
     """
     coords = {dim: sorted({c[dim] for c in cells}) for dim in GRID_DIMS}
+    index = {dim: {value: i for i, value in enumerate(coords[dim])} for dim in GRID_DIMS}
     first = open_dataset(stores[0])
     seeds, inputs = first.sizes["seed"], first.sizes["input"]
     layers = max(c["L"] for c in cells) + 1
     sizes = {"seed": seeds, "seed_": seeds, "input": inputs, "layer": layers}
+    chunk = max(1, min(chunk, len(coords[GRID_DIMS[-1]])))
 
-    def empty(grid_dims: tuple[str, ...], own_dims: tuple[str, ...] = ()) -> da.Array:
-        """All-NaN, one chunk per grid point."""
+    def empty(grid_dims: tuple[str, ...], own_dims: tuple[str, ...] = (), last: int = 1):
+        """All-NaN, lazily; chunks of one grid point but ``last`` along the last grid dim."""
         grid, own = (len(coords[d]) for d in grid_dims), tuple(sizes[d] for d in own_dims)
-        shape = (*grid, *own)
-        return da.full(shape, np.nan, chunks=(1,) * len(grid_dims) + own)
+        chunks = (1,) * (len(grid_dims) - 1) + (last, *own)
+        return da.full((*grid, *own), np.nan, chunks=chunks)
 
     variables = {
-        name: (GRID_DIMS + dims, empty(GRID_DIMS, dims), first[name].attrs)
+        name: (GRID_DIMS + dims, empty(GRID_DIMS, dims, chunk), first[name].attrs)
         for name, dims in CELL_VARS.items()
     }
-    variables["limit_error"] = (LIMIT_DIMS, empty(LIMIT_DIMS), first["limit_error"].attrs)
+    n_beta = len(coords[LIMIT_DIMS[-1]])
+    variables["limit_error"] = (
+        LIMIT_DIMS,
+        empty(LIMIT_DIMS, (), n_beta),
+        first["limit_error"].attrs,
+    )
     template = xr.Dataset(
         variables,
         coords={**coords, **{d: np.arange(n) for d, n in sizes.items()}},
@@ -78,27 +108,33 @@ def aggregate(
     )
     for dim in GRID_DIMS:
         template[dim].attrs.update(long_name=dim, units="1")
+    blocks = _blocks(cells, index, chunk)
 
     def write(tmp: Path) -> None:
         template.to_zarr(tmp, mode="w", compute=False, consolidated=False, zarr_format=ZARR_FORMAT)
-        written_limits = set()
-        for i, (cell, store) in enumerate(zip(cells, stores, strict=True)):
-            src = open_dataset(store)
-            part = src[list(CELL_VARS)].drop_vars(["t"], errors="ignore")
-            part = part.pad(layer=(0, layers - part.sizes["layer"]), constant_values=np.nan)
-            _as_region(part, cell, GRID_DIMS).to_zarr(
-                tmp, region=_region(cell, coords, GRID_DIMS), zarr_format=ZARR_FORMAT,
-                consolidated=False,
-            )  # fmt: skip
-            limit = tuple(cell[d] for d in LIMIT_DIMS)
-            if limit not in written_limits:
-                written_limits.add(limit)
-                _as_region(src[["limit_error"]], cell, LIMIT_DIMS).to_zarr(
-                    tmp, region=_region(cell, coords, LIMIT_DIMS), zarr_format=ZARR_FORMAT,
-                    consolidated=False,
-                )  # fmt: skip
-            if (i + 1) % max(1, len(cells) // 10) == 0:
-                logger.info("aggregated %d/%d cells", i + 1, len(cells))
+        group = zarr.open_group(str(tmp), mode="r+")
+        limit_error = np.full([len(coords[d]) for d in LIMIT_DIMS], np.nan)
+        done = 0
+        for (lead, part), members in blocks.items():
+            h0 = part * chunk
+            width = min(chunk, len(coords[GRID_DIMS[-1]]) - h0)
+            block = {
+                name: np.full((width, *(sizes[d] for d in dims)), np.nan)
+                for name, dims in CELL_VARS.items()
+            }
+            for i in members:
+                values = _read_cell(stores[i])
+                h = index[GRID_DIMS[-1]][cells[i][GRID_DIMS[-1]]] - h0
+                for name in CELL_VARS:
+                    own = values[name]
+                    block[name][(h, *(slice(0, n) for n in own.shape))] = own
+                limit_error[lead[: len(LIMIT_DIMS)]] = values["limit_error"]
+            for name in CELL_VARS:
+                group[name][(*lead, slice(h0, h0 + width))] = block[name]
+            done += len(members)
+            if done * 10 // len(cells) != (done - len(members)) * 10 // len(cells):
+                logger.info("aggregated %d/%d cells", done, len(cells))
+        group["limit_error"][...] = limit_error
         zarr.consolidate_metadata(str(tmp))
 
     return write_atomic(out, write)

@@ -44,6 +44,10 @@ class Head:
     def qk(self) -> torch.Tensor:
         return self.q.T @ self.k
 
+    def to(self, device: torch.device | str) -> Head:
+        """The same head with Q, K, V on ``device``."""
+        return Head(self.q.to(device), self.k.to(device), self.v.to(device))
+
     @classmethod
     def identity(cls, d: int) -> Head:
         eye = torch.eye(d, dtype=torch.float64)

@@ -77,13 +77,18 @@ def _w2(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> float:
     return math.sqrt(w2_squared(a, b, w, w))
 
 
-def _start(spec: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, Head, torch.Tensor]:
-    """μ₀'s particles and weights, the head and the record times of ``spec``."""
+def _start(
+    spec: Mapping[str, Any], device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor, Head, torch.Tensor]:
+    """μ₀'s particles and weights, the head and the record times of ``spec``, on ``device``.
+
+    Everything is built on the CPU (the same numbers whatever the device) and then moved.
+    """
     m = spec["measure"]
-    y, w = (torch.as_tensor(a) for a in initial_measure(m["kind"], m["size"], m["d"]))
-    head = make_head(spec["head"], m["d"])
+    y, w = (torch.as_tensor(a).to(device) for a in initial_measure(m["kind"], m["size"], m["d"]))
+    head = make_head(spec["head"], m["d"]).to(device)
     times = torch.linspace(0.0, spec["horizon"], spec["records"] + 1, dtype=torch.float64)
-    return y, w, head, times
+    return y, w, head, times.to(device)
 
 
 def _regime(spec: Mapping[str, Any], particles: int, betas: list[float]) -> list[str]:
@@ -124,28 +129,32 @@ def _hardmax(spec: Mapping[str, Any], y, w, head: Head, times) -> xr.Dataset:
             "head_k": _var(head.k, matrix, "K"),
             "head_v": _var(head.v, matrix, "V"),
         },
-        coords={"time": times.numpy()},
+        coords={"time": times.cpu().numpy()},
         attrs={"particle_count": len(y)},
     )
 
 
-def run_terminal(spec: Mapping[str, Any]) -> xr.Dataset:
+def run_terminal(spec: Mapping[str, Any], device: torch.device | str = "cpu") -> xr.Dataset:
     """The hardmax flow of ``spec`` against the push-forward T#μ₀ (module docstring)."""
-    return _hardmax(spec, *_start(spec))
+    return _hardmax(spec, *_start(spec, device))
 
 
-def run(spec: Mapping[str, Any], progress: Progress | None = None) -> xr.Dataset:
-    """The store of the module docstring for one spec."""
+def run(
+    spec: Mapping[str, Any],
+    progress: Progress | None = None,
+    device: torch.device | str = "cpu",
+) -> xr.Dataset:
+    """The store of the module docstring for one spec; the flows run on ``device``."""
     betas = [float(b) for b in spec["betas"]]
-    y, w, head, times = _start(spec)
+    y, w, head, times = _start(spec, device)
     problems = _regime(spec, len(y), betas)
     base = _hardmax(spec, y, w, head, times)
-    hard = torch.as_tensor(base["hardmax_particles"].values)
-    target = torch.as_tensor(base["target"].values)
+    hard = torch.as_tensor(base["hardmax_particles"].values, device=y.device)
+    target = torch.as_tensor(base["target"].values, device=y.device)
     exact = len(y) <= spec["exact_max"]
     shape = (len(betas), len(times))
     w2_hard, coupling, w2_target = np.full(shape, np.nan), np.empty(shape), np.empty(shape)
-    paths = torch.empty((len(betas), len(times), *y.shape), dtype=torch.float64)
+    paths = torch.empty((len(betas), len(times), *y.shape), dtype=torch.float64, device=y.device)
     for b, beta in enumerate(betas):
         paths[b] = _flow(spec, y, w, head, times, beta)
         for i in range(len(times)):
