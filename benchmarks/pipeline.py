@@ -1,0 +1,53 @@
+"""d. The whole default pipeline: wall time cold (empty results folder) and with everything cached.
+
+Runs ``snakemake --cores C`` on config/config.yaml (``--quick``: config/test.yaml) in a scratch
+copy of the workflow, twice: the first run computes everything, the second finds everything
+up to date and only builds the DAG and checks the cache. ``C`` is the machine's core count, or
+``ATTNLIMITS_BENCH_CORES``. No target: the row records the times and their ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from common import Row
+from dag import COPIED, REPO, _run_measured
+
+
+def measure(device: torch.device, quick: bool) -> list[Row]:
+    import shutil
+
+    cores = int(os.environ.get("ATTNLIMITS_BENCH_CORES", os.cpu_count() or 1))
+    config = "test.yaml" if quick else "config.yaml"
+    with tempfile.TemporaryDirectory(prefix="attnlimits-pipeline-") as tmp:
+        repo = Path(tmp) / "repo"
+        repo.mkdir()
+        for name in COPIED:
+            copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+            copy(REPO / name, repo / name)
+        env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+        cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
+        cmd += ["--configfile", str(repo / "config" / config)]
+        if device.type == "cuda":
+            cmd += ["--config", "runtime={'torch_threads': 1, 'device': 'cuda'}"]
+        cold, cold_rss, _ = _run_measured(cmd, repo, env)
+        cached, _, text = _run_measured(cmd, repo, env)
+        if "Nothing to be done" not in text:
+            raise RuntimeError(f"the second run was not a no-op:\n{text[-1500:]}")
+    case = f"config/{config}, --cores {cores}"
+    return [
+        Row("d. pipeline", f"{case}, cold", cold, None, "s", None, note="empty results folder"),
+        Row(
+            "d. pipeline",
+            f"{case}, cached",
+            cached,
+            cold,
+            "s",
+            cold / cached,
+            note="everything up to date: DAG and cache check only; ratio = cold / cached",
+        ),
+    ]
