@@ -15,11 +15,16 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# The landing page of `snakemake --report report.html`: it shows the verdict table first.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/heads.smk"
 include: "workflow/rules/sde.smk"
 include: "workflow/rules/adamw.smk"
 include: "workflow/rules/lowtemp.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -159,7 +159,9 @@ def test_statistics_input_gives_the_same_tables(dataset, tables):
 
 def test_write_tables_and_figures(tables, tmp_path):
     paths = write_tables(tables, tmp_path / "tables")
-    assert len(paths) == 2 * (len(COLUMNS) + 1)  # and the solver table
+    assert len(paths) == 3 * (len(COLUMNS) + 1)  # csv, md and html; and the solver table
+    pages = [p for p in paths if p.suffix == ".html"]
+    assert all(f"<p>{len(tables[p.stem])} rows</p>" in p.read_text() for p in pages)
     assert all(p.stat().st_size > 0 for p in paths)
     back = read_tables(tmp_path / "tables")
     figures = heads_figures(back, tmp_path / "plots", PLOTS)

@@ -299,7 +299,7 @@ def test_empty_inputs_give_empty_tables(tmp_path):
 
 def test_write_tables_and_figures(stores, tables, tmp_path):
     paths = write_tables(tables, tmp_path / "tables")
-    assert len(paths) == 2 * len(COLUMNS)
+    assert len(paths) == 3 * len(COLUMNS)  # csv, md and html
     assert all(p.stat().st_size > 0 for p in paths)
     back = {name: pd.read_csv(tmp_path / "tables" / f"{name}.csv") for name in COLUMNS}
     figures = sde_figures(back, stores, tmp_path / "plots", PLOTS)

@@ -390,8 +390,11 @@ def test_exponents_table(tmp_path):
         assert (z.abs() < 5).all(), z
         assert (df[f"{col}_mc_se"] < df[f"{col}_mc_se_plain"]).all()
         np.testing.assert_allclose(df[f"{col}_mc_rel_err"], (df[f"{col}_mc"] - df[col]) / df[col])
-    csv, md = write_exponents_table(df, tmp_path)
+    csv, md, page = write_exponents_table(df, tmp_path)
     back = pd.read_csv(csv)
     np.testing.assert_array_equal(back.lambda_bar.to_numpy(), df.lambda_bar.to_numpy())
     assert md.read_text().startswith("| activation")
+    assert (
+        f"<p>{len(df)} rows</p>" in page.read_text() and "<th>activation</th>" in page.read_text()
+    )
     assert exponents_table(dims=(5,), sigmas=(0.0,), samples=0).kappa_1_mc.isna().all()

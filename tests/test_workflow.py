@@ -83,6 +83,7 @@ def test_new_grid_value_runs_only_new_cells(finished):
         "heads_aggregate": 1,
         "heads_fit": 1,
         "heads_plots": 1,
+        "verdicts": 1,
         "all": 1,
     }
 
@@ -90,7 +91,12 @@ def test_new_grid_value_runs_only_new_cells(finished):
 def test_fit_option_reruns_fits_and_plots_only(finished):
     cfg = default_test_config()
     cfg["heads"]["fits"]["bootstrap"] = 41
-    assert planned_jobs(finished, cfg) == {"heads_fit": 1, "heads_plots": 1, "all": 1}
+    assert planned_jobs(finished, cfg) == {
+        "heads_fit": 1,
+        "heads_plots": 1,
+        "verdicts": 1,
+        "all": 1,
+    }
 
 
 def test_editing_model_code_reruns_simulations_not_limits(finished, tmp_path):

@@ -65,5 +65,6 @@ def test_adamw_new_depth_runs_only_its_cells(finished):
         "adamw_cell": 2,
         "adamw_fit": 1,
         "adamw_plots": 1,
+        "verdicts": 1,
         "all": 1,
     }

@@ -66,6 +66,7 @@ def test_lowtemp_new_size_runs_only_its_terminal_job(finished):
         "lowtemp_terminal": 1,
         "lowtemp_fit": 1,
         "lowtemp_plots": 1,
+        "verdicts": 1,
         "all": 1,
     }
 

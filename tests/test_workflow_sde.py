@@ -59,7 +59,7 @@ def test_sde_second_run_does_nothing(finished):
 def test_sde_fit_option_reruns_fit_and_plots_only(finished):
     cfg = load_config(BASE)
     cfg["sde"]["fits"]["late_fraction"] = 0.6
-    assert planned_jobs(finished, cfg) == {"sde_fit": 1, "sde_plots": 1, "all": 1}
+    assert planned_jobs(finished, cfg) == {"sde_fit": 1, "sde_plots": 1, "verdicts": 1, "all": 1}
 
 
 def test_sde_new_row_runs_only_its_jobs(finished):
@@ -67,10 +67,16 @@ def test_sde_new_row_runs_only_its_jobs(finished):
     cfg["sde"]["rows"].append({"activation": "tanh", "d": 5, "sigma": 0.1})
     jobs = planned_jobs(finished, cfg)
     # depth 1 sign + width 1 sign for the new row; sync has its own rows
-    assert jobs == {"sde_run": 2, "sde_fit": 1, "sde_plots": 1, "all": 1}
+    assert jobs == {"sde_run": 2, "sde_fit": 1, "sde_plots": 1, "verdicts": 1, "all": 1}
 
 
 def test_sde_new_sync_row_runs_only_its_sync_jobs(finished):
     cfg = load_config(BASE)
     cfg["sde"]["sync"]["rows"].append({"activation": "tanh", "d": 5, "sigma": 0.1})
-    assert planned_jobs(finished, cfg) == {"sde_run": 2, "sde_fit": 1, "sde_plots": 1, "all": 1}
+    assert planned_jobs(finished, cfg) == {
+        "sde_run": 2,
+        "sde_fit": 1,
+        "sde_plots": 1,
+        "verdicts": 1,
+        "all": 1,
+    }

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pandas as pd
+
+#: Style of a table's page: readable in the report's frame and in a browser on its own.
+_TABLE_CSS = (
+    "body{font-family:system-ui,sans-serif;font-size:13px;margin:8px}"
+    "table{border-collapse:collapse}th,td{border:1px solid #d0d7de;padding:2px 6px}"
+    "th{background:#eef2f7;position:sticky;top:0}td{text-align:right}"
+    "td:first-child,th:first-child{text-align:left}tr:nth-child(even) td{background:#f8fafc}"
+)
 
 
 def line_rows(
@@ -22,3 +33,16 @@ def line_rows(
          "y_low": lo, "y_high": hi}
         for xj, yj, lo, hi in zip(x, y, y_low, y_high, strict=True)
     ]  # fmt: skip
+
+
+def table_page(frame: pd.DataFrame, title: str, floatfmt: str = ".4g") -> str:
+    """A self-contained HTML page of ``frame`` (numbers to ``floatfmt``, missing values as —),
+    for the report, where a CSV can only be downloaded."""
+    body = frame.to_html(
+        index=False, na_rep="—", float_format=lambda v: format(v, floatfmt), border=0
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_TABLE_CSS}</style></head><body><h3>{html.escape(title)}</h3>"
+        f"<p>{len(frame)} rows</p>{body}</body></html>\n"
+    )

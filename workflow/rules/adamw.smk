@@ -94,11 +94,7 @@ rule adamw_fit:
         cells=[results(adamw_grid.cell_path(ADAMW, c)) for c in ADAMW_CELLS],
     output:
         statistics=directory(results("adamw/statistics.zarr")),
-        tables=[
-            results(f"adamw/tables/{t}.{ext}")
-            for t in ADAMW_TABLES
-            for ext in ("csv", "md")
-        ],
+        tables=table_outputs("adamw", ADAMW_TABLES),
     log:
         results("logs/adamw/fit.log"),
     threads: 1

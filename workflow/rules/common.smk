@@ -21,9 +21,22 @@ def results(path):
     return str(RESULTS / path)
 
 
+def table_outputs(experiment, tables):
+    """The csv, md and html of each of an experiment's tables (attnlimits.heads.claims.
+    write_tables); the html page is the report item (the report shows it, where a csv could only
+    be downloaded), captioned by workflow/report/<experiment>_table_<table>.rst."""
+    outputs = []
+    for t in tables:
+        outputs += [results(f"{experiment}/tables/{t}.{ext}") for ext in ("csv", "md")]
+        page = results(f"{experiment}/tables/{t}.html")
+        caption = f"../report/{experiment}_table_{t}.rst"
+        outputs.append(report(page, caption=caption, category=experiment))
+    return outputs
+
+
 def final_outputs():
-    """Every target of `rule all`, over the configured experiments."""
-    targets = []
+    """Every target of `rule all`, over the configured experiments, and the verdict table."""
+    targets = [results("verdicts.csv"), results("verdicts.html")]
     if "heads" in config["experiments"]:
         targets += heads_final_outputs()
     if "sde" in config["experiments"]:

@@ -125,11 +125,7 @@ rule heads_fit:
         results("heads/heads.zarr"),
     output:
         statistics=directory(results("heads/statistics.zarr")),
-        tables=[
-            results(f"heads/tables/{t}.{ext}")
-            for t in HEADS_TABLES
-            for ext in ("csv", "md")
-        ],
+        tables=table_outputs("heads", HEADS_TABLES),
     log:
         results("logs/heads/fit.log"),
     threads: 1

@@ -90,11 +90,7 @@ rule lowtemp_fit:
             results(lowtemp_grid.terminal_path(LOWTEMP, k)) for k in LOWTEMP_TERMINALS
         ],
     output:
-        [
-            results(f"lowtemp/tables/{t}.{ext}")
-            for t in LOWTEMP_TABLES
-            for ext in ("csv", "md")
-        ],
+        table_outputs("lowtemp", LOWTEMP_TABLES),
     log:
         results("logs/lowtemp/fit.log"),
     threads: 1

@@ -41,7 +41,7 @@ def sde_final_outputs():
     fmt = config["plots"]["format"]
     return (
         [results(f"sde/tables/{t}.md") for t in SDE_TABLES]
-        + [results(f"sde/tables/exponents.{ext}") for ext in ("csv", "md")]
+        + [results(f"sde/tables/exponents.{ext}") for ext in ("csv", "md", "html")]
         + [results(f"sde/plots/{f}.{fmt}") for f in SDE_FIGURES]
     )
 
@@ -50,6 +50,11 @@ rule sde_kernel_table:
     output:
         csv=results("sde/tables/exponents.csv"),
         md=results("sde/tables/exponents.md"),
+        html=report(
+            results("sde/tables/exponents.html"),
+            caption="../report/sde_table_exponents.rst",
+            category="sde",
+        ),
     log:
         results("logs/sde/kernel_table.log"),
     benchmark:
@@ -115,7 +120,7 @@ rule sde_fit:
         chaos=sde_stores("chaos"),
         sync=sde_stores("sync"),
     output:
-        [results(f"sde/tables/{t}.{ext}") for t in SDE_TABLES for ext in ("csv", "md")],
+        table_outputs("sde", SDE_TABLES),
     log:
         results("logs/sde/fit.log"),
     threads: 1

@@ -30,7 +30,7 @@ import xarray as xr
 
 from attnlimits import fits
 from attnlimits.statistics import CELL_DIMS, cell_statistics, replicate_interval, replicate_weights
-from attnlimits.tables import line_rows
+from attnlimits.tables import line_rows, table_page
 
 EXPERIMENT = "heads"
 QUANTITIES = ("err", "err_inf", "bias", "bias_raw", "noise_floor", "fluct")
@@ -504,14 +504,18 @@ def solver_table(stats: xr.Dataset, options: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
-def write_tables(tables: Mapping[str, pd.DataFrame], outdir: str | Path) -> list[Path]:
-    """Write each table as ``<name>.csv`` and ``<name>.md`` under ``outdir``; return the paths."""
+def write_tables(
+    tables: Mapping[str, pd.DataFrame], outdir: str | Path, floatfmt: str = ".4g"
+) -> list[Path]:
+    """Write each table as ``<name>.csv`` (full precision), ``<name>.md`` and ``<name>.html``
+    (numbers to ``floatfmt``; the page is what the report shows) under ``outdir``."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, frame in tables.items():
-        csv, md = outdir / f"{name}.csv", outdir / f"{name}.md"
+        csv, md, page = (outdir / f"{name}.{ext}" for ext in ("csv", "md", "html"))
         frame.to_csv(csv, index=False)
-        md.write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n", encoding="utf-8")
-        paths += [csv, md]
+        md.write_text(frame.to_markdown(index=False, floatfmt=floatfmt) + "\n", encoding="utf-8")
+        page.write_text(table_page(frame, name, floatfmt), encoding="utf-8")
+        paths += [csv, md, page]
     return paths

@@ -64,6 +64,7 @@ import pandas as pd
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 
+from attnlimits.heads.claims import write_tables
 from attnlimits.seeding import generator
 
 Elementwise = Callable[[np.ndarray], np.ndarray]
@@ -867,11 +868,7 @@ def exponents_table(
 
 def write_exponents_table(
     df: pd.DataFrame, outdir: str | Path, name: str = "exponents"
-) -> tuple[Path, Path]:
-    """Write ``<name>.csv`` (full precision) and ``<name>.md`` (6 significant digits) to outdir."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    csv, md = outdir / f"{name}.csv", outdir / f"{name}.md"
-    df.to_csv(csv, index=False)
-    md.write_text(df.to_markdown(index=False, floatfmt=".6g") + "\n", encoding="utf-8")
-    return csv, md
+) -> list[Path]:
+    """Write ``<name>.csv`` (full precision), ``<name>.md`` and ``<name>.html`` (6 significant
+    digits) to outdir."""
+    return write_tables({name: df}, outdir, floatfmt=".6g")
