@@ -14,27 +14,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
+
+from common import peak_rss_mib
 
 from attnlimits.adamw import grid
 from attnlimits.config import load_config
 
 TARGET = 1.5
 CHILD = """
-import json, resource, sys, torch
+import json, sys, torch
 from attnlimits.adamw.runs import run_limit
 torch.set_num_threads(1)
 run_limit(json.loads(sys.argv[1]))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # kB -> MB (Linux)
 """
 
 
 def peak_mb(spec: dict) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(spec)], check=True, capture_output=True, text=True
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    """Peak RSS (MiB, as before; compared with mem_mb as is) of the limit job of ``spec``."""
+    return peak_rss_mib(CHILD, json.dumps(spec))
 
 
 def main() -> int:
