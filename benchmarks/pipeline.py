@@ -4,11 +4,16 @@ Runs ``snakemake --cores C`` on config/config.yaml (``--quick``: config/test.yam
 copy of the workflow, twice: the first run computes everything, the second finds everything
 up to date and only builds the DAG and checks the cache. ``C`` is the machine's core count, or
 ``ATTNLIMITS_BENCH_CORES``. No target: the row records the times and their ratio.
+
+The scratch copy is kept until the process exits (``LAST_REPO``), so that benchmark f reads the
+peak memory of every job of this very run rather than whatever ``results/`` holds.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,27 +22,31 @@ import torch
 from common import Row
 from dag import COPIED, REPO, _run_measured
 
+#: The scratch repository of the last cold run of this process (None before one).
+LAST_REPO: Path | None = None
+
 
 def measure(device: torch.device, quick: bool) -> list[Row]:
-    import shutil
-
+    global LAST_REPO
     cores = int(os.environ.get("ATTNLIMITS_BENCH_CORES", os.cpu_count() or 1))
     config = "test.yaml" if quick else "config.yaml"
-    with tempfile.TemporaryDirectory(prefix="attnlimits-pipeline-") as tmp:
-        repo = Path(tmp) / "repo"
-        repo.mkdir()
-        for name in COPIED:
-            copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
-            copy(REPO / name, repo / name)
-        env = {**os.environ, "PYTHONPATH": str(repo / "src")}
-        cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
-        cmd += ["--configfile", str(repo / "config" / config)]
-        if device.type == "cuda":
-            cmd += ["--config", "runtime={'torch_threads': 1, 'device': 'cuda'}"]
-        cold, cold_rss, _ = _run_measured(cmd, repo, env)
-        cached, _, text = _run_measured(cmd, repo, env)
-        if "Nothing to be done" not in text:
-            raise RuntimeError(f"the second run was not a no-op:\n{text[-1500:]}")
+    tmp = tempfile.mkdtemp(prefix="attnlimits-pipeline-")
+    atexit.register(shutil.rmtree, tmp, True)
+    repo = Path(tmp) / "repo"
+    repo.mkdir()
+    for name in COPIED:
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(REPO / name, repo / name)
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
+    cmd += ["--configfile", str(repo / "config" / config)]
+    if device.type == "cuda":
+        cmd += ["--config", "runtime={'torch_threads': 1, 'device': 'cuda'}"]
+    cold, _, _ = _run_measured(cmd, repo, env)
+    cached, _, text = _run_measured(cmd, repo, env)
+    if "Nothing to be done" not in text:
+        raise RuntimeError(f"the second run was not a no-op:\n{text[-1500:]}")
+    LAST_REPO = repo
     case = f"config/{config}, --cores {cores}"
     return [
         Row("d. pipeline", f"{case}, cold", cold, None, "s", None, note="empty results folder"),

@@ -21,7 +21,8 @@ from fit_options import FIT_OPTIONS
 from matplotlib.figure import Figure
 
 from attnlimits.adamw.claims import CELL_DIMS, adamw_claims
-from attnlimits.adamw.plots import FIGURES, NEEDED_TABLES, adamw_figures
+from attnlimits.adamw.grid import FIGURES, NEEDED_TABLES
+from attnlimits.adamw.plots import adamw_figures
 from attnlimits.heads.claims import write_tables
 from attnlimits.heads.plots import read_tables
 

@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from attnlimits.heads.claims import write_tables
 from attnlimits.heads.plots import read_tables
 from attnlimits.lowtemp.claims import lowtemp_tables
-from attnlimits.lowtemp.grid import RunKey, TerminalKey
-from attnlimits.lowtemp.plots import FIGURES, NEEDED_TABLES, lowtemp_figures, record_indices
+from attnlimits.lowtemp.grid import FIGURES, NEEDED_TABLES, RunKey, TerminalKey
+from attnlimits.lowtemp.plots import lowtemp_figures, record_indices
 from attnlimits.lowtemp.runs import run, run_terminal
 from attnlimits.storage import write_dataset
 

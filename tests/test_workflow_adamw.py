@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, stores
 
-from attnlimits.adamw.plots import FIGURES
+from attnlimits.adamw.grid import FIGURES
 from attnlimits.config import validate_config
 from attnlimits.storage import open_dataset
 

@@ -10,7 +10,7 @@ from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, st
 
 from attnlimits.config import validate_config
 from attnlimits.lowtemp.claims import CLAIM_COLUMNS
-from attnlimits.lowtemp.plots import FIGURES
+from attnlimits.lowtemp.grid import FIGURES
 from attnlimits.storage import open_dataset
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,7 @@
 """attnlimits: numerical checks of scaling-limit theorems for deep transformers."""
 
 from importlib import metadata
-
-from attnlimits.results import open_results, open_statistics
+from typing import Any
 
 try:
     __version__ = metadata.version("attnlimits")
@@ -10,3 +9,13 @@ except metadata.PackageNotFoundError:  # running from a source tree without inst
     __version__ = "0.0.0+unknown"
 
 __all__ = ["open_results", "open_statistics", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """``open_results`` and ``open_statistics``, imported on first use: importing the package
+    (as the workflow's rule files do, for the grids) must not import xarray and torch."""
+    if name in ("open_results", "open_statistics"):
+        from attnlimits import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'attnlimits' has no attribute {name!r}")

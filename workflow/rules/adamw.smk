@@ -5,8 +5,8 @@
 #   -> plots (figures with report captions).
 
 from attnlimits.adamw import grid as adamw_grid
-from attnlimits.adamw.plots import FIGURES as ADAMW_FIGURES
-from attnlimits.adamw.plots import NEEDED_TABLES as ADAMW_PLOT_TABLES
+from attnlimits.adamw.grid import FIGURES as ADAMW_FIGURES
+from attnlimits.adamw.grid import NEEDED_TABLES as ADAMW_PLOT_TABLES
 
 ADAMW = config["adamw"]
 ADAMW_CELLS = adamw_grid.cells(ADAMW)

@@ -5,8 +5,8 @@
 #   -> plots (figures with report captions).
 
 from attnlimits.lowtemp import grid as lowtemp_grid
-from attnlimits.lowtemp.plots import FIGURES as LOWTEMP_FIGURES
-from attnlimits.lowtemp.plots import NEEDED_TABLES as LOWTEMP_PLOT_TABLES
+from attnlimits.lowtemp.grid import FIGURES as LOWTEMP_FIGURES
+from attnlimits.lowtemp.grid import NEEDED_TABLES as LOWTEMP_PLOT_TABLES
 
 LOWTEMP = config["lowtemp"]
 LOWTEMP_RUNS = lowtemp_grid.run_keys(LOWTEMP)

@@ -3,6 +3,11 @@
 # Both are report items; workflow/report/workflow.rst, the report's landing page, embeds the page.
 
 
+# A few milliseconds of pandas: on a cluster it runs on the submitting machine, not as a job.
+localrules:
+    verdicts,
+
+
 rule verdicts:
     input:
         [results(f"{e}/tables/claims.csv") for e in config["experiments"]],

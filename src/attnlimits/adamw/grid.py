@@ -195,3 +195,9 @@ def memory_mb(spec: Mapping[str, Any]) -> int:
     activations = held * inputs * atoms * tokens * (tokens + d)
     total = MEMORY_BASE_MB * 1e6 + BYTES_PER_PARAMETER * parameters
     return int(np.ceil((total + BYTES_PER_ACTIVATION * activations) / 1e6))
+
+
+#: Tables that :func:`attnlimits.adamw.plots.adamw_figures` needs.
+NEEDED_TABLES = ("points", "lines", "slopes", "local_slopes", "cells", "steps", "dims", "eps")
+#: Figure names, in the order :func:`attnlimits.adamw.plots.adamw_figures` returns them.
+FIGURES = ("depth_heads", "bias_fluct", "steps", "tokens", "dims", "eps", "local_slopes")

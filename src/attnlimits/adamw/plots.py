@@ -37,12 +37,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from attnlimits import plots
+from attnlimits.adamw.grid import NEEDED_TABLES
 from attnlimits.heads import plots as heads_plots
 
-#: Tables that :func:`adamw_figures` needs.
-NEEDED_TABLES = ("points", "lines", "slopes", "local_slopes", "cells", "steps", "dims", "eps")
-#: Figure names, in the order :func:`adamw_figures` returns them.
-FIGURES = ("depth_heads", "bias_fluct", "steps", "tokens", "dims", "eps", "local_slopes")
 #: Readable values of the key columns, in the order they are drawn.
 WORDS: dict[str, dict[str, str]] = {
     "variable": {"x": "states X", "p": "backprop. P", "theta": "parameters θ"},

@@ -130,3 +130,11 @@ def terminal_path(lowtemp: Mapping[str, Any], key: TerminalKey) -> str:
 def find(keys: list, wildcards: Mapping[str, str]):
     """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
     return find_key(keys, wildcards, "lowtemp")
+
+
+#: Figure names, in the order :func:`attnlimits.lowtemp.plots.lowtemp_figures` returns them.
+FIGURES: tuple[str, ...] = ("w2_beta", "w2_time", "t_star", "particles", "terminal", "phase")
+#: Tables that :func:`attnlimits.lowtemp.plots.lowtemp_figures` needs.
+NEEDED_TABLES: tuple[str, ...] = (
+    "claims", "slopes", "best_times", "w2", "phase", "phase_curves", "terminal", "terminal_curves",
+)  # fmt: skip

@@ -31,14 +31,8 @@ from matplotlib.lines import Line2D
 
 from attnlimits import fits, plots
 from attnlimits.lowtemp.analysis import shape
-from attnlimits.lowtemp.grid import RunKey
+from attnlimits.lowtemp.grid import NEEDED_TABLES, RunKey
 
-#: Figure names, in the order :func:`lowtemp_figures` returns them.
-FIGURES: tuple[str, ...] = ("w2_beta", "w2_time", "t_star", "particles", "terminal", "phase")
-#: Tables that :func:`lowtemp_figures` needs.
-NEEDED_TABLES: tuple[str, ...] = (
-    "claims", "slopes", "best_times", "w2", "phase", "phase_curves", "terminal", "terminal_curves",
-)  # fmt: skip
 #: Palettes: β (light to dark towards the hardmax flow, black), record times, N, heads.
 BETA_PALETTE, TIME_PALETTE, SIZE_PALETTE, HEAD_PALETTE = "flare", "deep", "crest", "deep"
 HARDMAX = "black"
