@@ -173,27 +173,36 @@ def find(keys: list, wildcards: Mapping[str, str]):
 #: activation entry held for the backward pass (per step, input and atom, N (N + d) entries). A
 #: cell holds the activations of its R L steps; the limit is checkpointed in segments of
 #: n/records steps (``model.forward_backward``) and holds about two segments' worth. Checked
-#: against peak RSS by ``benchmarks/adamw_memory.py``.
+#: against peak RSS by ``benchmarks/adamw_memory.py``. A cell also keeps its parameters after
+#: every step k = 0..K to compare them with the limit's (``runs.run_cell``): the trajectory, its
+#: stacked copy, the limit's parameters broadcast against it and their difference, 4 × 8 bytes
+#: per entry and step. Without that term the default cell at d = 24 (R L = 256 models) reserved
+#: 1119 MB and peaked at 1704 MB (benchmark f); with it, 1912 MB.
 MEMORY_BASE_MB, BYTES_PER_PARAMETER, BYTES_PER_ACTIVATION = 400, 180, 31
+BYTES_PER_STORED_PARAMETER = 32
 
 
 def memory_mb(spec: Mapping[str, Any]) -> int:
     """Peak memory (MB) of the job of ``spec`` (a limit spec, or a cell spec with L and seeds).
 
     The limit trains θ_r(t_j) on its n = ``limit.steps`` grid steps; a cell trains R = ``seeds``
-    models of L layers: n·M·3d² or R·L·M·3d² parameter entries. Used as the Snakemake resource
+    models of L layers: n·M·3d² or R·L·M·3d² parameter entries, and keeps the latter after each
+    of its K + 1 steps. Used as the Snakemake resource
     ``mem_mb`` (the scheduler and SLURM reserve it). The limit's memory grows like n M d²: with
     n = 16384, M = 16 and d = 48 it would need ~120 GB.
     """
     n, d, tokens = spec["limit"]["steps"], spec["d"], spec["N"]
     atoms, inputs = spec["law"]["atoms"], spec["task"]["inputs"]
+    stored = 0  # parameter snapshots kept after each AdamW step (cells only)
     if "L" in spec:
         models = held = spec["seeds"] * spec["L"]
+        stored = spec["optimizer"]["steps"] + 1
     else:
         models, held = n, 2 * (n // spec["limit"]["records"])
     parameters = models * atoms * 3 * d * d
     activations = held * inputs * atoms * tokens * (tokens + d)
     total = MEMORY_BASE_MB * 1e6 + BYTES_PER_PARAMETER * parameters
+    total += BYTES_PER_STORED_PARAMETER * stored * parameters
     return int(np.ceil((total + BYTES_PER_ACTIVATION * activations) / 1e6))
 
 
