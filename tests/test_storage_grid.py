@@ -8,6 +8,7 @@ import torch
 import xarray as xr
 
 from attnlimits.config import load_config
+from attnlimits.grids import key_wildcards
 from attnlimits.heads import grid, pipeline
 from attnlimits.provenance import VOLATILE_ATTRS, code_version, params_hash
 from attnlimits.storage import open_dataset, write_atomic, write_dataset
@@ -73,6 +74,19 @@ def test_grid_is_union_of_products_and_paths_are_readable():
     other["seeds"] = 5
     assert grid.limit_path(other, cells[0].limit) == grid.limit_path(heads, cells[0].limit)
     assert grid.cell_path(other, cells[0]) != path
+
+
+def test_find_agrees_with_a_scan_and_follows_a_grown_list():
+    heads = small_heads(a={"N": [5, 7], "d": [3], "beta": [0.5, 1.0], "L": [2, 4], "H": [1, 3]})
+    cells = grid.cells(heads)
+    for cell in cells:  # every cell is found from its own path wildcards, whatever else is given
+        wildcards = {**key_wildcards(cell), "hash": "0123"}
+        assert grid.find(cells, wildcards) is cell
+    missing = {**key_wildcards(cells[0]), "H": "2"}
+    with pytest.raises(KeyError, match="no configured heads cell"):
+        grid.find(cells, missing)
+    cells.append(grid.Cell("causal", "sphere", 5, 3, 0.5, 2, 2))  # the table is rebuilt
+    assert grid.find(cells, missing) is cells[-1]
 
 
 def test_params_hash_is_order_independent_and_code_version_tracks_modules():

@@ -64,16 +64,17 @@ def unnamed_hash(spec: Mapping[str, Any], key: Any) -> str:
     return params_hash({k: v for k, v in spec.items() if k not in named})
 
 
-#: Look-up tables of ``find_key``, per list of keys: ``id(keys) -> (keys, names, table)``. The
-#: list itself is held so that its id is not reused while the table lives.
-_INDEXES: dict[int, tuple[Sequence[Any], tuple[str, ...], dict[tuple[str, ...], Any]]] = {}
+#: Look-up tables of ``find_key``, per list of keys: ``id(keys) -> (keys, length, names,
+#: table)``. The list itself is held so that its id is not reused while the table lives; its
+#: length when the table was built tells a list that has grown since.
+_INDEXES: dict[int, tuple[Sequence[Any], int, tuple[str, ...], dict[tuple[str, ...], Any]]] = {}
 
 
 def _index(keys: Sequence[K]) -> tuple[tuple[str, ...], dict[tuple[str, ...], K]]:
     """The wildcard names of ``keys`` and the table from their wildcard texts to the key."""
     cached = _INDEXES.get(id(keys))
-    if cached is not None and cached[0] is keys and len(cached[2]) == len(keys):
-        return cached[1], cached[2]
+    if cached is not None and cached[0] is keys and cached[1] == len(keys):
+        return cached[2], cached[3]
     names = tuple(f.name for f in fields(keys[0])) if keys else ()
     table: dict[tuple[str, ...], K] = {}
     for key in keys:
@@ -81,7 +82,7 @@ def _index(keys: Sequence[K]) -> tuple[tuple[str, ...], dict[tuple[str, ...], K]
         if tuple(own) != names:
             raise TypeError(f"find_key needs keys of one kind; got {type(key).__name__}")
         table[tuple(own.values())] = key
-    _INDEXES[id(keys)] = (keys, names, table)
+    _INDEXES[id(keys)] = (keys, len(keys), names, table)
     return names, table
 
 
