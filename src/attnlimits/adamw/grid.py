@@ -175,11 +175,12 @@ def find(keys: list, wildcards: Mapping[str, str]):
 #: n/records steps (``model.forward_backward``) and holds about two segments' worth. Checked
 #: against peak RSS by ``benchmarks/adamw_memory.py``. A cell also keeps its parameters after
 #: every step k = 0..K to compare them with the limit's (``runs.run_cell``): the trajectory, its
-#: stacked copy, the limit's parameters broadcast against it and their difference, 4 × 8 bytes
-#: per entry and step. Without that term the default cell at d = 24 (R L = 256 models) reserved
-#: 1119 MB and peaked at 1704 MB (benchmark f); with it, 1912 MB.
+#: stacked copy, the limit's parameters broadcast against it, their difference and its square,
+#: 5 × 8 bytes per entry and step. Without that term the default cell at d = 24 (R L = 256
+#: models) reserved 1119 MB and peaked at 1704–1782 MB (benchmark f, and a rerun of the job);
+#: with it, 2110 MB.
 MEMORY_BASE_MB, BYTES_PER_PARAMETER, BYTES_PER_ACTIVATION = 400, 180, 31
-BYTES_PER_STORED_PARAMETER = 32
+BYTES_PER_STORED_PARAMETER = 40
 
 
 def memory_mb(spec: Mapping[str, Any]) -> int:
