@@ -364,8 +364,8 @@ def test_invalid_adamw_config_raises(modify: Callable[[dict], None], expected: l
 
 def test_cell_memory_covers_the_parameter_snapshots_of_every_step():
     """A cell keeps R L M 3 d² parameters after each of its K + 1 steps (runs.run_cell): the
-    reservation grows by 40 bytes per entry and step. The default d = 24 cell peaked at 1782 MB
-    (Snakemake's max_rss, 1699 MiB, 2026-11-23) and reserved 1119 MB before this term."""
+    reservation grows by 24 bytes per entry and step. The default d = 24 cell peaks at 1535 MB
+    (Snakemake's max_rss, 1464 MiB, 2026-11-23); it reserved 1119 MB before this term."""
     adamw = DEFAULT["adamw"]
     cell = max(grid.cells(adamw), key=lambda c: (c.d, c.L))
     spec = grid.cell_spec(adamw, cell)
@@ -374,6 +374,6 @@ def test_cell_memory_covers_the_parameter_snapshots_of_every_step():
     entries = spec["seeds"] * cell.L * spec["law"]["atoms"] * 3 * cell.d**2
     grown = grid.memory_mb(spec) - grid.memory_mb(fewer)
     assert abs(grown - 2 * grid.BYTES_PER_STORED_PARAMETER * entries / 1e6) <= 1
-    assert grid.memory_mb(spec) >= 1.1 * 1782
+    assert grid.memory_mb(spec) >= 1.1 * 1535
     limit = grid.limit_spec(adamw, cell.limit)
     assert "L" not in limit and grid.memory_mb(limit) > 0  # limits: no snapshots term

@@ -174,13 +174,12 @@ def find(keys: list, wildcards: Mapping[str, str]):
 #: cell holds the activations of its R L steps; the limit is checkpointed in segments of
 #: n/records steps (``model.forward_backward``) and holds about two segments' worth. Checked
 #: against peak RSS by ``benchmarks/adamw_memory.py``. A cell also keeps its parameters after
-#: every step k = 0..K to compare them with the limit's (``runs.run_cell``): the trajectory, its
-#: stacked copy, the limit's parameters broadcast against it, their difference and its square,
-#: 5 × 8 bytes per entry and step. Without that term the default cell at d = 24 (R L = 256
-#: models) reserved 1119 MB and peaked at 1704–1782 MB (benchmark f, and a rerun of the job);
-#: with it, 2110 MB.
+#: every step k = 0..K to compare them with the limit's (``runs.run_cell``, one step at a time):
+#: about 24 bytes per entry and step, measured. The default cell at d = 24 (R L = 256 models)
+#: peaked at 1782 MB when the error was computed on all steps at once, against 1119 MB reserved
+#: without this term (benchmark f); computed step by step it peaks at 1535 MB and reserves 1713 MB.
 MEMORY_BASE_MB, BYTES_PER_PARAMETER, BYTES_PER_ACTIVATION = 400, 180, 31
-BYTES_PER_STORED_PARAMETER = 40
+BYTES_PER_STORED_PARAMETER = 24
 
 
 def memory_mb(spec: Mapping[str, Any]) -> int:

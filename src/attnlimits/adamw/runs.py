@@ -238,9 +238,15 @@ def run_cell(
     if records % layers:
         raise ValueError(f"depth L={layers} does not divide the limit's records={records}")
     theta_limit = limit_tensor("theta")[:, :: records // layers]  # (K+1, L, M, 3, d, d)
-    theta = _stack_roles(run.params)  # (K+1, R, L, M, 3, d, d)
+    snapshots, w = theta_limit.shape[0], weights.to(device)
+
+    def theta_at(k: int) -> torch.Tensor:
+        """θ after step k, (R, L, M, 3, d, d): one step at a time, so that the error holds
+        temporaries of one step rather than of all K + 1 (``grid.memory_mb``)."""
+        return _stack_roles(Params(*(t[k] for t in run.params.tensors())))
+
     out["theta_error"] = _var(
-        parameter_error(theta, theta_limit, weights.to(device)),
+        torch.stack([parameter_error(theta_at(k), theta_limit[k], w) for k in range(snapshots)]),
         ("step", "seed"),
         "max over layers of the RMS over heads of |theta_lh - theta_r(t_l)|",
     )
@@ -250,7 +256,9 @@ def run_cell(
     )
     out["counts"] = _var(counts, ("seed", "layer_param", "atom"), "heads per (layer, atom)")
     out["theta_final"] = _var(
-        theta[-1], ("seed", "layer_param", "atom", "role", "row", "col"), "trained parameters"
+        theta_at(snapshots - 1),
+        ("seed", "layer_param", "atom", "role", "row", "col"),
+        "trained parameters",
     )
     return xr.Dataset(
         out,
