@@ -25,11 +25,14 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -158,6 +161,38 @@ def peak_rss_mib(code: str, *args: str) -> float:
         [sys.executable, "-c", code + probe, *args], check=True, capture_output=True, text=True
     )
     return float(out.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- workflow runs
+
+#: The repository, and what a scratch copy of the workflow needs (its code included).
+REPO = Path(__file__).resolve().parents[1]
+COPIED = ("Snakefile", "workflow", "config", "src")
+
+
+def scratch_repo(dest: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the workflow at ``dest`` (made once) and the environment that runs its code."""
+    if not dest.exists():
+        dest.mkdir(parents=True)
+        for name in COPIED:
+            copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+            copy(REPO / name, dest / name)
+    return dest, {**os.environ, "PYTHONPATH": str(dest / "src")}
+
+
+def run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
+    """Wall time (s), peak RSS (MB, ``os.wait4``) of the child process, and its output's tail."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        text = out.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed:\n{text[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, text[-2000:]
 
 
 # --------------------------------------------------------------------------- the machine

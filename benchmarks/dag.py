@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 import yaml
-from common import Row
+from common import REPO, Row, run_measured, scratch_repo
 
-REPO = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "workflow", "config", "src")
 BETAS = [0.5 + 0.1 * i for i in range(10)]
 DEPTHS = [1, 2, 4, 8]
 
@@ -47,34 +43,13 @@ def grid_config(cells: int, results: Path) -> dict:
     return config
 
 
-def _run_measured(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
-    """Wall time (s), peak RSS (MB) of the child process, and its output's tail."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - start
-        out.seek(0)
-        text = out.read()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed:\n{text[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, text[-2000:]
-
-
 def dry_run(cells: int, scratch: Path) -> tuple[float, float, int]:
     """Wall time, peak RSS (MB) and job count of a dry run over ``cells`` cells."""
-    repo = scratch / f"repo{cells}"
-    if not repo.exists():
-        repo.mkdir(parents=True)
-        for name in COPIED:
-            copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
-            copy(REPO / name, repo / name)
+    repo, env = scratch_repo(scratch / f"repo{cells}")
     cfg = repo / "config" / "dag.yaml"
     cfg.write_text(yaml.safe_dump(grid_config(cells, scratch / "results")))
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
     cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(cfg)]
-    wall, rss, text = _run_measured(cmd, repo, env)
+    wall, rss, text = run_measured(cmd, repo, env)
     jobs = int(text.split("total", 1)[1].split()[0]) if "total" in text else -1
     return wall, rss, jobs
 
@@ -131,7 +106,7 @@ def aggregation(cells: int, scratch: Path) -> tuple[float, float]:
     spec = scratch / f"cells{cells}.json"
     spec.write_text(json.dumps([keys, stores]))
     out = scratch / f"heads{cells}.zarr"
-    wall, rss, _ = _run_measured(
+    wall, rss, _ = run_measured(
         [sys.executable, "-c", AGGREGATE, str(spec), str(out)], scratch, {**os.environ}
     )
     check = xr.open_zarr(out, consolidated=True)

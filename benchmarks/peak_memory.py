@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from common import Row
+from common import REPO, Row
 
-REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20 / 1e6  # MB per MiB
 TARGET = 1.0
 

@@ -19,8 +19,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from common import Row
-from dag import COPIED, REPO, _run_measured
+from common import Row, run_measured, scratch_repo
 
 #: The scratch repository of the last cold run of this process (None before one).
 LAST_REPO: Path | None = None
@@ -32,18 +31,13 @@ def measure(device: torch.device, quick: bool) -> list[Row]:
     config = "test.yaml" if quick else "config.yaml"
     tmp = tempfile.mkdtemp(prefix="attnlimits-pipeline-")
     atexit.register(shutil.rmtree, tmp, True)
-    repo = Path(tmp) / "repo"
-    repo.mkdir()
-    for name in COPIED:
-        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
-        copy(REPO / name, repo / name)
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    repo, env = scratch_repo(Path(tmp) / "repo")
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
     cmd += ["--configfile", str(repo / "config" / config)]
     if device.type == "cuda":
         cmd += ["--config", "runtime={'torch_threads': 1, 'device': 'cuda'}"]
-    cold, _, _ = _run_measured(cmd, repo, env)
-    cached, _, text = _run_measured(cmd, repo, env)
+    cold, _, _ = run_measured(cmd, repo, env)
+    cached, _, text = run_measured(cmd, repo, env)
     if "Nothing to be done" not in text:
         raise RuntimeError(f"the second run was not a no-op:\n{text[-1500:]}")
     LAST_REPO = repo

@@ -50,14 +50,16 @@ def _read_cell(store: str | Path) -> dict[str, np.ndarray]:
 
 def _blocks(
     cells: Sequence[Mapping[str, Any]], index: Mapping[str, Mapping[Any, int]], chunk: int
-) -> dict[tuple, list[int]]:
-    """Indices of ``cells`` grouped by the chunk they fall in: (index along the leading grid
-    dims, chunk number along the last), in grid order."""
+) -> dict[tuple, list[tuple[int, int]]]:
+    """``cells`` grouped by the chunk they fall in, (index along the leading grid dims, chunk
+    number along the last), in grid order: each member as (its index in ``cells``, its offset
+    in the chunk)."""
     last = GRID_DIMS[-1]
-    blocks: dict[tuple, list[int]] = {}
+    blocks: dict[tuple, list[tuple[int, int]]] = {}
     for i, cell in enumerate(cells):
         lead = tuple(index[d][cell[d]] for d in GRID_DIMS[:-1])
-        blocks.setdefault((lead, index[last][cell[last]] // chunk), []).append(i)
+        part, offset = divmod(index[last][cell[last]], chunk)
+        blocks.setdefault((lead, part), []).append((i, offset))
     return dict(sorted(blocks.items()))
 
 
@@ -122,9 +124,8 @@ def aggregate(
                 name: np.full((width, *(sizes[d] for d in dims)), np.nan)
                 for name, dims in CELL_VARS.items()
             }
-            for i in members:
+            for i, h in members:
                 values = _read_cell(stores[i])
-                h = index[GRID_DIMS[-1]][cells[i][GRID_DIMS[-1]]] - h0
                 for name in CELL_VARS:
                     own = values[name]
                     block[name][(h, *(slice(0, n) for n in own.shape))] = own
