@@ -10,7 +10,7 @@ from fit_options import FIT_OPTIONS
 from attnlimits.adamw.claims import CELL_DIMS, adamw_claims, grid_statistics
 from attnlimits.adamw.grid import Cell
 from attnlimits.adamw.runs import LIMIT_ERRORS, run_cell, run_limit
-from attnlimits.statistics import replicate_weights
+from attnlimits.analysis.statistics import replicate_weights
 
 SPEC = {**TINY_SPEC, "N": 4, "task": {**TINY_SPEC["task"], "teacher_steps": 16}}
 OPTIONS = {**FIT_OPTIONS, "bootstrap": 30}

@@ -14,7 +14,7 @@ from attnlimits.adamw.statistics import (
     cell_statistics,
     step_statistics,
 )
-from attnlimits.statistics import replicate_weights
+from attnlimits.analysis.statistics import replicate_weights
 
 K1, R, S, L1, N, D = 3, 5, 2, 4, 6, 3
 

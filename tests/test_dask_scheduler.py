@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from attnlimits.analysis.statistics import cell_statistics, replicate_weights
 from attnlimits.runtime import dask_scheduler
-from attnlimits.statistics import cell_statistics, replicate_weights
 
 
 def consolidated(seed: int = 0) -> xr.Dataset:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnlimits import fits
+from attnlimits.analysis import fits
 
 
 def noisy_replicates(y, sigma, replicates, rng, exact_first=True):
@@ -162,7 +162,7 @@ def test_growth_verdict_and_not_growing():
 
 
 def test_corrected_power_law_recovers_leading_exponent_where_plain_fit_is_biased():
-    from attnlimits.fits import corrected_power_law_fit, power_law_fit
+    from attnlimits.analysis.fits import corrected_power_law_fit, power_law_fit
 
     rng = np.random.default_rng(0)
     L = np.array([4.0, 8, 16, 32, 64, 128])
@@ -180,14 +180,14 @@ def test_corrected_power_law_recovers_leading_exponent_where_plain_fit_is_biased
 
 
 def test_corrected_power_law_needs_four_points():
-    from attnlimits.fits import corrected_power_law_fit
+    from attnlimits.analysis.fits import corrected_power_law_fit
 
     fit = corrected_power_law_fit(np.array([1.0, 2.0, 4.0]), np.ones((5, 3)))
     assert np.isnan(fit.slope) and fit.n_points == 3
 
 
 def test_two_term_quadrature_recovers_exponents_that_the_sum_form_distorts():
-    from attnlimits.fits import two_term_fit, two_term_model
+    from attnlimits.analysis.fits import two_term_fit, two_term_model
 
     L, H = (g.ravel().astype(float) for g in np.meshgrid([4, 8, 16, 32, 64, 128], [1, 4, 16, 64]))
     truth = two_term_model({"a": 0.2, "b": 0.4, "p": 1.0, "q": 0.5, "r": 0.5}, L, H, "quadrature")
@@ -203,7 +203,7 @@ def test_two_term_quadrature_recovers_exponents_that_the_sum_form_distorts():
 
 
 def test_exponential_rate_fit_recovers_rate_and_predicts():
-    from attnlimits.fits import exponential_rate_fit
+    from attnlimits.analysis.fits import exponential_rate_fit
 
     rng = np.random.default_rng(3)
     t = np.linspace(0.0, 10.0, 21)

@@ -8,14 +8,10 @@ import pytest
 from fit_options import FIT_OPTIONS
 from heads_synthetic import synthetic_heads
 
-from attnlimits.heads.claims import (
-    COLUMNS,
-    find_grids,
-    heads_claims,
-    heads_statistics,
-    write_tables,
-)
+from attnlimits.analysis.tables import write_tables
+from attnlimits.heads.claims import heads_claims, heads_statistics
 from attnlimits.heads.plots import heads_figures, read_tables, trajectories_figure
+from attnlimits.p1.rates import COLUMNS, find_grids
 
 OPTIONS = FIT_OPTIONS
 PLOTS = {"format": "png", "dpi": 50, "context": "paper"}

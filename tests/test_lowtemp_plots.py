@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from attnlimits.heads.claims import write_tables
+from attnlimits.analysis.tables import write_tables
 from attnlimits.heads.plots import read_tables
 from attnlimits.lowtemp.claims import lowtemp_tables
 from attnlimits.lowtemp.grid import FIGURES, NEEDED_TABLES, RunKey, TerminalKey

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from attnlimits.fits import line_fit
+from attnlimits.analysis.fits import line_fit
 from attnlimits.lowtemp.analysis import best_times, beta_slopes, shape
 from attnlimits.lowtemp.measures import regime_problems
 from attnlimits.lowtemp.runs import make_head, run

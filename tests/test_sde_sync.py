@@ -93,7 +93,7 @@ def test_energy_curve_decays_at_lambda_bar_when_typical_and_mean_rates_agree():
     """relu, d = 64, σ = 0.1: 2λ₁ ≈ λ̄, so the mean over few paths already shows λ̄."""
     import numpy as np
 
-    from attnlimits.fits import exponential_rate_fit
+    from attnlimits.analysis.fits import exponential_rate_fit
     from attnlimits.sde.discrete import uniform_tokens
     from attnlimits.sde.dynamics import Head
     from attnlimits.sde.field import GaussianField, zonal_kernel

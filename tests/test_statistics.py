@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from heads_synthetic import gram_of, synthetic_heads
 
-from attnlimits.statistics import (
+from attnlimits.analysis.statistics import (
     cell_statistics,
     gram_statistics,
     percentile_interval,

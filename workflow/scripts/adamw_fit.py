@@ -4,10 +4,10 @@ from pathlib import Path
 
 from attnlimits.adamw.claims import adamw_claims, grid_statistics
 from attnlimits.adamw.grid import Cell
-from attnlimits.heads.claims import write_tables
+from attnlimits.analysis.statistics import replicate_weights
+from attnlimits.analysis.tables import write_tables
 from attnlimits.progress import job_logger
 from attnlimits.provenance import provenance
-from attnlimits.statistics import replicate_weights
 from attnlimits.storage import open_dataset, write_dataset
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)

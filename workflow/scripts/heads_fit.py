@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from attnlimits.heads.claims import heads_claims, heads_statistics, write_tables
+from attnlimits.analysis.tables import write_tables
+from attnlimits.heads.claims import heads_claims, heads_statistics
 from attnlimits.progress import job_logger
 from attnlimits.provenance import provenance
 from attnlimits.runtime import dask_scheduler

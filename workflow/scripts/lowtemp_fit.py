@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from attnlimits.heads.claims import write_tables
+from attnlimits.analysis.tables import write_tables
 from attnlimits.lowtemp.claims import lowtemp_tables
 from attnlimits.lowtemp.grid import RunKey, TerminalKey
 from attnlimits.progress import job_logger

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from attnlimits.heads.claims import write_tables
+from attnlimits.analysis.tables import write_tables
 from attnlimits.progress import job_logger
 from attnlimits.sde.claims import sde_claims
 from attnlimits.storage import open_dataset

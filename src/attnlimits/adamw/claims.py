@@ -31,8 +31,8 @@ from attnlimits.adamw.statistics import (
     cell_statistics,
     step_statistics,
 )
-from attnlimits.heads.claims import Layout, claims_tables
-from attnlimits.statistics import STATISTICS
+from attnlimits.analysis.statistics import STATISTICS
+from attnlimits.p1.rates import Layout, claims_tables
 
 LAYOUT = Layout("adamw", CELL_DIMS, constants=("variable", "selection"))
 _WHAT = {"x": "states X", "p": "backpropagated variables P", "theta": "parameters"}

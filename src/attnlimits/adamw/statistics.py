@@ -1,7 +1,8 @@
 """Cell statistics of experiment ``adamw`` with bootstrap replicates over seeds (MODELS.md).
 
-The errors of ``heads`` (``attnlimits.statistics``) for each tracked variable, X (forward states)
-and P (backpropagated variables), taken over the training steps k = 0..K in two ways:
+The errors of ``heads`` (``attnlimits.analysis.statistics``) for each tracked variable,
+X (forward states) and P (backpropagated variables), taken over the training steps k = 0..K in
+two ways:
 
 - ``worst``: the max over k ≤ K is part of the max over layers (MODELS.md: "max over k ≤ K of the
   joint error"), i.e. e₂ = max_{k,ℓ} ((1/N) Σᵢ |Dⁱ|²)^(1/2) and the bias and fluctuation of the
@@ -9,7 +10,8 @@ and P (backpropagated variables), taken over the training steps k = 0..K in two 
 - ``last``: after the last step K only.
 
 For each (variable, selection) the statistics are ``err``, ``err_inf``, ``bias``, ``bias_raw``,
-``noise_floor`` and ``fluct`` of :mod:`attnlimits.statistics`, named ``<var>_<selection>_<stat>``
+``noise_floor`` and ``fluct`` of :mod:`attnlimits.analysis.statistics`, named
+``<var>_<selection>_<stat>``
 (e.g. ``x_worst_bias``); ``theta_<selection>_err`` is ( Σ_s w_s θ_err[s]² )^(1/2) with θ_err the
 parameter error of ``runs.parameter_error`` (max over k for ``worst``).
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from attnlimits.statistics import error_statistic, gram_statistics
+from attnlimits.analysis.statistics import error_statistic, gram_statistics
 
 VARIABLES = ("x", "p")
 SELECTIONS = ("worst", "last")

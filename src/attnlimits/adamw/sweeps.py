@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from attnlimits import fits
 from attnlimits.adamw.grid import CELL_DIMS
-from attnlimits.statistics import replicate_interval
+from attnlimits.analysis import fits
+from attnlimits.analysis.statistics import replicate_interval
+from attnlimits.p1.rates import as_python
 
 TRACKED: tuple[str, ...] = ("x", "p", "theta")
 #: The variables whose d-exponent MODELS.md bounds (block-wise AdamW).
@@ -50,10 +51,6 @@ STEP_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _python(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 def _own_error(var: str) -> str:
     """The limit's own error that bounds how well ``var`` can be measured."""
     return f"limit_error_{var}"
@@ -63,7 +60,7 @@ def _valid_cells(stats: xr.Dataset) -> list[dict[str, Any]]:
     """The coordinates of every simulated cell (not NaN on replicate 0)."""
     valid = stats["x_worst_err"].isel(replicate=0, drop=True).transpose(*CELL_DIMS).notnull()
     return [
-        {dim: _python(stats[dim].values[i]) for dim, i in zip(CELL_DIMS, index, strict=True)}
+        {dim: as_python(stats[dim].values[i]) for dim, i in zip(CELL_DIMS, index, strict=True)}
         for index in zip(*np.nonzero(valid.values), strict=True)
     ]
 
@@ -114,7 +111,7 @@ def _lines(stats: xr.Dataset, swept: str, minimum: int):
     valid = stats["x_worst_err"].isel(replicate=0, drop=True).notnull()
     others = [dim for dim in CELL_DIMS if dim != swept]
     for values in itertools.product(*(stats[dim].values for dim in others)):
-        fixed = {dim: _python(v) for dim, v in zip(others, values, strict=True)}
+        fixed = {dim: as_python(v) for dim, v in zip(others, values, strict=True)}
         line = valid.sel(fixed).values
         if line.sum() >= minimum:
             yield fixed, stats[swept].values[line]

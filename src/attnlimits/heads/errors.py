@@ -4,7 +4,7 @@ With D_s = X_ℓ^{(s)} − x(t_ℓ) the deviation of seed s from the limit at la
 ``e₂ = max_ℓ ((1/N) Σᵢ |D_sⁱ|²)^(1/2)``, ``e_∞ = max_ℓ maxᵢ |D_sⁱ|``, per seed and input, and the
 Gram matrix G[ℓ, s, s′] = (1/N) Σᵢ ⟨D_sⁱ, D_{s′}ⁱ⟩ from which the error of any weighted seed mean
 (hence every bootstrap replicate of the bias and of the fluctuation) follows exactly
-(``attnlimits.statistics``).
+(``attnlimits.analysis.statistics``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 
 from attnlimits import plots
-from attnlimits.heads.claims import REFERENCE_SLOPES
+from attnlimits.p1.rates import REFERENCE_SLOPES
 
 DEPTH_KEYS = ("normalisation", "N", "d", "beta")
 TOKEN_KEYS = ("normalisation", "d", "beta", "L", "H")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from attnlimits import fits
+from attnlimits.analysis import fits
 
 
 def shape(beta: np.ndarray) -> np.ndarray:

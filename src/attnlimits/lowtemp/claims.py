@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from attnlimits import fits
+from attnlimits.analysis import fits
 from attnlimits.lowtemp.analysis import (
     best_times,
     beta_slopes,

@@ -29,7 +29,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from attnlimits import fits, plots
+from attnlimits import plots
+from attnlimits.analysis import fits
 from attnlimits.lowtemp.analysis import shape
 from attnlimits.lowtemp.grid import NEEDED_TABLES, RunKey
 

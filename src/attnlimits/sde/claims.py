@@ -2,7 +2,8 @@
 
 Inputs are the stores of ``sde.experiments.run_*`` (depth, width, chaos, sync); ``options`` is the
 config block ``sde.fits``. Every statistic is computed on replicate 0 (the sample) and on B
-bootstrap replicates, with the weights of :func:`attnlimits.statistics.replicate_weights` over the
+bootstrap replicates, with the weights of
+:func:`attnlimits.analysis.statistics.replicate_weights` over the
 store's independent units (seeds of a depth or width store, replicas of a chaos store, paths of a
 sync store); intervals are percentile intervals over replicates 1..B. All variables of one store
 sharing a dimension are resampled jointly.
@@ -63,11 +64,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from attnlimits import fits
-from attnlimits.heads.claims import write_tables
+from attnlimits.analysis import fits
+from attnlimits.analysis.statistics import replicate_interval, replicate_weights
+from attnlimits.analysis.tables import line_rows, write_tables
 from attnlimits.sde.chaos import halving_reference_error
-from attnlimits.statistics import replicate_interval, replicate_weights
-from attnlimits.tables import line_rows
 
 __all__ = [
     "COLUMNS",

@@ -64,7 +64,7 @@ import pandas as pd
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
 
-from attnlimits.heads.claims import write_tables
+from attnlimits.analysis.tables import write_tables
 from attnlimits.seeding import generator
 
 Elementwise = Callable[[np.ndarray], np.ndarray]

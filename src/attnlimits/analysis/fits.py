@@ -1,7 +1,7 @@
 """Rate fitting on bootstrap replicates (MODELS.md, "Rate fitting, common to all experiments").
 
 Every fit takes the quantity on all replicates, ``y`` of shape (B+1, n): row 0 is the point
-estimate, rows 1..B are bootstrap replicates over seeds (see :mod:`attnlimits.statistics`).
+estimate, rows 1..B are bootstrap replicates over seeds (see :mod:`attnlimits.analysis.statistics`).
 Weights are 1/Var_b(log y_b) over replicates 1..B, computed once and reused for the refit of every
 replicate; intervals are percentile intervals of those refits.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import least_squares, nnls
 
-from attnlimits.statistics import percentile_interval, replicate_interval
+from attnlimits.analysis.statistics import percentile_interval, replicate_interval
 
 #: Variance floor of log y, relative to the median positive variance, and absolute.
 RELATIVE_VARIANCE_FLOOR = 1e-3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -46,3 +47,20 @@ def table_page(frame: pd.DataFrame, title: str, floatfmt: str = ".4g") -> str:
         f"<style>{_TABLE_CSS}</style></head><body><h3>{html.escape(title)}</h3>"
         f"<p>{len(frame)} rows</p>{body}</body></html>\n"
     )
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame], outdir: str | Path, floatfmt: str = ".4g"
+) -> list[Path]:
+    """Write each table as ``<name>.csv`` (full precision), ``<name>.md`` and ``<name>.html``
+    (numbers to ``floatfmt``; the page is what the report shows) under ``outdir``."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, frame in tables.items():
+        csv, md, page = (outdir / f"{name}.{ext}" for ext in ("csv", "md", "html"))
+        frame.to_csv(csv, index=False)
+        md.write_text(frame.to_markdown(index=False, floatfmt=floatfmt) + "\n", encoding="utf-8")
+        page.write_text(table_page(frame, name, floatfmt), encoding="utf-8")
+        paths += [csv, md, page]
+    return paths
