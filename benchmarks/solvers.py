@@ -41,7 +41,7 @@ from torchdiffeq._impl.solvers import FixedGridODESolver
 from attnlimits.heads.law import draw_atoms, draw_inputs
 from attnlimits.heads.limit import vector_field
 from attnlimits.integrators import solve_fixed
-from attnlimits.sde.dynamics import Head, attention_drift
+from attnlimits.sde.dynamics import Attention, attention_drift
 from attnlimits.sde.field import GaussianField, cosine_gram, field_values, psd_sqrt, zonal_kernel
 from attnlimits.sde.limit import euler_maruyama, tangent_unit
 
@@ -172,32 +172,32 @@ class SphereSDE(torch.nn.Module):
     noise_type = "general"
     sde_type = "ito"
 
-    def __init__(self, head: Head, field: GaussianField, shape: tuple[int, ...]):
+    def __init__(self, attn: Attention, field: GaussianField, shape: tuple[int, ...]):
         super().__init__()
-        self.head, self.field, self.shape = head, field, shape
+        self.attn, self.field, self.shape = attn, field, shape
         self.c = 0.5 * (shape[-1] - 1) * field.kappa.kappa_1
 
     def f_and_g_prod(self, t, y, v):
         x = y.view(self.shape)
         s = psd_sqrt(self.field.kappa(cosine_gram(x)))
         noise = tangent_unit(x, field_values(s, v.view(self.shape)))
-        drift = tangent_unit(x, attention_drift(x, self.head)) - self.c * x
+        drift = tangent_unit(x, attention_drift(x, self.attn)) - self.c * x
         return drift.reshape(y.shape), noise.reshape(y.shape)
 
 
 def sde_problem(reps: int, n: int, d: int, steps: int, device: torch.device):
     # a default sde row: relu, d = 5, sigma_U = sigma_W = 0.1, Q = K = V = I, beta = 1, attractive
-    head = Head.identity(d, 1.0, 1.0, device)
+    attn = Attention.identity(d, 1.0, 1.0, device)
     field = GaussianField(zonal_kernel("relu", d, 0.1, 0.1))
     x0 = torch.randn(reps, n, d, generator=generator(7), dtype=torch.float64)
     x0 = (x0 / torch.linalg.vector_norm(x0, dim=-1, keepdim=True)).to(device)
     xi = torch.randn(reps, steps, n, d, generator=generator(8), dtype=torch.float64).to(device)
-    return head, field, x0, xi
+    return attn, field, x0, xi
 
 
-def torchsde_em(head, field, x0, dw, steps):
+def torchsde_em(attn, field, x0, dw, steps):
     h = 1.0 / steps
-    sde = SphereSDE(head, field, tuple(x0.shape))
+    sde = SphereSDE(attn, field, tuple(x0.shape))
     ts = torch.linspace(0.0, 1.0, steps + 1, dtype=x0.dtype, device=x0.device)
     ys = torchsde.sdeint(
         sde, x0.reshape(x0.shape[0], -1), ts, bm=Increments(dw, h), method="euler", dt=h
@@ -208,17 +208,17 @@ def torchsde_em(head, field, x0, dw, steps):
 def sde_rows(device: torch.device, quick: bool) -> list[Row]:
     reps, n, d = (8, 16, 5) if quick else (32, 16, 5)
     steps = 64 if quick else 256  # a power of 2: torchsde's accumulated time hits the grid
-    head, field, x0, xi = sde_problem(reps, n, d, steps, device)
+    attn, field, x0, xi = sde_problem(reps, n, d, steps, device)
     dw = (math.sqrt(1.0 / steps) * xi).transpose(0, 1).reshape(steps, reps, n * d).contiguous()
-    mine = euler_maruyama(x0, head, 1.0, field, xi)
-    theirs = torchsde_em(head, field, x0, dw, steps)
+    mine = euler_maruyama(x0, attn, 1.0, field, xi)
+    theirs = torchsde_em(attn, field, x0, dw, steps)
     err = float((mine - theirs).abs().max())
     if not err <= TOLERANCE:
         raise AssertionError(f"torchsde Euler-Maruyama differs from ours by {err:.2e}")
     t_ours, t_sde = best_times(
         [
-            lambda: euler_maruyama(x0, head, 1.0, field, xi),
-            lambda: torchsde_em(head, field, x0, dw, steps),
+            lambda: euler_maruyama(x0, attn, 1.0, field, xi),
+            lambda: torchsde_em(attn, field, x0, dw, steps),
         ],
         device,
         3 if quick else 5,

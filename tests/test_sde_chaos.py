@@ -20,7 +20,7 @@ from attnlimits.sde.chaos import (
     w2_squared,
     w2_squared_path,
 )
-from attnlimits.sde.dynamics import Head
+from attnlimits.sde.dynamics import Attention
 from attnlimits.sde.features import (
     coarsen_coefficients,
     draw_coefficients,
@@ -165,8 +165,8 @@ def _system(d=3, n=20, L=6, P=32, seed=0, act="relu", sign=1.0):
     f = draw_features(P, d, 0.1, seed, replicas=2)
     xi = draw_coefficients(P, d, L, seed, replicas=2)
     x0 = torch.stack([uniform_sphere(n, d, seed, r) for r in range(2)])
-    head = Head.identity(d, beta=2.0, sign=sign)
-    return simulate_particles(x0, head, 1.0 / L, L, f, xi, act, 0.2)
+    attn = Attention.identity(d, beta=2.0, sign=sign)
+    return simulate_particles(x0, attn, 1.0 / L, L, f, xi, act, 0.2)
 
 
 def test_tokens_stay_on_the_sphere_and_runs_are_deterministic():
@@ -184,14 +184,14 @@ def test_record_every_and_no_mlp():
     f = draw_features(P, d, 0.0, 0)
     xi = draw_coefficients(P, d, L, 0)
     x0 = uniform_sphere(10, d, "rec")
-    head = Head.identity(d, beta=1.0, sign=1.0)
-    full = simulate_particles(x0, head, 0.1, L, f, xi, "tanh", 0.0)
-    every = simulate_particles(x0, head, 0.1, L, f, xi, "tanh", 0.0, record_every=3)
+    attn = Attention.identity(d, beta=1.0, sign=1.0)
+    full = simulate_particles(x0, attn, 0.1, L, f, xi, "tanh", 0.0)
+    every = simulate_particles(x0, attn, 0.1, L, f, xi, "tanh", 0.0, record_every=3)
     torch.testing.assert_close(every, full[[0, 3, 6]])
-    still = simulate_particles(x0, Head.identity(d, 1.0, 0.0), 0.1, L, f, xi, "none", 0.0)
+    still = simulate_particles(x0, Attention.identity(d, 1.0, 0.0), 0.1, L, f, xi, "none", 0.0)
     torch.testing.assert_close(still[-1], x0)
     with pytest.raises(ValueError):
-        simulate_particles(x0, head, 0.1, L, f, xi[:3], "tanh", 0.0)
+        simulate_particles(x0, attn, 0.1, L, f, xi[:3], "tanh", 0.0)
 
 
 def test_same_field_drives_both_systems():
@@ -201,9 +201,9 @@ def test_same_field_drives_both_systems():
     f = draw_features(P, d, 0.2, 2)
     xi = draw_coefficients(P, d, L, 2)
     x0 = uniform_sphere(40, d, "shared")
-    head = Head.identity(d, beta=1.0, sign=0.0)
-    big = simulate_particles(x0, head, 0.2, L, f, xi, "relu", 0.1)
-    small = simulate_particles(x0[:7], head, 0.2, L, f, xi, "relu", 0.1)
+    attn = Attention.identity(d, beta=1.0, sign=0.0)
+    big = simulate_particles(x0, attn, 0.2, L, f, xi, "relu", 0.1)
+    small = simulate_particles(x0[:7], attn, 0.2, L, f, xi, "relu", 0.1)
     torch.testing.assert_close(small, big[:, :7])
 
 

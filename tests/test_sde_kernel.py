@@ -1,4 +1,5 @@
-"""The ``sde`` kernel κ and the exponents λ₁, λ̄ (MODELS.md, section ``sde``)."""
+"""The ``sde`` activations, kernel κ, its Monte Carlo check, the exponents λ₁, λ̄ and their table
+(MODELS.md, section ``sde``)."""
 
 from __future__ import annotations
 
@@ -9,22 +10,28 @@ import pandas as pd
 import pytest
 from scipy.special import erf
 
-from attnlimits.sde import kernel as K
-from attnlimits.sde.kernel import (
-    ACTIVATIONS,
+from attnlimits.sde import activations, kernel_monte_carlo
+from attnlimits.sde.activations import ACTIVATIONS, register_activation, registered_activations
+from attnlimits.sde.exponents import (
     coercivity_exponent,
-    exponents_table,
     is_odd_field,
-    kappa_one,
-    kappa_prime_one,
-    kernel,
     lyapunov_exponent,
-    monte_carlo_kernel,
-    register_activation,
     relu_coercivity_exponent,
     relu_lyapunov_exponent,
     synchronization_holds,
-    write_exponents_table,
+)
+from attnlimits.sde.exponents_table import TABLE_COLUMNS, exponents_table, write_exponents_table
+from attnlimits.sde.kernel import (
+    correlation,
+    kappa_one,
+    kappa_prime_one,
+    kernel,
+    relu_arccos_expectation,
+)
+from attnlimits.sde.kernel_monte_carlo import (
+    CONTROL_DEGREE,
+    monte_carlo_kernel,
+    monte_carlo_kernels,
 )
 
 SMOOTH = ("silu", "sigmoid", "tanh")
@@ -36,10 +43,10 @@ CASES = [(5, 0.0, 0.0), (64, 0.1, 0.1), (7, 1.2, 0.3), (2, 0.5, 0.0)]
 @pytest.fixture
 def registry_guard():
     """Undo any registration a test makes."""
-    before = dict(K._REGISTRY)
+    before = dict(activations._REGISTRY)
     yield
-    K._REGISTRY.clear()
-    K._REGISTRY.update(before)
+    activations._REGISTRY.clear()
+    activations._REGISTRY.update(before)
 
 
 # --------------------------------------------------------------------------- relu closed forms
@@ -76,7 +83,7 @@ def test_relu_arccos_kernel_known_values():
     # ρ = 1: E[relu(sZ)²] = s²/2; ρ = 0: (E relu(sZ))² = s²/(2π); ρ = −1: 0
     s = 0.7
     np.testing.assert_allclose(
-        K.relu_arccos_expectation(np.array([1.0, 0.0, -1.0]), s),
+        relu_arccos_expectation(np.array([1.0, 0.0, -1.0]), s),
         [s * s / 2, s * s / (2 * math.pi), 0.0],
         atol=1e-15,
     )
@@ -152,7 +159,7 @@ def test_kernel_shape_properties(activation, d, sigma_u, sigma_w):
     # positive-definite kernel: |κ(u)| ≤ κ(1) (Cauchy–Schwarz, equal variances)
     assert np.all(np.abs(k) <= k1 + 1e-14)
     # Mehler: κ − σ_W² = Σ_k a_k² ρ^k, so κ is non-decreasing and convex where ρ(u) ≥ 0
-    rho = K.correlation(U_GRID, d, sigma_u)
+    rho = correlation(U_GRID, d, sigma_u)
     pos = k[rho >= 0]
     assert np.all(np.diff(pos) >= -1e-14)
     assert np.all(np.diff(pos, 2) >= -1e-13)
@@ -241,8 +248,8 @@ def test_controlled_monte_carlo_detects_wrong_control_means(
     monkeypatch, activation, d, sigma_u, sigma_w
 ):
     # the test above can fail: controls whose means are 0.01 instead of 0 bias the estimate
-    right = K._control_variates
-    monkeypatch.setattr(K, "_control_variates", lambda *args: right(*args) + 0.01)
+    right = kernel_monte_carlo._control_variates
+    monkeypatch.setattr(kernel_monte_carlo, "_control_variates", lambda *args: right(*args) + 0.01)
     z = _mc_z_scores(activation, d, sigma_u, sigma_w, seeds=range(4))
     assert not _looks_unbiased(z), z
 
@@ -250,7 +257,7 @@ def test_controlled_monte_carlo_detects_wrong_control_means(
 def test_controlled_monte_carlo_works_for_a_registered_activation(registry_guard):
     register_activation("erf", erf, lambda x: 2 / math.sqrt(math.pi) * np.exp(-x * x))
     d, sigma_u, sigma_w = 7, 0.3, 0.2
-    mc = K._monte_carlo(U_MC.tolist(), ["erf"], d, [(sigma_u, sigma_w)], 25_000, 5)
+    mc = monte_carlo_kernels(U_MC.tolist(), ["erf"], d, [(sigma_u, sigma_w)], 25_000, 5)
     c = U_MC / d + sigma_u**2
     want = 2 / math.pi * np.arcsin(2 * c / (1 + 2 * (1 / d + sigma_u**2))) + sigma_w**2
     est, se, plain_se = mc.estimate[0, 0], mc.se[0, 0], mc.plain_se[0, 0]
@@ -261,8 +268,8 @@ def test_controlled_monte_carlo_works_for_a_registered_activation(registry_guard
 def test_control_variates_cut_the_standard_error_of_relu():
     # relu at d = 128 without biases, the worst rows of the table: same rows, degree-6 controls
     u = [0.5, 1.0]
-    mc = K._monte_carlo(u, ["relu"], 128, [(0.0, 0.0)], 1_000_000, 0)
-    assert mc.degree == K.CONTROL_DEGREE == 6
+    mc = monte_carlo_kernels(u, ["relu"], 128, [(0.0, 0.0)], 1_000_000, 0)
+    assert mc.degree == CONTROL_DEGREE == 6
     exact = kernel(np.array(u), "relu", 128, 0.0, 0.0, method="exact")
     est, se = mc.estimate[0, 0], mc.se[0, 0]
     plain, plain_se = mc.plain_estimate[0, 0], mc.plain_se[0, 0]
@@ -274,9 +281,8 @@ def test_control_variates_cut_the_standard_error_of_relu():
 
 
 def test_control_degree_grows_with_the_samples():
-    assert [K._control_degree(n) for n in (4, 999, 1_000, 19_999, 20_000, 10**6)] == [
-        0, 0, 1, 2, 3, 6,
-    ]  # fmt: skip
+    samples = (4, 999, 1_000, 19_999, 20_000, 10**6)
+    assert [kernel_monte_carlo._control_degree(n) for n in samples] == [0, 0, 1, 2, 3, 6]
     # plain Monte Carlo (degree 0) still estimates κ
     est, se = monte_carlo_kernel(0.5, "relu", 6, 0.0, 0.0, samples=600, seed=0)
     assert abs(est - kernel(0.5, "relu", 6, 0.0, 0.0)) < 5 * se
@@ -355,7 +361,7 @@ def test_relu_bias_condition_of_models_md():
 def test_register_activation(registry_guard):
     entry = register_activation("linear", lambda x: x, np.ones_like)
     assert entry.odd
-    assert "linear" in K.registered_activations()
+    assert "linear" in registered_activations()
     # φ(x) = x: κ(u) = c + σ_W² = u/d + σ_U² + σ_W², κ′(1) = 1/d
     np.testing.assert_allclose(
         kernel(U_GRID, "linear", 8, 0.2, 0.3), U_GRID / 8 + 0.04 + 0.09, atol=1e-14
@@ -376,7 +382,7 @@ def test_register_activation(registry_guard):
 
 def test_exponents_table(tmp_path):
     df = exponents_table(dims=(5, 16), sigmas=(0.0, 0.1), samples=40_000, seed=0)
-    assert list(df.columns) == list(K.TABLE_COLUMNS)
+    assert list(df.columns) == list(TABLE_COLUMNS)
     assert len(df) == len(ACTIVATIONS) * 2 * 2
     relu = df[df.activation == "relu"]
     assert (relu.closed_abs_diff < 1e-10).all()

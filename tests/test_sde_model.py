@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from attnlimits.sde.activations import get_activation, torch_activation
 from attnlimits.sde.discrete import (
     brownian_normals,
     coarsen,
@@ -15,17 +16,16 @@ from attnlimits.sde.discrete import (
     simulate_depth,
     uniform_tokens,
 )
-from attnlimits.sde.dynamics import Head
+from attnlimits.sde.dynamics import Attention
 from attnlimits.sde.field import (
     GaussianField,
     finite_width_covariance,
     finite_width_field,
     infinite_width_covariance,
     psd_sqrt,
-    torch_activation,
     zonal_kernel,
 )
-from attnlimits.sde.kernel import get_activation, kernel
+from attnlimits.sde.kernel import kernel
 from attnlimits.sde.limit import (
     euler_maruyama,
     pathwise_error,
@@ -59,10 +59,10 @@ def depth_runs(relu_field, inputs):
     x0, xi = inputs
     out = {}
     for sign in (1.0, 0.0):
-        head = Head.identity(D, BETA, sign)
-        ref = reference(x0, head, T, relu_field, xi)
+        attn = Attention.identity(D, BETA, sign)
+        ref = reference(x0, attn, T, relu_field, xi)
         errs = {
-            L: rms(pathwise_error(simulate_depth(x0, head, T, relu_field, xi, L), ref))
+            L: rms(pathwise_error(simulate_depth(x0, attn, T, relu_field, xi, L), ref))
             for L in (2, 4, 8, 16)
         }
         out[sign] = (ref, errs)
@@ -146,13 +146,13 @@ def test_width_coupling_pathwise_slope(relu_field, inputs):
     layers, reps = 8, 32
     x0 = inputs[0][:reps]
     xi = coarsen(inputs[1][:reps], layers)
-    head = Head.identity(D, BETA, 1.0)
-    inf = simulate(x0, head, T / layers, relu_field, xi)
+    attn = Attention.identity(D, BETA, 1.0)
+    inf = simulate(x0, attn, T / layers, relu_field, xi)
     widths = (16, 64, 256, 1024)
     errs = []
     for m in widths:
         fm = finite_width_field(relu_field.kappa, m, SEED, range(reps))
-        errs.append(rms(pathwise_error(simulate(x0, head, T / layers, fm, xi), inf)))
+        errs.append(rms(pathwise_error(simulate(x0, attn, T / layers, fm, xi), inf)))
     s = slope(widths, errs)
     print(f"width: RMS errors {np.round(errs, 4)}, slope {s:.3f}")
     assert all(e1 < e0 for e0, e1 in zip(errs, errs[1:], strict=False))
@@ -180,9 +180,9 @@ def test_coarsen_sums_and_is_standard_normal(inputs):
 def test_coupling_reproduces_reference_exactly(relu_field, inputs, depth_runs):
     x0, xi = inputs
     ref = depth_runs[1.0][0]
-    head = Head.identity(D, BETA, 1.0)
-    assert torch.equal(simulate_depth(x0, head, T, relu_field, xi, L_FINE), ref)
-    assert torch.equal(simulate(x0, head, T / L_FINE, relu_field, coarsen(xi, L_FINE)), ref)
+    attn = Attention.identity(D, BETA, 1.0)
+    assert torch.equal(simulate_depth(x0, attn, T, relu_field, xi, L_FINE), ref)
+    assert torch.equal(simulate(x0, attn, T / L_FINE, relu_field, coarsen(xi, L_FINE)), ref)
     assert pathwise_error(ref, ref).max() == 0.0
 
 
@@ -198,7 +198,7 @@ def test_tokens_stay_on_sphere(relu_field, inputs, depth_runs):
     ref = depth_runs[1.0][0]
     assert float((torch.linalg.vector_norm(ref, dim=-1) - 1).abs().max()) < 1e-14
     fm = finite_width_field(relu_field.kappa, 32, SEED, range(4))
-    x = simulate(inputs[0][:4], Head.identity(D, BETA, 1.0), 0.1, fm, inputs[1][:4, :10])
+    x = simulate(inputs[0][:4], Attention.identity(D, BETA, 1.0), 0.1, fm, inputs[1][:4, :10])
     assert float((torch.linalg.vector_norm(x, dim=-1) - 1).abs().max()) < 1e-14
 
 
@@ -208,11 +208,11 @@ def test_tokens_stay_on_sphere(relu_field, inputs, depth_runs):
 def test_ito_correction_keeps_tokens_on_sphere(relu_field, inputs):
     """Unprojected Euler–Maruyama: E|X_t|² − 1 = O(h) with the Itô term, (d−1)κ(1)t without."""
     x0, xi = inputs
-    head = Head.identity(D, BETA, 1.0)
+    attn = Attention.identity(D, BETA, 1.0)
     drift = (D - 1) * relu_field.kappa.kappa_1 * T  # E|X_T|² − 1 without the correction
     xi64 = coarsen(xi, 64)
-    with_ito = (euler_maruyama(x0, head, T, relu_field, xi64) ** 2).sum(-1).mean((0, 2)) - 1
-    without = (euler_maruyama(x0, head, T, relu_field, xi64, ito=False) ** 2).sum(-1).mean((0, 2))
+    with_ito = (euler_maruyama(x0, attn, T, relu_field, xi64) ** 2).sum(-1).mean((0, 2)) - 1
+    without = (euler_maruyama(x0, attn, T, relu_field, xi64, ito=False) ** 2).sum(-1).mean((0, 2))
     print(f"max_t |E|X_t|²−1|: {float(with_ito.abs().max()):.2e} (Itô), drift {drift:.3f}")
     assert float(with_ito.abs().max()) < 0.03 * drift
     assert float(without[-1] - 1) == pytest.approx(drift, rel=0.05)
@@ -221,13 +221,13 @@ def test_ito_correction_keeps_tokens_on_sphere(relu_field, inputs):
 def test_euler_maruyama_agrees_with_projected_reference(relu_field, inputs):
     """The two references (projected, unprojected Itô) converge to each other as h → 0."""
     x0, xi = inputs
-    head = Head.identity(D, BETA, 1.0)
+    attn = Attention.identity(D, BETA, 1.0)
     steps = (16, 64, 256)
     diffs = [
         rms(
             pathwise_error(
-                euler_maruyama(x0, head, T, relu_field, coarsen(xi, n)),
-                simulate_depth(x0, head, T, relu_field, xi, n),
+                euler_maruyama(x0, attn, T, relu_field, coarsen(xi, n)),
+                simulate_depth(x0, attn, T, relu_field, xi, n),
             )
         )
         for n in steps
@@ -242,9 +242,9 @@ def test_euler_maruyama_agrees_with_projected_reference(relu_field, inputs):
 
 def test_reference_error_by_levels(relu_field, inputs, depth_runs):
     x0, xi = inputs
-    head = Head.identity(D, BETA, 1.0)
+    attn = Attention.identity(D, BETA, 1.0)
     ref, errs = depth_runs[1.0]
-    lev = reference_error_by_levels(x0, head, T, relu_field, xi, 3, reference_path=ref)
+    lev = reference_error_by_levels(x0, attn, T, relu_field, xi, 3, reference_path=ref)
     assert lev.levels == (256, 128, 64, 32)
     print(
         f"level differences {np.round(lev.rms, 4)}, ratios {np.round(lev.ratios, 3)}, "
@@ -255,8 +255,8 @@ def test_reference_error_by_levels(relu_field, inputs, depth_runs):
     # successive differences shrink by ≈ sqrt(2) per halving of the step (strong order 1/2)
     assert all(1.2 < q < 1.7 for q in lev.ratios)
     # the estimate bounds the true error: take L = 64 as a "reference", 256 as the truth
-    small = reference_error_by_levels(x0, head, T, relu_field, coarsen(xi, 64), 2)
-    actual = rms(pathwise_error(simulate_depth(x0, head, T, relu_field, xi, 64), ref))
+    small = reference_error_by_levels(x0, attn, T, relu_field, coarsen(xi, 64), 2)
+    actual = rms(pathwise_error(simulate_depth(x0, attn, T, relu_field, xi, 64), ref))
     assert 0.7 * small.reference_error_orthogonal < actual < small.reference_error
     # against the coarsest level of the ladder: ≥ 10× (orthogonal estimate), ≥ 3× (triangle bound);
     # with order 1/2 the margin is ≈ sqrt(L_fine/L) (÷ 2.4 for the bound), so a 10× margin at the
@@ -270,13 +270,13 @@ def test_reference_error_by_levels(relu_field, inputs, depth_runs):
 
 def test_determinism_and_batch_independence():
     kap = zonal_kernel("tanh", D, 0.1, 0.1)
-    head = Head.identity(D, BETA, 1.0)
+    attn = Attention.identity(D, BETA, 1.0)
 
     def run(seeds, m=None):
         x0 = uniform_tokens(3, seeds, N, D)
         xi = brownian_normals(3, seeds, 8, N, D)
         f = GaussianField(kap) if m is None else finite_width_field(kap, m, 3, seeds)
-        return simulate(x0, head, 0.125, f, xi)
+        return simulate(x0, attn, 0.125, f, xi)
 
     for m in (None, 64):
         a, b = run((0, 1, 2), m), run((0, 1, 2), m)

@@ -6,13 +6,8 @@ import pytest
 import torch
 
 from attnlimits.geometry import project
-from attnlimits.sde.kernel import (
-    coercivity_exponent,
-    kappa_one,
-    kappa_prime_one,
-    kernel,
-    lyapunov_exponent,
-)
+from attnlimits.sde.exponents import coercivity_exponent, lyapunov_exponent
+from attnlimits.sde.kernel import kappa_one, kappa_prime_one, kernel
 from attnlimits.sde.sync import interaction_energy, two_point_noise, two_point_run
 from attnlimits.seeding import normal
 
@@ -71,7 +66,7 @@ def test_two_point_lyapunov_is_deterministic():
 def test_energy_rate_bound_is_at_least_lambda_bar_and_f_tends_to_minus_lambda_bar():
     import numpy as np
 
-    from attnlimits.sde.sync import energy_rate_bound, energy_rate_function
+    from attnlimits.sde.exponents import energy_rate_bound, energy_rate_function
 
     for act, d, s, beta in [
         ("sigmoid", 5, 0.0, 1.0),
@@ -95,7 +90,7 @@ def test_energy_curve_decays_at_lambda_bar_when_typical_and_mean_rates_agree():
 
     from attnlimits.analysis.fits import exponential_rate_fit
     from attnlimits.sde.discrete import uniform_tokens
-    from attnlimits.sde.dynamics import Head
+    from attnlimits.sde.dynamics import Attention
     from attnlimits.sde.field import GaussianField, zonal_kernel
     from attnlimits.sde.sync import energy_curve
 
@@ -105,9 +100,11 @@ def test_energy_curve_decays_at_lambda_bar_when_typical_and_mean_rates_agree():
     dt = 0.02
     layers = int(8.0 / dt)
     field = GaussianField(zonal_kernel("relu", d, s, s))
-    curve = energy_curve(x0, Head.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10)
+    curve = energy_curve(
+        x0, Attention.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10
+    )
     again = energy_curve(
-        x0, Head.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10, chunk=37
+        x0, Attention.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10, chunk=37
     )
     np.testing.assert_array_equal(curve.energy, again.energy)  # chunking changes nothing
     late = curve.t >= 3.0

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from attnlimits.progress import job_logger
-from attnlimits.sde.experiments import run_kernel_table
-from attnlimits.sde.kernel import write_exponents_table
+from attnlimits.sde.exponents_table import write_exponents_table
+from attnlimits.sde.runs.kernel_table import run_kernel_table
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = job_logger(sm.log[0], "sde_kernel_table")

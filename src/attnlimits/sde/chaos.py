@@ -6,8 +6,8 @@ intrinsic dimension). ``chaos_rates`` gives both.
 
 Measurement. The limit μ_t (a random measure, driven by the common noise) is replaced by the
 empirical measure of a reference system of N_ref ≫ N tokens driven by the SAME noise field: the
-same frozen random features and the same per-layer coefficients (``features.py``), the same head,
-the same Δ. Both systems run the layer step of ``dynamics.py``,
+same frozen random features and the same per-layer coefficients (``features.py``), the same
+attention (``dynamics.Attention``), the same Δ. Both systems run the layer step of ``dynamics.py``,
 
     Yⁱ = Π(X_ℓⁱ + Δ·s·A(X_ℓ)ⁱ),   X_{ℓ+1}ⁱ = Π(Yⁱ + sqrt(Δ)·G_{ℓ+1}(Yⁱ)),
 
@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from attnlimits.sde.dynamics import Head, attention_half_step, noise_half_step
+from attnlimits.sde.dynamics import Attention, attention_half_step, noise_half_step
 from attnlimits.sde.features import (
     Features,
     field_increment,
@@ -66,7 +66,7 @@ def uniform_sphere(
 
 def simulate_particles(
     x0: torch.Tensor,
-    head: Head,
+    attn: Attention,
     dt: float,
     L: int,
     features: Features,
@@ -89,7 +89,7 @@ def simulate_particles(
     x = x0
     out = [x0]
     for layer in range(L):
-        y = attention_half_step(x, head, dt)
+        y = attention_half_step(x, attn, dt)
         if activation == "none":
             x = y
         else:

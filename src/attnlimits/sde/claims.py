@@ -1,6 +1,6 @@
 """Claims of experiment ``sde`` (MODELS.md, section ``sde`` and "Rate fitting").
 
-Inputs are the stores of ``sde.experiments.run_*`` (depth, width, chaos, sync); ``options`` is the
+Inputs are the stores of ``sde.runs.*.run_*`` (depth, width, chaos, sync); ``options`` is the
 config block ``sde.fits``. Every statistic is computed on replicate 0 (the sample) and on B
 bootstrap replicates, with the weights of
 :func:`attnlimits.analysis.statistics.replicate_weights` over the

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from attnlimits.sde.dynamics import Head, attention_half_step, noise_half_step
+from attnlimits.sde.dynamics import Attention, attention_half_step, noise_half_step
 from attnlimits.sde.field import NoiseField
 from attnlimits.seeding import generator
 
@@ -70,7 +70,7 @@ def coarsen(xi_fine: torch.Tensor, layers: int) -> torch.Tensor:
 
 
 def simulate(
-    x0: torch.Tensor, head: Head, dt: float, field: NoiseField, xi: torch.Tensor
+    x0: torch.Tensor, attn: Attention, dt: float, field: NoiseField, xi: torch.Tensor
 ) -> torch.Tensor:
     """The discrete model X_ℓ, ℓ = 0..L, for L = xi.shape[1] layers of step Δ = ``dt``.
 
@@ -83,7 +83,7 @@ def simulate(
     out[:, 0] = x
     root = math.sqrt(dt)
     for layer in range(layers):
-        y = attention_half_step(x, head, dt)
+        y = attention_half_step(x, attn, dt)
         x = noise_half_step(y, root * field.sample(y, layer, xi[:, layer]))
         out[:, layer + 1] = x
     return out
@@ -91,11 +91,11 @@ def simulate(
 
 def simulate_depth(
     x0: torch.Tensor,
-    head: Head,
+    attn: Attention,
     horizon: float,
     field: NoiseField,
     xi_fine: torch.Tensor,
     layers: int,
 ) -> torch.Tensor:
     """The L-layer model on [0, T] on the fine increments: Δ = T/L, ξ = coarsen(ξ_fine, L)."""
-    return simulate(x0, head, horizon / layers, field, coarsen(xi_fine, layers))
+    return simulate(x0, attn, horizon / layers, field, coarsen(xi_fine, layers))

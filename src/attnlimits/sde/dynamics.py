@@ -15,33 +15,39 @@ import torch
 
 from attnlimits.attention import attention
 from attnlimits.geometry import project
+from attnlimits.head import Head
 
 
 @dataclass(frozen=True)
-class Head:
-    """The single head of the `sde` experiment; default Q = K = V = I, so β is the temperature."""
+class Attention:
+    """The attention term s·A_θ(X) of the layer: head θ = (Q, K, V), inverse temperature β and
+    ``attention_sign`` s (+1 attractive, 0 pure noise, −1 repulsive).
 
-    qk: torch.Tensor  # QᵀK (d, d)
-    v: torch.Tensor  # V (d, d)
+    MODELS.md's default is Q = K = V = I (``identity``), so that β is the temperature.
+    """
+
+    head: Head
     beta: float
-    sign: float  # attention_sign: +1 attractive, 0 pure noise, −1 repulsive
+    sign: float
 
     @classmethod
-    def identity(cls, d: int, beta: float, sign: float, device: str | torch.device = "cpu") -> Head:
-        eye = torch.eye(d, dtype=torch.float64, device=device)
-        return cls(qk=eye, v=eye, beta=beta, sign=sign)
+    def identity(
+        cls, d: int, beta: float, sign: float, device: str | torch.device = "cpu"
+    ) -> Attention:
+        """Q = K = V = I (d, d), float64."""
+        return cls(Head.identity(d, device), beta, sign)
 
 
-def attention_drift(x: torch.Tensor, head: Head) -> torch.Tensor:
+def attention_drift(x: torch.Tensor, attn: Attention) -> torch.Tensor:
     """s·A(X) for tokens (..., N, d) (zero when s = 0, without evaluating the attention)."""
-    if head.sign == 0:
+    if attn.sign == 0:
         return torch.zeros_like(x)
-    return head.sign * attention(x, head.qk, head.v, head.beta, "encoder")
+    return attn.sign * attention(x, attn.head.qk, attn.head.v, attn.beta, "encoder")
 
 
-def attention_half_step(x: torch.Tensor, head: Head, dt: float) -> torch.Tensor:
+def attention_half_step(x: torch.Tensor, attn: Attention, dt: float) -> torch.Tensor:
     """Y = Π(X + Δ·s·A(X))."""
-    return project(x + dt * attention_drift(x, head), "sphere")
+    return project(x + dt * attention_drift(x, attn), "sphere")
 
 
 def noise_half_step(y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

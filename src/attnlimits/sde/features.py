@@ -30,13 +30,14 @@ Brownian increments.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from attnlimits.sde.kernel import get_activation, kernel
+from attnlimits.sde.activations import torch_activation
+from attnlimits.sde.kernel import kernel
 from attnlimits.seeding import generator
 
 SeedLike = int | str | Sequence[int | str]
@@ -47,29 +48,10 @@ MAX_ELEMENTS = 2**24
 DEFAULT_US: tuple[float, ...] = tuple(float(u) for u in np.linspace(-1.0, 1.0, 21))
 """Grid of u = ⟨x, y⟩ for ``truncation_error``."""
 
-_TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "silu": torch.nn.functional.silu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-}
-
 
 def seed_parts(seed: SeedLike) -> tuple[int | str, ...]:
     """The seed as a tuple of stream-key parts."""
     return (seed,) if isinstance(seed, int | str) else tuple(seed)
-
-
-def torch_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """φ on float64 tensors: torch's own for the built-ins, else the registered numpy φ (CPU)."""
-    if name in _TORCH_ACTIVATIONS:
-        return _TORCH_ACTIVATIONS[name]
-    phi = get_activation(name).phi
-
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(phi(x.detach().cpu().numpy())).to(x.device)
-
-    return apply
 
 
 @dataclass(frozen=True)

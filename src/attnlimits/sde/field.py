@@ -35,19 +35,12 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from attnlimits.sde.kernel import get_activation, kappa_one, kernel
+from attnlimits.sde.activations import get_activation, torch_activation
+from attnlimits.sde.kernel import kappa_one, kernel
 from attnlimits.seeding import generator
 
 DEFAULT_TABLE_SIZE = 2**12 + 1
 """Grid points of the κ table on [−1, 1] (h = 2^−11; ~0.4 s of quadrature, cached per process)."""
-
-_TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "silu": torch.nn.functional.silu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-}
-
 
 # --------------------------------------------------------------------------- linear algebra
 
@@ -181,14 +174,6 @@ def zonal_kernel(
 def infinite_width_covariance(y: torch.Tensor, kappa: ZonalKernel) -> torch.Tensor:
     """K(Y) = κ(Y Yᵀ) (..., N, N), Gram entries clipped to [−1, 1]."""
     return kappa(gram(y))
-
-
-def torch_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """φ as a torch function (built-ins natively; registered ones through numpy on the CPU)."""
-    if name in _TORCH_ACTIVATIONS:
-        return _TORCH_ACTIVATIONS[name]
-    act = get_activation(name)
-    return lambda x: torch.as_tensor(act.phi(x.detach().cpu().numpy()), device=x.device)
 
 
 def features(

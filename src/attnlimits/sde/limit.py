@@ -27,18 +27,18 @@ from dataclasses import dataclass
 import torch
 
 from attnlimits.sde.discrete import coarsen, simulate
-from attnlimits.sde.dynamics import Head, attention_drift
+from attnlimits.sde.dynamics import Attention, attention_drift
 from attnlimits.sde.field import GaussianField, cosine_gram, field_values, psd_sqrt
 
 
 def reference(
-    x0: torch.Tensor, head: Head, horizon: float, field: GaussianField, xi_fine: torch.Tensor
+    x0: torch.Tensor, attn: Attention, horizon: float, field: GaussianField, xi_fine: torch.Tensor
 ) -> torch.Tensor:
     """The depth reference: the infinite-width discrete model with L_fine = ξ_fine.shape[1] layers.
 
     Returns (R, L_fine+1, N, d) at the fine times t_k = k T/L_fine.
     """
-    return simulate(x0, head, horizon / xi_fine.shape[1], field, xi_fine)
+    return simulate(x0, attn, horizon / xi_fine.shape[1], field, xi_fine)
 
 
 def tangent_unit(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -49,7 +49,7 @@ def tangent_unit(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 def euler_maruyama(
     x0: torch.Tensor,
-    head: Head,
+    attn: Attention,
     horizon: float,
     field: GaussianField,
     xi: torch.Tensor,
@@ -72,7 +72,7 @@ def euler_maruyama(
     for k in range(steps):
         s = psd_sqrt(field.kappa(cosine_gram(x)))
         noise = tangent_unit(x, field_values(s, xi[:, k]))
-        drift = tangent_unit(x, attention_drift(x, head)) - c * x
+        drift = tangent_unit(x, attention_drift(x, attn)) - c * x
         x = x + h * drift + root * noise
         out[:, k + 1] = x
     return out
@@ -158,7 +158,7 @@ def successive_differences(paths: Mapping[int, torch.Tensor]) -> LevelDifference
 
 def reference_error_by_levels(
     x0: torch.Tensor,
-    head: Head,
+    attn: Attention,
     horizon: float,
     field: GaussianField,
     xi_fine: torch.Tensor,
@@ -173,11 +173,11 @@ def reference_error_by_levels(
     """
     fine = xi_fine.shape[1]
     if reference_path is None:
-        reference_path = reference(x0, head, horizon, field, xi_fine)
+        reference_path = reference(x0, attn, horizon, field, xi_fine)
     paths = {fine: reference_path}
     for j in range(1, levels + 1):
         lj = fine // 2**j
         if lj < 1 or lj * 2**j != fine:
             raise ValueError(f"L_fine = {fine} is not divisible by 2^{levels}")
-        paths[lj] = simulate(x0, head, horizon / lj, field, coarsen(xi_fine, lj))
+        paths[lj] = simulate(x0, attn, horizon / lj, field, coarsen(xi_fine, lj))
     return successive_differences(paths)

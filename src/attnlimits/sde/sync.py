@@ -1,7 +1,8 @@
 """Synchronization by noise (MODELS.md, section ``sde``): interaction energy, Lyapunov exponent.
 
 - Interaction energy ``E_β(μ) = ½ ∬ (e^β − e^{β⟨x,y⟩}) dμ(x) dμ(y)`` ≥ 0, zero only for a single
-  cluster; near collapse E[E_β(μ_t)] decays at the coercivity rate λ̄.
+  cluster; near collapse E[E_β(μ_t)] decays at the coercivity rate λ̄ (P2's bound on that rate,
+  λ̄′, is ``exponents.energy_rate_bound``).
 - Pathwise Lyapunov exponent of the pure-noise flow: two tokens started at distance ε and
   renormalised back to ε after every layer; the mean of log(r/ε) per unit time is the top
   Lyapunov exponent of the two-point motion, predicted λ₁ = ((d−3)/2) κ′(1) − ((d−1)/2) κ(1).
@@ -10,7 +11,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 
 from attnlimits.geometry import project, tangent
 from attnlimits.sde.discrete import simulate
-from attnlimits.sde.dynamics import Head
+from attnlimits.sde.dynamics import Attention
 from attnlimits.sde.field import NoiseField
 from attnlimits.seeding import normal
 
@@ -113,36 +113,6 @@ def two_point_run(
     return TwoPointRun(log_ratios, dt)
 
 
-def energy_rate_function(
-    u: np.ndarray, kappa_u: np.ndarray, kappa_1: float, d: int, beta: float
-) -> np.ndarray:
-    """F(u) = β e^{βu} G(u) / (e^β − e^{βu}), G(u) = κ(u)(d−2+u²−βu(1−u²)) + κ(1)(β(1−u²) − (d−1)u).
-
-    MODELS.md (our reading of P2's proof): F(u) → −λ̄ as u → 1. Computed as β G / expm1(β(1−u)),
-    stable for u close to 1.
-    """
-    g = kappa_u * (d - 2 + u**2 - beta * u * (1 - u**2)) + kappa_1 * (
-        beta * (1 - u**2) - (d - 1) * u
-    )
-    return beta * g / np.expm1(beta * (1.0 - u))
-
-
-def energy_rate_bound(
-    kappa: Callable[[np.ndarray], np.ndarray],
-    kappa_1: float,
-    d: int,
-    beta: float,
-    points: int = 20001,
-) -> float:
-    """λ̄′ = −inf_{u∈[−1,1)} F(u): MODELS.md's bound E[E_β(μ_t)] ≤ e^{(ε+λ̄′)t} E[E_β(μ₀)].
-
-    ``kappa`` evaluates κ on an array of u. The infimum is taken on ``points`` Chebyshev-clustered
-    points of [−1, 1) (dense near u = 1, where F tends to −λ̄), so λ̄′ ≥ λ̄ up to that grid.
-    """
-    u = np.cos(np.linspace(np.pi, 1e-4, points))
-    return float(-np.min(energy_rate_function(u, kappa(u), kappa_1, d, beta)))
-
-
 @dataclass(frozen=True)
 class EnergyCurve:
     """e^{−β} E_β(μ_t) of every path at the layer times ``t`` (paths, times)."""
@@ -160,7 +130,7 @@ class EnergyCurve:
 
 def energy_curve(
     x0: torch.Tensor,
-    head: Head,
+    attn: Attention,
     field: NoiseField,
     dt: float,
     layers: int,
@@ -176,16 +146,16 @@ def energy_curve(
     """
     paths, n, d = x0.shape
     x = x0
-    times, energies = [0.0], [interaction_energy(x, head.beta).cpu()]
+    times, energies = [0.0], [interaction_energy(x, attn.beta).cpu()]
     for start in range(0, layers, chunk):
         steps = min(chunk, layers - start)
         xi = torch.stack(
             [normal((paths, n, d), seed, "sde.sync", n, d, start + k) for k in range(steps)], 1
         ).to(x0.device)
-        path = simulate(x, head, dt, field, xi)
+        path = simulate(x, attn, dt, field, xi)
         for k in range(1, steps + 1):
             if (start + k) % record_every == 0:
                 times.append((start + k) * dt)
-                energies.append(interaction_energy(path[:, k], head.beta).cpu())
+                energies.append(interaction_energy(path[:, k], attn.beta).cpu())
         x = path[:, -1]
     return EnergyCurve(np.asarray(times), torch.stack(energies, 1).numpy())

@@ -1,4 +1,4 @@
-"""Runners of experiment ``sde`` (src/attnlimits/sde/experiments.py) against the stores' schema."""
+"""Runners of experiment ``sde`` (src/attnlimits/sde/runs/) against the stores' schema."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ import xarray as xr
 
 from attnlimits.sde.chaos import simulate_particles, uniform_sphere, w2_squared
 from attnlimits.sde.discrete import brownian_normals, simulate_depth, uniform_tokens
-from attnlimits.sde.dynamics import Head
-from attnlimits.sde.experiments import (
-    brownian_blocks,
-    run_chaos,
-    run_depth,
-    run_kernel_table,
-    run_sync,
-    run_width,
-)
+from attnlimits.sde.dynamics import Attention
+from attnlimits.sde.exponents_table import TABLE_COLUMNS
 from attnlimits.sde.features import draw_coefficients, draw_features
 from attnlimits.sde.field import GaussianField, zonal_kernel
-from attnlimits.sde.kernel import TABLE_COLUMNS
 from attnlimits.sde.limit import pathwise_error, reference, reference_error_by_levels
+from attnlimits.sde.runs.chaos import run_chaos
+from attnlimits.sde.runs.depth import brownian_blocks, run_depth
+from attnlimits.sde.runs.kernel_table import run_kernel_table
+from attnlimits.sde.runs.sync import run_sync
+from attnlimits.sde.runs.width import run_width
 from attnlimits.sde.sync import interaction_energy
 
 ROW = {"activation": "tanh", "d": 3, "sigma": 0.1, "beta": 1.0, "T": 1.0, "seed": 3}
@@ -173,14 +170,14 @@ def test_depth_streaming_matches_the_library_composition():
     spec = {**DEPTH, "seeds": 3, "levels": 3}
     activation, d, sigma = spec["activation"], spec["d"], spec["sigma"]
     field = GaussianField(zonal_kernel(activation, d, sigma, sigma))
-    head = Head.identity(d, 1.0, 1.0)
+    attn = Attention.identity(d, 1.0, 1.0)
     x0 = uniform_tokens(spec["seed"], range(3), spec["N"], d)
     xi = brownian_normals(spec["seed"], range(3), spec["fine"], spec["N"], d)
-    ref = reference(x0, head, 1.0, field, xi)
+    ref = reference(x0, attn, 1.0, field, xi)
     err2 = torch.stack(
-        [pathwise_error(simulate_depth(x0, head, 1.0, field, xi, L), ref) for L in spec["L"]]
+        [pathwise_error(simulate_depth(x0, attn, 1.0, field, xi, L), ref) for L in spec["L"]]
     )
-    levels = reference_error_by_levels(x0, head, 1.0, field, xi, 3, reference_path=ref)
+    levels = reference_error_by_levels(x0, attn, 1.0, field, xi, 3, reference_path=ref)
     for block in (64, 16, 2):  # one block; whole layers per block; layers across blocks
         ds = run_depth(spec, "cpu", block=block)
         exact = block == 64
@@ -218,14 +215,14 @@ def test_chaos_halved_reference_matches_a_direct_recomputation(stores):
     the first N_ref/2 tokens of reference 0, recomputed from the library pieces for each replica."""
     chaos, spec = stores["chaos"], CHAOS
     d, P, L, n_ref = spec["d"], spec["P"], spec["L"], spec["N_ref"]
-    head = Head.identity(d, spec["beta"], spec["attention_sign"])
+    attn = Attention.identity(d, spec["beta"], spec["attention_sign"])
     for r in range(spec["replicas"]):
         parts = (spec["seed"], d, r)
         features = draw_features(P, d, spec["sigma"], parts)
         coeffs = draw_coefficients(P, d, L, parts)
 
         def run(x0, features=features, coeffs=coeffs):
-            return simulate_particles(x0, head, 1.0 / L, L, features, coeffs, "relu", 0.0)
+            return simulate_particles(x0, attn, 1.0 / L, L, features, coeffs, "relu", 0.0)
 
         ref = run(uniform_sphere(n_ref, d, *parts, "reference", 0))
         pool = uniform_sphere(max(spec["N"]), d, *parts, "particles")
