@@ -20,10 +20,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/heads.smk"
-include: "workflow/rules/sde.smk"
-include: "workflow/rules/adamw.smk"
-include: "workflow/rules/lowtemp.smk"
+include: "workflow/rules/experiments.smk"
 include: "workflow/rules/report.smk"
 
 

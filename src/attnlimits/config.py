@@ -21,6 +21,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from attnlimits.registry import registered, resolve
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 GRID_AXES = ("N", "d", "beta", "L", "H")
@@ -156,14 +158,29 @@ def _semantic_problems(config: dict) -> Iterator[str]:
 
     yield from _dask_problems(config["runtime"]["dask"])
 
-    if isinstance(config.get("heads"), dict):
-        yield from _heads_problems(config["heads"], config["plots"]["trajectories"])
-    if isinstance(config.get("sde"), dict):
-        yield from _sde_problems(config["sde"])
-    if isinstance(config.get("adamw"), dict):
-        yield from _adamw_problems(config["adamw"])
-    if isinstance(config.get("lowtemp"), dict):
-        yield from _lowtemp_problems(config["lowtemp"])
+    for name, experiment in registered(config["plugins"]).items():
+        if experiment.check is not None and isinstance(config.get(name), dict):
+            yield from resolve(experiment.check)(config)
+
+
+def heads_problems(config: dict) -> Iterator[str]:
+    """The rules of experiment ``heads`` (its registry entry's ``check``)."""
+    yield from _heads_problems(config["heads"], config["plots"]["trajectories"])
+
+
+def sde_problems(config: dict) -> Iterator[str]:
+    """The rules of experiment ``sde``."""
+    yield from _sde_problems(config["sde"])
+
+
+def adamw_problems(config: dict) -> Iterator[str]:
+    """The rules of experiment ``adamw``."""
+    yield from _adamw_problems(config["adamw"])
+
+
+def lowtemp_problems(config: dict) -> Iterator[str]:
+    """The rules of experiment ``lowtemp``."""
+    yield from _lowtemp_problems(config["lowtemp"])
 
 
 def _dask_problems(scheduler: str) -> Iterator[str]:
@@ -319,6 +336,29 @@ def _heads_problems(heads: dict, cell: dict) -> Iterator[str]:
         )
 
 
+def _with_plugins(schema: dict, config: dict) -> tuple[dict, list[str]]:
+    """The schema with the block of every registered experiment (built-in ones are in the
+    schema file; a plugin declares its own, ``Experiment.schema``), the experiment names
+    restricted to the registered ones; and the problems of ``plugins`` and ``experiments``."""
+    plugins = config.get("plugins", [])
+    if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
+        return schema, ["plugins: must be a list of module names"]
+    try:
+        experiments = registered(plugins)
+    except (ImportError, TypeError, ValueError) as err:
+        return schema, [f"plugins: {err}"]
+    schema = copy.deepcopy(schema)
+    props = schema["properties"]
+    for name, experiment in experiments.items():
+        if name not in props:
+            if experiment.schema is None:
+                return schema, [f"plugins: experiment {name!r} declares no schema for its block"]
+            props[name] = {**resolve(experiment.schema)(), "default": {}}
+    names = props["experiments"]["items"]
+    names["enum"] = list(experiments)
+    return schema, []
+
+
 def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Validate ``config`` and return a new dict with every missing key set to its default.
 
@@ -326,8 +366,10 @@ def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PAT
     problem, one per line, each prefixed by the dotted path of its key. Schema problems are
     reported first; the rules spanning several keys are checked only once the schema passes.
     """
-    schema = _load_schema(str(Path(schema_path).resolve()))
     out = copy.deepcopy(dict(config)) if config is not None else {}
+    schema, problems = _with_plugins(_load_schema(str(Path(schema_path).resolve())), out)
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     _fill_defaults(out, schema, schema)
     problems = list(dict.fromkeys(_schema_problems(out, schema)))
     if not problems:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import functools
 import hashlib
 import json
 import platform
@@ -51,19 +52,108 @@ def source_fingerprint(source: str) -> str:
     return ast.dump(_strip_docstrings(ast.parse(source)), include_attributes=False)
 
 
-def code_version(modules: Iterable[str]) -> str:
-    """Hash of the code of ``modules`` (dotted names under ``attnlimits``).
+#: Modules that cannot change a number: logging and progress lines, the provenance record itself,
+#: configuration loading (its values reach a job through its parameters, which are hashed) and
+#: the registry of declarations, and the downstream reading API (``attnlimits.results``, which
+#: the package imports lazily). They are left out of every job's code version.
+NOT_NUMERICS = frozenset(
+    {
+        "attnlimits.progress",
+        "attnlimits.results",
+        "attnlimits.provenance",
+        "attnlimits.config",
+        "attnlimits.registry",
+    }
+)
 
-    Goes into a rule's ``params:`` so that editing those modules re-runs that rule (Snakemake
-    does not track code imported from ``src/``). Comments, docstrings and formatting are not
-    part of it, so they re-run nothing.
+
+def module_file(module: str) -> Path | None:
+    """The source file of ``module`` (a dotted name under ``attnlimits``), None if there is none."""
+    parts = module.split(".")
+    if parts[0] != "attnlimits":
+        return None
+    base = PACKAGE_ROOT.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(module: str, tree: ast.AST, is_package: bool) -> set[str]:
+    """The ``attnlimits`` modules named by every import statement of ``tree`` (at any depth, so
+    that imports inside functions count), relative imports resolved, ``from m import x`` taken
+    as the module ``m.x`` where that is one and as ``m`` otherwise."""
+    out: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                parent = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                parent = node.module or ""
+            out.add(parent)
+            out.update(f"{parent}.{alias.name}" for alias in node.names)
+    return {name for name in out if module_file(name) is not None}
+
+
+def _with_parents(module: str) -> list[str]:
+    """``module`` and the packages above it (their ``__init__`` runs on import)."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+@functools.cache
+def _direct_imports(module: str) -> frozenset[str]:
+    path = module_file(module)
+    if path is None:
+        return frozenset()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = _imported(module, tree, path.name == "__init__.py")
+    return frozenset(p for name in found for p in _with_parents(name))
+
+
+def import_closure(entries: Iterable[str], exclude: Iterable[str] = NOT_NUMERICS) -> list[str]:
+    """Every ``attnlimits`` module that importing ``entries`` can run, sorted.
+
+    ``entries`` are dotted module names, or runners ``module:function``. The closure follows
+    every import statement of every module reached (also those inside functions, which run only
+    when called: a job may call them), and the packages above each module. Modules in
+    ``exclude`` are left out, and so is what only they import.
+    """
+    excluded = set(exclude)
+    todo = [p for entry in entries for p in _with_parents(entry.partition(":")[0])]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name in excluded or module_file(name) is None:
+            continue
+        seen.add(name)
+        todo.extend(_direct_imports(name))
+    return sorted(seen)
+
+
+def code_version(entries: Iterable[str], exclude: Iterable[str] = NOT_NUMERICS) -> str:
+    """Hash of the code that a job running ``entries`` executes: every module of their
+    :func:`import_closure`.
+
+    Goes into a rule's ``params:`` so that editing any module a job runs re-runs that job
+    (Snakemake does not track code imported from ``src/``), and editing any other re-runs
+    nothing. Comments, docstrings and formatting are not part of it, so they re-run nothing.
     """
     h = hashlib.sha256()
-    for name in sorted(modules):
-        rel = Path(*name.split(".")).with_suffix(".py")
+    for name in import_closure(entries, exclude):
         h.update(name.encode())
-        h.update(source_fingerprint((PACKAGE_ROOT / rel).read_text()).encode())
+        h.update(_fingerprint(module_file(name)).encode())
     return h.hexdigest()[:12]
+
+
+@functools.cache
+def _fingerprint(path: Path) -> str:
+    return source_fingerprint(path.read_text(encoding="utf-8"))
 
 
 def _git(*args: str) -> str | None:

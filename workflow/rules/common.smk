@@ -1,19 +1,30 @@
-# Configuration validation (before any job) and the targets of `rule all`.
+# Configuration validation (before any job), the registry of experiments, and the targets of
+# `rule all`. Every experiment is declared in its own package (attnlimits.<name>.experiment);
+# the rules of workflow/rules/experiments.smk are made from those declarations.
 
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from attnlimits.config import ConfigError, validate_config
-from attnlimits.heads import grid as heads_grid
+from attnlimits.jobs import numeric_runtime
 from attnlimits.provenance import code_version
+from attnlimits.registry import STORES, registered
 
+config.pop("report_captions", None)  # set below, after validation (never a user setting)
 try:
     config.update(validate_config(config))
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration, nothing was run:\n{err}") from None
 
 RESULTS = Path(config["results"])
+REGISTRY = registered(config["plugins"])
+EXPERIMENTS = {name: REGISTRY[name] for name in config["experiments"]}
+# The captions of the report's tables and figures (workflow/report/table.rst, figure.rst read
+# them by the item's name): declared by each experiment, never a job's parameter.
+config["report_captions"] = {
+    name: {**e.tables, **e.figures} for name, e in EXPERIMENTS.items()
+}
 
 
 def results(path):
@@ -21,28 +32,17 @@ def results(path):
     return str(RESULTS / path)
 
 
-def table_outputs(experiment, tables):
-    """The csv, md and html of each of an experiment's tables (attnlimits.heads.claims.
-    write_tables); the html page is the report item (the report shows it, where a csv could only
-    be downloaded), captioned by workflow/report/<experiment>_table_<table>.rst."""
-    outputs = []
-    for t in tables:
-        outputs += [results(f"{experiment}/tables/{t}.{ext}") for ext in ("csv", "md")]
-        page = results(f"{experiment}/tables/{t}.html")
-        caption = f"../report/{experiment}_table_{t}.rst"
-        outputs.append(report(page, caption=caption, category=experiment))
-    return outputs
+def job_code(job):
+    """The code version of a job: the import closure of its runner and of the job script's own
+    module (attnlimits.jobs), logging, provenance and configuration aside."""
+    return code_version([job.runner, "attnlimits.jobs"])
 
 
 def final_outputs():
-    """Every target of `rule all`, over the configured experiments, and the verdict table."""
+    """Every target of `rule all`: each configured experiment's outputs, and the verdicts."""
     targets = [results("verdicts.csv"), results("verdicts.html")]
-    if "heads" in config["experiments"]:
-        targets += heads_final_outputs()
-    if "sde" in config["experiments"]:
-        targets += sde_final_outputs()
-    if "adamw" in config["experiments"]:
-        targets += adamw_final_outputs()
-    if "lowtemp" in config["experiments"]:
-        targets += lowtemp_final_outputs()
+    for experiment in EXPERIMENTS.values():
+        for job in experiment.jobs:
+            if not job.keyed:
+                targets += [results(p) for p in experiment.outputs(job).values()]
     return targets

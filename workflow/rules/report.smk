@@ -1,6 +1,7 @@
 # The report (`snakemake --report report.html`, README "The report"): rule verdicts gathers the
-# claims table of every configured experiment into one verdict table (csv) and its page (html).
-# Both are report items; workflow/report/workflow.rst, the report's landing page, embeds the page.
+# claims table of every configured experiment into one verdict table (csv) and its page (html),
+# one section per paper. Both are report items; workflow/report/workflow.rst, the report's
+# landing page, embeds the page.
 
 
 # A few milliseconds of pandas: on a cluster it runs on the submitting machine, not as a job.
@@ -10,7 +11,7 @@ localrules:
 
 rule verdicts:
     input:
-        [results(f"{e}/tables/claims.csv") for e in config["experiments"]],
+        [results(f"{e}/tables") for e in EXPERIMENTS],
     output:
         csv=report(
             results("verdicts.csv"),
@@ -28,7 +29,8 @@ rule verdicts:
     resources:
         mem_mb=1000,
     params:
-        experiments=list(config["experiments"]),
-        code=code_version(["verdicts"]),
+        experiments=list(EXPERIMENTS),
+        code=code_version(["attnlimits.verdicts"]),
+        claims=[e.claims for e in EXPERIMENTS.values()],
     script:
         "../scripts/verdicts.py"

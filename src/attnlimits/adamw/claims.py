@@ -32,9 +32,13 @@ from attnlimits.adamw.statistics import (
     step_statistics,
 )
 from attnlimits.analysis.statistics import STATISTICS
+from attnlimits.p1.claims import CLAIMS as P1_CLAIMS
+from attnlimits.p1.claims import DIMENSION_CLAIM
 from attnlimits.p1.rates import Layout, claims_tables
 
 LAYOUT = Layout("adamw", CELL_DIMS, constants=("variable", "selection"))
+#: P1's claims, for the states X and the backpropagated variables P, and the d-claim.
+CLAIMS = (*P1_CLAIMS, DIMENSION_CLAIM)
 _WHAT = {"x": "states X", "p": "backpropagated variables P", "theta": "parameters"}
 _WHEN = {"worst": "worst step k <= K", "last": "after the last step K", "step": "after step k"}
 

@@ -453,6 +453,25 @@ def local_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.diff(logy, axis=-1) / np.diff(np.log(x))
 
 
+def fine_end_slope(
+    x: np.ndarray, y: np.ndarray, exclude: np.ndarray | None = None, level: float = 0.95
+) -> tuple[float, float, float]:
+    """The local slope between the two finest usable points (largest x), on replicate 0, and its
+    bootstrap interval: (slope, low, high), NaN when fewer than two points are usable.
+
+    ``x`` (n,) increasing, ``y`` (B+1, n); points are usable as in :func:`usable_points`.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    idx = np.flatnonzero(usable_points(y, exclude))
+    if len(idx) < 2:
+        return (np.nan, np.nan, np.nan)
+    pair = idx[-2:]
+    slopes = local_slopes(x[pair], y[:, pair])
+    lo, hi = replicate_interval(slopes, level)
+    return (float(slopes[0, 0]), float(lo[0]), float(hi[0]))
+
+
 def verdict(predicted: float, lo: float, hi: float) -> str:
     """Verdict of a fitted exponent's interval [lo, hi] against a predicted (decay) exponent.
 

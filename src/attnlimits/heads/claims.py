@@ -11,7 +11,10 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits.analysis.statistics import cell_statistics, replicate_weights
+from attnlimits.p1.claims import CLAIMS
 from attnlimits.p1.rates import as_python, claims_tables
+
+__all__ = ["CLAIMS", "heads_claims", "heads_statistics", "solver_table"]
 
 
 def heads_statistics(ds: xr.Dataset, options: Mapping[str, Any]) -> xr.Dataset:

@@ -83,7 +83,8 @@ class Layout:
         return {
             "claims": [
                 "experiment", "claim", *keys, "quantity", "swept", "predicted", "fitted",
-                "ci_low", "ci_high", "verdict", "target", "target_met", "n_points", "n_excluded",
+                "ci_low", "ci_high", "n_points", "n_excluded", "fine_slope", "fine_low",
+                "fine_high",
             ],
             "slopes": [
                 *keys, "quantity", "swept", "fit", "slope", "ci_low", "ci_high", "intercept",
@@ -286,11 +287,11 @@ class _Tables:
         fit: fits.PowerLawFit | fits.CorrectedPowerLawFit,
         index: int,
         predicted: float,
-        verdict: str,
-        target: str,
-        target_met: bool,
+        fine: tuple[float, float, float],
         fixed: Mapping[str, Any] | None = None,
     ) -> None:
+        """A claims row: the fit's exponent ``index`` against ``predicted``, and ``fine``, the
+        local slope (with its interval) at the fine end of the grid along ``swept``."""
         self.rows["claims"].append(
             {
                 "experiment": self.layout.experiment,
@@ -302,11 +303,11 @@ class _Tables:
                 "fitted": fit.slopes[index],
                 "ci_low": fit.ci[index, 0],
                 "ci_high": fit.ci[index, 1],
-                "verdict": verdict,
-                "target": target,
-                "target_met": bool(target_met),
                 "n_points": fit.n_points,
                 "n_excluded": len(fit.used) - fit.n_points,
+                "fine_slope": fine[0],
+                "fine_low": fine[1],
+                "fine_high": fine[2],
             }
         )
 
@@ -370,7 +371,6 @@ class _Tables:
 
 def _depth_heads(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
     """Fits and claims of a depth × heads grid."""
-    opt = tables.options
     cells = grid.cells(stats)
     tables.points(grid, cells)
     solver = cells["excluded_solver"]
@@ -387,40 +387,32 @@ def _depth_heads(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
     series = cells.sel(top)
     exclude = series["excluded_solver"] | series["bias_below_snr"]
     fit = tables.power_law(grid, series, "bias", ["L"], exclude, top)
-    tol = float(opt["tolerance_bias_L"])
-    tables.claim(
-        grid, "bias_L", "bias", "L", fit, 0, -1.0, fits.verdict(-1.0, fit.ci_low, fit.ci_high),
-        f"within {tol:g} of -1", abs(fit.slope + 1.0) <= tol, top,
-    )  # fmt: skip
+    bias = series["bias"].transpose("replicate", "L").values
+    fine = fits.fine_end_slope(series["L"].values, bias, exclude.values, tables.level)
+    tables.claim(grid, "bias_L", "bias", "L", fit, 0, -1.0, fine, top)
     corrected = fits.corrected_power_law_fit(
-        series["L"].values, series["bias"].transpose("replicate", "L").values,
-        exclude.transpose("L").values, tables.level,
-    )  # fmt: skip
-    tables.claim(
-        grid, "bias_L_corrected", "bias", "L", corrected, 0, -1.0,
-        fits.verdict(-1.0, corrected.ci_low, corrected.ci_high),
-        "leading exponent of A L^s (1 + c/L): interval reaches -1 or lies below it",
-        fits.verdict(-1.0, corrected.ci_low, corrected.ci_high) in ("consistent", "sharper"), top,
-    )  # fmt: skip
+        series["L"].values, bias, exclude.transpose("L").values, tables.level
+    )
+    tables.claim(grid, "bias_L_corrected", "bias", "L", corrected, 0, -1.0, fine, top)
     tables.local(grid, series, "bias", "L", top)
 
     fit = tables.power_law(grid, cells, "fluct", ["L", "H"], solver, fit_name="joint")
-    (p_lo, p_hi), (h_lo, h_hi) = fit.ci
-    tol = float(opt["tolerance_fluct_H"])
-    tables.claim(
-        grid, "fluct_H", "fluct", "H", fit, 1, -0.5, fits.verdict(-0.5, h_lo, h_hi),
-        f"within {tol:g} of -1/2", abs(fit.slopes[1] + 0.5) <= tol,
-    )  # fmt: skip
-    bound = fits.verdict(-1.0 / 3.0, p_lo, p_hi)
-    tables.claim(
-        grid, "fluct_L_bound", "fluct", "L", fit, 0, -1.0 / 3.0, bound,
-        "interval reaches -1/3 or lies below it", bound in ("consistent", "sharper"),
-    )  # fmt: skip
-    clt = fits.verdict(-0.5, p_lo, p_hi)
-    tables.claim(
-        grid, "fluct_L_clt", "fluct", "L", fit, 0, -0.5, clt, "interval contains -1/2",
-        clt == "consistent",
-    )  # fmt: skip
+    last_l, last_h = cells.isel(L=-1), cells.isel(H=-1)
+    fine_h = fits.fine_end_slope(
+        last_l["H"].values,
+        last_l["fluct"].transpose("replicate", "H").values,
+        last_l["excluded_solver"].transpose("H").values,
+        tables.level,
+    )
+    fine_l = fits.fine_end_slope(
+        last_h["L"].values,
+        last_h["fluct"].transpose("replicate", "L").values,
+        last_h["excluded_solver"].transpose("L").values,
+        tables.level,
+    )
+    tables.claim(grid, "fluct_H", "fluct", "H", fit, 1, -0.5, fine_h)
+    tables.claim(grid, "fluct_L_bound", "fluct", "L", fit, 0, -1.0 / 3.0, fine_l)
+    tables.claim(grid, "fluct_L_clt", "fluct", "L", fit, 0, -0.5, fine_l)
     tables.two_term(grid, cells)
 
 
@@ -428,14 +420,15 @@ def _tokens(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
     """Fits and claims of a tokens grid: err_inf and err must not grow with N."""
     cells = grid.cells(stats)
     tables.points(grid, cells)
-    threshold = float(tables.options["max_slope_N"])
     for claim, quantity in (("e_inf_N", "err_inf"), ("err_N", "err")):
         fit = tables.power_law(grid, cells, quantity, ["N"], cells["excluded_solver"])
-        tables.claim(
-            grid, claim, quantity, "N", fit, 0, 0.0,
-            fits.growth_verdict(fit.ci_low, fit.ci_high, threshold),
-            f"upper end <= {threshold:g}", fits.not_growing(fit.ci_high, threshold),
-        )  # fmt: skip
+        fine = fits.fine_end_slope(
+            cells["N"].values,
+            cells[quantity].transpose("replicate", "N").values,
+            cells["excluded_solver"].transpose("N").values,
+            tables.level,
+        )
+        tables.claim(grid, claim, quantity, "N", fit, 0, 0.0, fine)
         tables.local(grid, cells, quantity, "N", {})
 
 

@@ -65,11 +65,13 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits.analysis import fits
+from attnlimits.analysis.claims import Claim, Premise, Statement
 from attnlimits.analysis.statistics import replicate_interval, replicate_weights
 from attnlimits.analysis.tables import line_rows, write_tables
 from attnlimits.sde.chaos import halving_reference_error
 
 __all__ = [
+    "CLAIMS",
     "COLUMNS",
     "EXPERIMENT",
     "KEYS",
@@ -80,6 +82,74 @@ __all__ = [
 ]
 
 EXPERIMENT = "sde"
+
+STRONG = Statement(
+    "P2",
+    "P2.strong",
+    "E sup_t (1/N) Σᵢ |Xⁱ_⌊t/Δ⌋ − X̄ⁱ_t|² ≤ c (log L / L + 1/m): root-mean-square strong order 1/2 "
+    "in the depth L and in the width m.",
+    "pathwise convergence to the common-noise SDE (depth and width)",
+)
+CHAOS = Statement(
+    "P2",
+    "P2.chaos",
+    "E sup_t W2²(μᴺ_t, μ_t) ≤ c r(N), r = N^(−1/2), N^(−1/2) log(1+N), N^(−2/k) for k < 4, "
+    "= 4, > 4, with k = d.",
+    "propagation of chaos",
+)
+SYNC = Statement(
+    "P2",
+    "P2.sync",
+    "If λ̄ < 0 and the noise field is not odd, E[E_β(μ_t)] ≤ e^((ε+λ̄′)t) E[E_β(μ₀)]: the tokens "
+    "synchronize (cluster).",
+    "synchronization by noise",
+)
+EXPONENTS = Statement(
+    "P2",
+    "P2.exponents",
+    "Near collapse the decay rate of E[E_β] approaches λ̄ (and the two-point moment rate is λ̄); "
+    "the pathwise rate of log|Xⁱ − Xʲ| approaches λ₁.",
+    "Lyapunov and coercivity exponents of the pure-noise flow",
+)
+_SYNCHRONIZES = Premise("λ̄ < 0 and a noise field that is not odd (pure noise or attractive)")
+_ATTRACTIVE = Premise("λ̄ < 0, a field that is not odd, attractive head Q = K = V = I (ε = 0)")
+_PREDICTS = Premise("a prediction exists: λ̄ < 0 and not odd (noise), λ̄′ < 0 (attractive)")
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "depth_L", "bound", "paper", "RMS error ≤ c L^(−1/2) (up to log L)", statement=STRONG,
+        tolerance="tolerance_depth",
+    ),
+    Claim(
+        "width_m", "bound", "paper", "RMS error ≤ c m^(−1/2)", statement=STRONG,
+        tolerance="tolerance_width",
+    ),
+    Claim("chaos_N_ambient", "bound", "paper", "E sup W2² ≤ c r(N), k = d", statement=CHAOS),
+    Claim(
+        "chaos_N_intrinsic", "bound", "derived", "E sup W2² ≤ c r(N), k = d − 1",
+        where="MODELS.md, sde: the sphere's intrinsic dimension may show instead of d",
+    ),
+    Claim(
+        "energy_bound", "bound", "paper", "E[E_β] decays at least at the rate λ̄′ (ε = 0)",
+        statement=SYNC, premise=_ATTRACTIVE,
+    ),
+    Claim(
+        "energy_rate", "value", "paper", "late-time decay rate of E[E_β] = λ̄ (pure noise)",
+        statement=EXPONENTS, premise=_SYNCHRONIZES, tolerance="tolerance_energy", relative=True,
+    ),
+    Claim(
+        "moment_rate", "value", "paper", "two-point moment rate = λ̄", statement=EXPONENTS,
+        tolerance="tolerance_energy", relative=True,
+    ),
+    Claim(
+        "lyapunov", "value", "paper", "pathwise exponent of log|Xⁱ − Xʲ| = λ₁",
+        statement=EXPONENTS, tolerance="tolerance_lyapunov", relative=True,
+    ),
+    Claim(
+        "cluster", "sign", "paper", "the tokens cluster: E(end)/E(start) below the threshold",
+        statement=SYNC, premise=_PREDICTS,
+    ),
+)  # fmt: skip
 #: Columns identifying the store a row comes from.
 KEYS: list[str] = ["activation", "d", "sigma", "attention_sign"]
 #: Number of points of each fitted line in the ``lines`` table.
@@ -95,7 +165,8 @@ STRONG_ORDER = -0.5
 COLUMNS: dict[str, list[str]] = {
     "claims": [
         "experiment", "claim", *KEYS, "quantity", "swept", "predicted", "fitted", "ci_low",
-        "ci_high", "verdict", "target", "target_met", "n_points", "n_excluded", "note",
+        "ci_high", "n_points", "n_excluded", "fine_slope", "fine_low", "fine_high",
+        "premise_met", "observed", "expected", "note",
     ],
     "reference": [
         *KEYS, "reference_error", "reference_error_orthogonal", "smallest_rms_error", "ratio",
@@ -153,10 +224,6 @@ def _flag(ds: xr.Dataset, name: str) -> bool | None:
     return bool(value)
 
 
-def _relative_met(fitted: float, predicted: float, tol: float) -> bool:
-    return bool(np.isfinite(fitted) and abs(fitted - predicted) <= tol * abs(predicted))
-
-
 class _Tables:
     """Row collector for the tables of :data:`COLUMNS`."""
 
@@ -178,7 +245,7 @@ class _Tables:
             frame["d"] = frame["d"].astype("Int64")
             frame["attention_sign"] = frame["attention_sign"].astype("Int64")
             if name == "claims":
-                frame["target_met"] = frame["target_met"].astype("boolean")
+                frame["premise_met"] = frame["premise_met"].astype("boolean")
                 frame["n_points"] = frame["n_points"].astype("Int64")
                 frame["n_excluded"] = frame["n_excluded"].astype("Int64")
             if name in ("points", "chaos_reference"):
@@ -292,13 +359,9 @@ def _depth(t: _Tables, ds: xr.Dataset) -> None:
         levels = ds["level"].values.astype(float)
         diffs = rms_replicates(ds["level_diff2"].transpose("level", "seed").values, w)
         t.points(keys, "level_diff", "level", levels, diffs)
-    tol = float(opt["tolerance_depth"])
-    verdict = fits.verdict(STRONG_ORDER, fit.ci_low, fit.ci_high)
-    met = bool(np.isfinite(fit.slope) and abs(fit.slope - STRONG_ORDER) <= tol)
     t.claim(
         keys, "depth_L", quantity="rms_error", swept="L", **_rate_row(fit, STRONG_ORDER),
-        verdict=verdict, target=f"within {tol:g} of -1/2 or significantly faster",
-        target_met=met or verdict == "sharper",
+        **_fine(L, rms, ~fit.used, t.level),
         note=f"depths with RMS error <= {factor:g} x reference_error ({ref:.3g}) excluded",
     )  # fmt: skip
     smallest = float(np.nanmin(rms[0])) if np.isfinite(rms[0]).any() else np.nan
@@ -333,12 +396,9 @@ def _width(t: _Tables, ds: xr.Dataset) -> None:
         cov_fit = fits.power_law_fit(m, cov, level=t.level)
         t.points(keys, "cov_rel_err", "m", m, cov, ~cov_fit.used)
         t.line(keys, "cov_rel_err", "m", cov_fit, m)
-    tol = float(t.options["tolerance_width"])
     t.claim(
         keys, "width_m", quantity="rms_error", swept="m", **_rate_row(fit, STRONG_ORDER),
-        verdict=fits.verdict(STRONG_ORDER, fit.ci_low, fit.ci_high),
-        target=f"within {tol:g} of -1/2",
-        target_met=bool(np.isfinite(fit.slope) and abs(fit.slope - STRONG_ORDER) <= tol),
+        **_fine(m, rms, ~fit.used, t.level),
     )  # fmt: skip
 
 
@@ -414,12 +474,10 @@ def _chaos(t: _Tables, ds: xr.Dataset) -> None:
     note = _notes(ds)
     for name, k in (("ambient", d), ("intrinsic", d - 1)):
         predicted = _attr(ds, f"rate_{name}_exponent")
-        verdict = fits.verdict(predicted, fit.ci_low, fit.ci_high)
         t.claim(
             keys, f"chaos_N_{name}", quantity="sup_w2", swept="N", **_rate_row(fit, predicted),
-            verdict=verdict, target=f"interval reaches the k={k} exponent or lies below it",
-            target_met=verdict in ("consistent", "sharper"),
-            note="; ".join(filter(None, [rule_note, note if k == 4 else ""])),
+            **_fine(N, mean, ~fit.used, t.level),
+            note="; ".join(filter(None, [f"k = {k}", rule_note, note if k == 4 else ""])),
         )  # fmt: skip
     if "kappa_truncation" in ds:
         trunc = ds["kappa_truncation"]
@@ -446,6 +504,15 @@ def _chaos(t: _Tables, ds: xr.Dataset) -> None:
         )
 
 
+def _fine(x: np.ndarray, reps: np.ndarray, excluded: np.ndarray, level: float) -> dict[str, float]:
+    """The claims columns of the local slope at the fine end (largest x) of a fit's points."""
+    order = np.argsort(x)
+    slope, low, high = fits.fine_end_slope(
+        np.asarray(x, float)[order], np.asarray(reps, float)[:, order], excluded[order], level
+    )
+    return {"fine_slope": slope, "fine_low": low, "fine_high": high}
+
+
 def _scalar_claim(
     t: _Tables,
     keys: Mapping[str, Any],
@@ -453,20 +520,16 @@ def _scalar_claim(
     quantity: str,
     reps: np.ndarray,
     predicted: float,
-    tol: float,
     name: str,
     n_points: int,
     note: str = "",
 ) -> None:
-    """A claim on a bootstrapped scalar ``reps`` (B+1,) against ``predicted`` (relative ``tol``);
+    """A claim on a bootstrapped scalar ``reps`` (B+1,) against ``predicted`` (named ``name``);
     also its parity point (x = predicted) in ``points``."""
     lo, hi = _interval(reps, t.level)
-    fitted = float(reps[0])
     t.claim(
-        keys, claim, quantity=quantity, predicted=predicted, fitted=fitted, ci_low=lo, ci_high=hi,
-        verdict=fits.verdict(predicted, lo, hi), target=f"within {tol:g} (relative) of {name}",
-        target_met=_relative_met(fitted, predicted, tol), n_points=n_points, n_excluded=0,
-        note=note,
+        keys, claim, quantity=quantity, predicted=predicted, fitted=float(reps[0]), ci_low=lo,
+        ci_high=hi, n_points=n_points, n_excluded=0, note=f"{note}; predicted: {name}",
     )  # fmt: skip
     t.points(keys, quantity, "predicted", [predicted], np.asarray(reps, float)[:, None])
 
@@ -518,30 +581,22 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
     odd = _flag(ds, "odd_field")
     if sync is None:
         sync = bool(lam_bar < 0 and not odd)
-    tol_e = float(opt["tolerance_energy"])
     if sign == 0:
         predicted, name = lam_bar, "lambda_bar"
-        target = f"within {tol_e:g} (relative) of lambda_bar"
-        met = _relative_met(fit.slope, lam_bar, tol_e)
-        verdict = fits.verdict(lam_bar, fit.ci_low, fit.ci_high)
-        note = "near-collapse rate of E[E_beta]"
+        note = "near-collapse rate of E[E_beta] against lambda_bar"
     else:
         predicted, name = bound, "rate_bound"
-        verdict = fits.verdict(bound, fit.ci_low, fit.ci_high)
-        target = "decays at least as fast as the bound: interval reaches it or lies below it"
-        met = verdict in ("consistent", "sharper")
-        note = "bound e^{lambda_bar' t} with epsilon = 0"
+        note = "bound e^{lambda_bar' t} with epsilon = 0 (attractive head Q = K = V = I)"
+    # Premise: λ̄ < 0 and a field that is not odd; for the bound also ε = 0, which holds for the
+    # attractive head Q = K = V = I only (a repulsive head has a rate of its own).
+    premise = bool(sync) and sign >= 0
     if not sync:
-        verdict, met = "not applicable", pd.NA
-        note = f"needs lambda_bar < 0 and a field that is not odd ({name} = {predicted:.3g})"
+        note += f"; needs lambda_bar < 0 and a field that is not odd ({name} = {predicted:.3g})"
     elif sign < 0:
-        # ε = 0 holds for the attractive head Q = K = V = I only: a repulsive head has a rate of
-        # its own that the bound does not account for, so it predicts nothing here.
-        verdict, met = "not applicable", pd.NA
-        note = "the bound's epsilon = 0 holds for attractive attention only"
+        note += "; the bound's epsilon = 0 holds for attractive attention only"
     t.claim(
-        keys, "energy_rate", quantity="energy", swept="time", **_rate_row(fit, predicted),
-        verdict=verdict, target=target, target_met=met,
+        keys, "energy_bound" if sign else "energy_rate", quantity="energy", swept="time",
+        **_rate_row(fit, predicted), premise_met=premise,
         note=f"fitted on {late_start:.3g} <= t <= {horizon:.3g} (of {float(time.max()):.3g}: "
         f"energy above {ENERGY_FLOOR:g} E(0) and >= {min_effective:g} effective paths); " + note,
     )  # fmt: skip
@@ -553,8 +608,8 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
         w2 = t.weights(ds.sizes["path2"])
         lyap = w2 @ ds["lyap_per_path"].transpose("path2").values.astype(float)
         _scalar_claim(
-            t, keys, "lyapunov", "lyapunov", lyap, lam_1, float(opt["tolerance_lyapunov"]),
-            "lambda_1", ds.sizes["path2"], "pathwise exponent of log|X^i - X^j| (two-point run)",
+            t, keys, "lyapunov", "lyapunov", lyap, lam_1, "lambda_1", ds.sizes["path2"],
+            "pathwise exponent of log|X^i - X^j| (two-point run)",
         )  # fmt: skip
         if "moment_ratio_sq" in ds:
             dt = _attr(ds, "two_point_dt")
@@ -562,7 +617,7 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 rate = np.log(moment) / dt
             _scalar_claim(
-                t, keys, "moment_rate", "moment_rate", rate, lam_bar, tol_e, "lambda_bar",
+                t, keys, "moment_rate", "moment_rate", rate, lam_bar, "lambda_bar",
                 ds.sizes["path2"], "(1/dt) log E[(r'/eps)^2] (two-point run)",
             )  # fmt: skip
     _cluster(t, ds, keys, mean, sync, bound)
@@ -584,7 +639,7 @@ def _cluster(
     observed = bool(ratio[0] < threshold)
     sign = keys["attention_sign"]
     if sign == 0:
-        predicted: bool | None = sync
+        predicted: bool | None = True if sync else None
         why = "synchronization (lambda_bar < 0 and the field is not odd)"
     elif sign > 0:
         # the bound only guarantees decay when λ̄′ < 0; otherwise it predicts nothing
@@ -595,9 +650,8 @@ def _cluster(
     label = {True: "clusters", False: "no clusters", None: "no prediction"}
     t.claim(
         keys, "cluster", quantity="energy_ratio", swept="time", predicted=threshold,
-        fitted=float(ratio[0]), ci_low=lo, ci_high=hi, verdict=label[observed],
-        target=label[predicted], target_met=pd.NA if predicted is None else observed == predicted,
-        n_points=2, n_excluded=0,
+        fitted=float(ratio[0]), ci_low=lo, ci_high=hi, observed=label[observed],
+        expected=label[predicted], premise_met=predicted is not None, n_points=2, n_excluded=0,
         note=f"fitted = E(end)/E(start), clusters if below predicted (the threshold); from {why}",
     )  # fmt: skip
 

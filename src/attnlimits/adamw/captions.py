@@ -1,0 +1,100 @@
+"""Captions of the report items of this experiment: one text per table and figure, filled into
+the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
+
+TABLES: dict[str, str] = {
+    "cells": (
+        "One row per simulated cell: the worst-step and last-step errors of X, P and θ with "
+        "bootstrap intervals and the limit's own errors (the data of the d and ε figures)."
+    ),
+    "claims": (
+        "The claims checked (``adamw.claims``): the claims of ``heads`` for the trained model, "
+        "for each tracked variable (``variable``: x the states, p the backpropagated variables) "
+        "and step selection (``selection``: worst step k ≤ K, or after the last step), and the "
+        "block-wise d-claims. Predicted and fitted exponents with bootstrap intervals, verdict, "
+        "target and whether it was met. The verdicts of every experiment are on the first page."
+    ),
+    "dims": (
+        "Along every line of cells that differ only in d, the exponent s of err ∝ d^s for X, P "
+        "and θ (worst step) with its interval. Under block-wise AdamW the exponent of X and P is "
+        "judged against 0 (it also enters the claims); the standard variant has no prediction; θ "
+        "is reported, not judged."
+    ),
+    "eps": (
+        "Along every line of cells that differ only in Adam's ε: the worst-step error of X, P, θ, "
+        "the implied constant of the predicted rate and its ratio to the largest ε's, the local "
+        "slope in ε, and whether the limit is accurate enough (error ≥ ``solver_margin`` × its "
+        "own error by halving)."
+    ),
+    "lines": ("The fitted lines of the figures along their swept parameter, with bootstrap bands."),
+    "local_slopes": (
+        "Slopes between neighbouring grid points of each quantity along its swept parameter, with "
+        "bootstrap intervals."
+    ),
+    "points": (
+        "The data of every grid cell per variable and step selection, each statistic with its "
+        "bootstrap interval, the limit's own error and the exclusion marks."
+    ),
+    "slopes": (
+        "Every power-law fit behind the claims and the figures (per variable and step selection), "
+        "slope and intercept with bootstrap intervals and the points used and excluded."
+    ),
+    "steps": (
+        "One row per cell and training step k: error, bias and fluctuation of X and P and the "
+        "parameter error after step k, with intervals, and the mean loss of the discrete model "
+        "and the loss of the limit (the error-vs-k and training-curve figures)."
+    ),
+    "two_term": (
+        "The two-term laws a L^(−p) + b L^(−q) H^(−r) per variable and step selection, in several "
+        "forms, with bootstrap intervals, RMS of log residuals, AIC and whether the form is "
+        "supported."
+    ),
+}
+
+FIGURES: dict[str, str] = {
+    "bias_fluct": (
+        "The two terms of the error, separately. Bias (error of the seed mean, corrected for its "
+        "noise floor) against L at the largest H, predicted L⁻¹; seed-to-seed fluctuation against "
+        "L and H (joint fit), predicted H^(−1/2) and at least L^(−1/3). For X and P, worst and "
+        "last step, both AdamW variants; the verdicts are in ``tables/claims.md``."
+    ),
+    "depth_heads": (
+        "Error E of the trained transformer against its forward–backward limit, E = (mean over "
+        "seeds of max over inputs of e₂²)^½, against the depth L (one line per H) and the number "
+        "of heads H (one line per L), for the states X and the backpropagated variables P, at the "
+        "worst training step (max over k ≤ K, the theorem's quantity) and after the last step K, "
+        "for standard and block-wise AdamW. Markers: data with bootstrap 95% intervals over seeds "
+        "(hollow: left out of the fits, within ``solver_margin`` of the limit's own error); lines "
+        "and bands: power-law fits. The theorem bounds E by C (L⁻¹ + L^(−1/3) H^(−1/2)); guides "
+        "of slope −1, −1/3 (L) and −1/2 (H)."
+    ),
+    "dims": (
+        "Worst-step error against the dimension d at fixed (N, L, H), standard and block-wise "
+        "AdamW side by side, for X, P and θ, with the fitted slope, its bootstrap interval and "
+        "(for block-wise X and P, whose constants MODELS.md says do not depend on d) the verdict "
+        "against 0. Each d has its own inputs, teacher and atoms: the interval covers the seeds "
+        "of the heads, not the task. Dashed: the limit's own error by halving."
+    ),
+    "eps": (
+        "Worst-step error against Adam's ε at fixed (N, d, L, H), both variants, for X, P and θ "
+        "(table ``tables/eps.md`` gives the implied constants). Hollow markers: the limit is not "
+        "accurate enough there (error below ``solver_margin`` times its own error by halving, "
+        "dashed): as ε → 0 the standard update tends to sign(g) entry by entry and the limit's "
+        "parameter paths stop being Lipschitz in t."
+    ),
+    "local_slopes": (
+        "Slopes of log E between neighbouring grid points (worst step), against L per H and "
+        "against H per L, with bootstrap 95% intervals: where the asymptotic regime starts."
+    ),
+    "steps": (
+        "Error after each training step k = 0..K (k = 0: before training) of the states X, the "
+        "backpropagated variables P and the parameters θ (root mean square over heads of \\|θ_ℓh − "
+        "θ_r(t_ℓ)\\|, Frobenius over Q, K, V; zero at k = 0), at the largest H (one line per L) "
+        "and at the largest L (one line per H), with bootstrap 95% bands; last column: the "
+        "training loss J of the discrete models (mean over seeds) and of the limit (dashed)."
+    ),
+    "tokens": (
+        "Worst-token error e_∞ and RMS error E against the number of tokens N at fixed (L, H), "
+        "with power-law fits. The theorem's constants do not depend on N: the claim is that the "
+        "upper end of the slope's interval is at most ``max_slope_N``."
+    ),
+}

@@ -1,0 +1,73 @@
+"""Experiment ``adamw`` (MODELS.md): P1's forward–backward limit under AdamW training, declared.
+
+limit (per variant, ε, N, d, β: the trained limit and its own error by halving)
+→ cell (per L, H: the trained discrete model, its errors after every step)
+→ fit (statistics over the grid, rate fits, claims) → plots.
+"""
+
+from __future__ import annotations
+
+from attnlimits.adamw import captions
+from attnlimits.adamw import grid as g
+from attnlimits.registry import Dataset, Experiment, Job
+
+RUNNERS = "attnlimits.adamw.jobs"
+
+EXPERIMENT = Experiment(
+    name="adamw",
+    title="P1 training: forward–backward system under AdamW",
+    jobs=(
+        Job(
+            name="limit",
+            runner=f"{RUNNERS}:limit",
+            pattern=g.LIMIT_PATTERN,
+            keys=lambda c: g.limits(c["adamw"]),
+            path=lambda c, k: g.limit_path(c["adamw"], k),
+            find=g.find,
+            spec=lambda c, k: g.limit_spec(c["adamw"], k),
+            memory_mb=g.memory_mb,
+            wildcards=g.WILDCARD_CONSTRAINTS,
+        ),
+        Job(
+            name="cell",
+            runner=f"{RUNNERS}:cell",
+            pattern=g.CELL_PATTERN,
+            keys=lambda c: g.cells(c["adamw"]),
+            path=lambda c, k: g.cell_path(c["adamw"], k),
+            find=g.find,
+            spec=lambda c, k: g.cell_spec(c["adamw"], k),
+            needs=lambda c, k: {"limit": g.limit_path(c["adamw"], k.limit)},
+            memory_mb=g.memory_mb,
+            wildcards=g.WILDCARD_CONSTRAINTS,
+        ),
+        Job(
+            name="fit",
+            runner=f"{RUNNERS}:fit",
+            spec=lambda c, k: c["adamw"]["fits"],
+            needs=lambda c, k: {"cells": [g.cell_path(c["adamw"], x) for x in g.cells(c["adamw"])]},
+            outputs=("statistics", "tables"),
+            memory_mb=4000,
+        ),
+        Job(
+            name="plots",
+            runner=f"{RUNNERS}:plots",
+            spec=lambda c, k: c["plots"],
+            needs=lambda c, k: {"tables": "adamw/tables"},
+            outputs=("plots",),
+        ),
+    ),
+    tables=captions.TABLES,
+    figures=captions.FIGURES,
+    claims="attnlimits.adamw.claims:CLAIMS",
+    check="attnlimits.config:adamw_problems",
+    datasets={
+        "results": Dataset(
+            opener="attnlimits.adamw.datasets:open_results",
+            doc="the cell stores: per-seed errors of X, P and θ after every AdamW step",
+        ),
+        "statistics": Dataset(
+            opener="attnlimits.adamw.datasets:open_statistics",
+            doc="statistics per variable and step selection over the cell dimensions, replicate",
+        ),
+    },
+)

@@ -1,0 +1,81 @@
+"""Captions of the report items of this experiment: one text per table and figure, filled into
+the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
+
+TABLES: dict[str, str] = {
+    "claims": (
+        "The claims checked, one row per claim and grid (``heads.claims``): the predicted "
+        "exponent, the fitted one (``fitted``) with its bootstrap interval [``ci_low``, "
+        "``ci_high``], the ``verdict`` of the interval against the prediction (consistent: "
+        "contains it; sharper: significantly faster decay; violated: significantly slower), the "
+        "``target`` the claim is held to and whether it was met (``target_met``), and the points "
+        "used and excluded. The verdicts of every experiment are on the first page."
+    ),
+    "lines": (
+        "The fitted lines of the figures, each evaluated along its swept parameter (``x``, ``y``) "
+        "with its bootstrap band [``y_low``, ``y_high``]."
+    ),
+    "local_slopes": (
+        "Slopes between neighbouring grid points (``x_low``, ``x_high``) of each quantity along "
+        "its swept parameter, with bootstrap intervals: where along the grid the asymptotic rate "
+        "sets in."
+    ),
+    "points": (
+        "The data of every grid cell: error, error at the last time, bias (raw and corrected), "
+        "noise floor and fluctuation, each with its bootstrap interval, the limit's own error, "
+        "and whether the cell was excluded (error within ``solver_margin`` of the limit's error, "
+        "or bias below its signal-to-noise threshold)."
+    ),
+    "slopes": (
+        "Every power-law fit behind the claims and the figures, one row per fit: error vs L per "
+        "H, error vs H per L, bias vs L at the largest H, the joint fluctuation fit, e_∞ and err "
+        "vs N. ``slope`` and ``intercept`` (log-log) with bootstrap intervals, the points used "
+        "and excluded."
+    ),
+    "solver": (
+        "Accuracy of the limit (per mask, normalisation, N, d, β): the limit's own error (halving "
+        "its step), the smallest cell error measured against it, their ratio and whether it "
+        "reaches the required margin (``solver_margin``; MODELS.md asks for at least 10×)."
+    ),
+    "two_term": (
+        "The two-term laws a L^(−p) + b L^(−q) H^(−r) fitted to the error of each depth × heads "
+        "grid, in several forms (``form``: the theorem's bound, the CLT exponents, free "
+        "exponents; ``free`` names the exponents that were fitted), each parameter with its "
+        "bootstrap interval, the RMS of the log residuals, the AIC and its difference to the best "
+        "form, and whether the form is supported."
+    ),
+}
+
+FIGURES: dict[str, str] = {
+    "bias_fluct_vs_L": (
+        "The two parts of the error against L. Bias: error of the seed mean at the largest H, "
+        "corrected for its noise floor (fluctuation/√R); predicted slope −1. Fluctuation: "
+        "seed-to-seed spread; slope −1/2 under the central-limit heuristic, at least −1/3 by the "
+        "theorem. Guide lines show the reference slopes."
+    ),
+    "e_inf_vs_N": (
+        "The uniform error e_∞ (max over layers and tokens) against the number of tokens N at "
+        "fixed (L, H). The theorem's constant does not depend on N: the fitted slope's interval "
+        "must not exceed +0.1."
+    ),
+    "err_vs_H": (
+        "Cell error E against the number of heads H, one line per depth L. At small H the "
+        "fluctuation term, predicted to scale like (L H)^(−1/2), dominates; at large H the error "
+        "flattens onto the bias, which scales like L⁻¹."
+    ),
+    "err_vs_L": (
+        "Cell error E = (mean over seeds of max over inputs of e₂²)^½ against the depth L, one "
+        "line per number of heads H, for each mask. Markers are the data with bootstrap 95% "
+        "intervals over seeds; lines and bands are weighted least-squares power-law fits and "
+        "their bootstrap 95% bands. The theorem bounds E by C (L⁻¹ + L^(−1/3) H^(−1/2))."
+    ),
+    "local_slopes": (
+        "Local slopes d log E / d log x between neighbouring grid points, against the larger grid "
+        "value, with the predicted exponents as horizontal lines: where they settle shows where "
+        "the asymptotic regime starts."
+    ),
+    "trajectories": (
+        "Token trajectories of one input and one seed, discrete transformer (markers, one per "
+        "layer) against the limit ODE (solid lines), in the first coordinates. The cell shown is "
+        "set in the config under ``plots.trajectories``."
+    ),
+}

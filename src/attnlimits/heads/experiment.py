@@ -1,0 +1,108 @@
+"""Experiment ``heads`` (MODELS.md): the depth × heads limit of P1's forward pass, declared.
+
+limit (per mask, normalisation, N, d, β) → cell (per L, H: simulate and measure the errors)
+→ aggregate (one consolidated store) → fit (statistics, rate fits, claims) → plots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from attnlimits.heads import captions
+from attnlimits.heads import grid as g
+from attnlimits.registry import Dataset, Experiment, Job
+
+RUNNERS = "attnlimits.heads.jobs"
+
+
+def _trajectory_cell(config: dict[str, Any]) -> g.Cell:
+    tr = config["plots"]["trajectories"]
+    keys = ("mask", "normalisation", "N", "d", "beta", "L", "H")
+    return g.Cell(**{k: (float(tr[k]) if k == "beta" else tr[k]) for k in keys})
+
+
+def _cell_paths(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
+    return {"cells": [g.cell_path(config["heads"], c) for c in g.cells(config["heads"])]}
+
+
+def _plot_inputs(config: dict[str, Any], key: Any) -> dict[str, str]:
+    cell = _trajectory_cell(config)
+    return {
+        "tables": "heads/tables",
+        "cell": g.cell_path(config["heads"], cell),
+        "limit": g.limit_path(config["heads"], cell.limit),
+    }
+
+
+EXPERIMENT = Experiment(
+    name="heads",
+    title="P1 forward pass: depth and heads",
+    jobs=(
+        Job(
+            name="limit",
+            runner=f"{RUNNERS}:limit",
+            pattern=g.LIMIT_PATTERN,
+            keys=lambda c: g.limits(c["heads"]),
+            path=lambda c, k: g.limit_path(c["heads"], k),
+            find=g.find,
+            spec=lambda c, k: g.limit_spec(c["heads"], k),
+            wildcards=g.WILDCARD_CONSTRAINTS,
+            runtime_min=30,
+        ),
+        Job(
+            name="cell",
+            runner=f"{RUNNERS}:cell",
+            pattern=g.CELL_PATTERN,
+            keys=lambda c: g.cells(c["heads"]),
+            path=lambda c, k: g.cell_path(c["heads"], k),
+            find=g.find,
+            spec=lambda c, k: g.cell_spec(c["heads"], k),
+            needs=lambda c, k: {"limit": g.limit_path(c["heads"], k.limit)},
+            wildcards=g.WILDCARD_CONSTRAINTS,
+            runtime_min=30,
+        ),
+        Job(
+            name="aggregate",
+            runner=f"{RUNNERS}:aggregate",
+            spec=lambda c, k: {
+                "T": c["heads"]["T"],
+                "seeds": c["heads"]["seeds"],
+                "cells": [asdict(cell) for cell in g.cells(c["heads"])],
+            },
+            needs=_cell_paths,
+            outputs=("results",),
+        ),
+        Job(
+            name="fit",
+            runner=f"{RUNNERS}:fit",
+            spec=lambda c, k: c["heads"]["fits"],
+            needs=lambda c, k: {"results": "heads/results.zarr"},
+            outputs=("statistics", "tables"),
+            memory_mb=4000,
+        ),
+        Job(
+            name="plots",
+            runner=f"{RUNNERS}:plots",
+            spec=lambda c, k: c["plots"],
+            needs=_plot_inputs,
+            outputs=("plots",),
+        ),
+    ),
+    tables=captions.TABLES,
+    figures=captions.FIGURES,
+    claims="attnlimits.heads.claims:CLAIMS",
+    check="attnlimits.config:heads_problems",
+    datasets={
+        "results": Dataset(
+            opener="attnlimits.heads.datasets:open_results",
+            doc="per-seed errors e2, e_inf and the Gram matrix of deviations over (mask, "
+            "normalisation, N, d, beta, L, H, seed), NaN where no cell was run",
+        ),
+        "statistics": Dataset(
+            opener="attnlimits.heads.datasets:open_statistics",
+            doc="cell statistics (err, err_inf, bias, bias_raw, noise_floor, fluct, limit_error) "
+            "over the cell dimensions and replicate (0: the sample, 1..B: bootstrap)",
+        ),
+    },
+)

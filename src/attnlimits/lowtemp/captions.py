@@ -1,0 +1,110 @@
+"""Captions of the report items of this experiment: one text per table and figure, filled into
+the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
+
+TABLES: dict[str, str] = {
+    "best_times": (
+        "Per head, variant and β: the time t* at which W2 to T#μ₀ is smallest (refined by a "
+        "parabola through the grid minimum), the grid time, the minimum and whether it lies at "
+        "the horizon (then only a lower bound, left out of the fit of t* against log β)."
+    ),
+    "claims": (
+        "The claims checked, one row each (``lowtemp.claims``): slopes of W2 in log β and in log "
+        "s(β) per time, t*(β) vs log β, the terminal law (W2 to T#μ₀, its rate in t, its slope in "
+        "N) and the long-time phase rate; predicted and fitted values with intervals, the verdict "
+        "and a note. The verdicts of every experiment are on the first page."
+    ),
+    "phase": (
+        "Per head, variant and β (β = inf: the hardmax flow): the fitted long-time rate of the "
+        "mass off V's top eigendirection against the derived rate (−2 λ₂), V's eigenvalues, the "
+        "interval and the moment at the start and the end."
+    ),
+    "phase_curves": ("The off-axis moment over time per β (the long-time phase figure)."),
+    "slopes": (
+        "Per head, variant and record time t > 0: the slope of log W2(μ^β_t, μ^∞_t) in log β "
+        "(predicted −1/2) and in log s(β) (predicted 1), with intervals and verdicts."
+    ),
+    "terminal": (
+        "Per head, variant and size: W2(μ^∞_t, T#μ₀) of the hardmax flow at the start and at the "
+        "horizon, and its fitted rate in t with its interval."
+    ),
+    "terminal_curves": (
+        "W2 of the hardmax flow to T#μ₀ over time per head, variant and N (the terminal figure)."
+    ),
+    "w2": (
+        "The W2 curves of the figures per (β, t): to the hardmax flow (exact, and the "
+        "identity-coupling bound) and to T#μ₀; β = inf rows are the hardmax flow itself."
+    ),
+}
+
+FIGURES: dict[str, str] = {
+    "particles": (
+        "The particles (weighted quadrature points of μ₀, marker area proportional to the weight) "
+        "at four record times (t = 0, two intermediate times, the horizon), in the variable each "
+        "variant is measured in (z = e^(−tV) x for the plain flow, x for the consensus flow): the "
+        "flow at the smallest β and at the largest β (filled, light and dark), the hardmax flow "
+        "(black rings) and the push-forward T#μ₀ (grey crosses). Rows: the runs of the identity "
+        "head and of one other head, both variants. As β grows the β flow follows the hardmax "
+        "flow longer; where T#μ₀ is the hardmax flow's terminal law (identity head) the black "
+        "rings land on the crosses, every particle on its leader. Each row shares one box, so a "
+        "flow that grows (e.g. the consensus flow of a head whose V has an eigenvalue above 1) "
+        "fills the panels at late times."
+    ),
+    "phase": (
+        "The long-time phase. The mass left off V's top eigendirection, Σᵢ wᵢ \\|c_⊥,i\\|² with c "
+        "the particles' coordinates in V's eigenbasis, against t (log scale), one line per β "
+        "(light to dark) and the hardmax flow in black; rows: variants, columns: heads (a head "
+        "whose V has no real eigenbasis has no such moment). The legend gives each flow's fitted "
+        "rate of log moment in t over ``fits.phase_window`` (table ``phase``), drawn dotted "
+        "through the last point over the second half of the time range. Dashed: the rate derived "
+        "for the plain flow, −2λ₂ with λ₂ V's second eigenvalue (0 without a spectral gap, e.g. V "
+        "= I), through the hardmax flow's last point; the consensus flow has no derived rate. "
+        "Claim ``phase`` is consistent when a fitted rate is within ``fits.phase_rate_tol`` of "
+        "the derived one."
+    ),
+    "t_star": (
+        "T*(β), the time at which W2(μ^β_t, T#μ₀) is smallest (table ``best_times``), against β "
+        "on a log axis, one panel per variant, one colour per head. Filled: t* inside the "
+        "horizon; hollow: t* at the horizon (dotted line), a lower bound only, left out of the "
+        "fit. Lines: t* = a + b log β fitted on the inside points; the legend gives the slope b "
+        "with its t-interval and the verdict of claim ``t_star`` (``tables/claims.md``). "
+        "MODELS.md predicts that t* grows like log β (b > 0); the claim has no prediction "
+        "(undetermined) where the hardmax flow does not approach T#μ₀, since t* then tracks the "
+        "hardmax flow's own closest approach."
+    ),
+    "terminal": (
+        "Distance W2(μ^∞_t, T#μ₀) of the hardmax flow to the push-forward T#μ₀ against t (log "
+        "scale), one line per number of particles N; rows: variants, columns: heads of "
+        "``lowtemp.terminal``. Dashed: the rate of log W2 in t fitted at the largest N over "
+        "``fits.terminal_window`` (table ``terminal``), drawn through the last point; the legend "
+        "gives it with its t-interval. MODELS.md: W2(μ^∞_t, T#μ₀) ≲ e^(−ct) when T#μ₀ is the "
+        "terminal law of the hardmax flow (a straight decaying line; for Q = K = V = I the rate "
+        "is −1), and the distance must not grow with N. A line that flattens or rises means the "
+        "projection map does not give the terminal law for that head and variant (claims "
+        "``terminal_law``, ``terminal_time``, ``terminal_N``)."
+    ),
+    "w2_beta": (
+        "Distance W2(μ^β_t, μ^∞_t) between the flow at inverse temperature β and the hardmax flow "
+        "(β = ∞) against β, log-log, at the record times of the claims (``fits.times``), one "
+        "colour per t; rows: variants (plain flow, measured in z = e^(−tV) x; consensus flow, in "
+        "x), columns: heads. W2 is exact where N ≤ ``exact_max``, else its identity-coupling "
+        "upper bound (the y label says which). Lines: the least-squares fits of log W2 in log β "
+        "(table ``slopes``), slope and t-interval in the legend. MODELS.md predicts W2 ≲ "
+        "sqrt(log(β+1)/β) e^(Ct), i.e. slope −1/2 up to the log: dashed, a guide of slope −1/2; "
+        "dotted, the shape sqrt(log(β+1)/β) scaled to the same starting point. Data falling at "
+        "least as fast as the guides are consistent with the bound (a steeper slope, near −1, is "
+        '"sharper"); the verdicts are in ``tables/claims.md`` (claims ``beta_slope`` and '
+        "``beta_shape``)."
+    ),
+    "w2_time": (
+        "Distance W2(μ^β_t, T#μ₀) of the flow at inverse temperature β to the push-forward T#μ₀ "
+        "of the initial law under the variant's projection map, against t (log scale), one line "
+        "per β (light to dark as β grows) and the hardmax flow in black; rows: variants, columns: "
+        "heads. Markers: t*(β), the time of the smallest distance over the record grid refined by "
+        "a parabola (table ``best_times``), drawn at the grid minimum's height; hollow where the "
+        "minimum is at the horizon (t* not reached, only a lower bound). Prediction (MODELS.md): "
+        "the β flow first follows the hardmax flow towards T#μ₀ (error ≲ e^(−ct)) and then drifts "
+        "away (error ≲ sqrt(log(β+1)/β) e^(Ct)), so the minimum moves to later times as β grows, "
+        "like log β. Where the hardmax flow itself does not approach T#μ₀ (the black line does "
+        "not decay), T#μ₀ is not its terminal law and t* says nothing about β."
+    ),
+}

@@ -1,0 +1,83 @@
+"""Experiment ``lowtemp`` (MODELS.md): P3's mean-field transformer at low temperature, declared.
+
+run (per head, variant: finite-β and hardmax flows, W2 over the (β, t) grid)
+terminal (per head, variant, size: the hardmax flow against the push-forward of μ₀)
+→ fit (slopes in β, t*(β), terminal law, long-time phase; claims) → plots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attnlimits.lowtemp import captions
+from attnlimits.lowtemp import grid as g
+from attnlimits.registry import Dataset, Experiment, Job
+
+RUNNERS = "attnlimits.lowtemp.jobs"
+
+
+def _runs(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
+    low = config["lowtemp"]
+    return {"runs": [g.run_path(low, k) for k in g.run_keys(low)]}
+
+
+def _terminals(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
+    low = config["lowtemp"]
+    return {"terminals": [g.terminal_path(low, k) for k in g.terminal_keys(low)]}
+
+
+EXPERIMENT = Experiment(
+    name="lowtemp",
+    title="P3: low temperature",
+    jobs=(
+        Job(
+            name="run",
+            runner=f"{RUNNERS}:run",
+            pattern=g.RUN_PATTERN,
+            keys=lambda c: g.run_keys(c["lowtemp"]),
+            path=lambda c, k: g.run_path(c["lowtemp"], k),
+            find=g.find,
+            spec=lambda c, k: g.run_spec(c["lowtemp"], k),
+            wildcards=g.WILDCARD_CONSTRAINTS,
+        ),
+        Job(
+            name="terminal",
+            runner=f"{RUNNERS}:terminal",
+            pattern=g.TERMINAL_PATTERN,
+            keys=lambda c: g.terminal_keys(c["lowtemp"]),
+            path=lambda c, k: g.terminal_path(c["lowtemp"], k),
+            find=g.find,
+            spec=lambda c, k: g.terminal_spec(c["lowtemp"], k),
+            wildcards=g.WILDCARD_CONSTRAINTS,
+        ),
+        Job(
+            name="fit",
+            runner=f"{RUNNERS}:fit",
+            spec=lambda c, k: c["lowtemp"]["fits"],
+            needs=lambda c, k: {**_runs(c, k), **_terminals(c, k)},
+            outputs=("tables",),
+            memory_mb=4000,
+        ),
+        Job(
+            name="plots",
+            runner=f"{RUNNERS}:plots",
+            spec=lambda c, k: c["plots"],
+            needs=lambda c, k: {"tables": "lowtemp/tables", **_runs(c, k)},
+            outputs=("plots",),
+        ),
+    ),
+    tables=captions.TABLES,
+    figures=captions.FIGURES,
+    claims="attnlimits.lowtemp.claims:CLAIMS",
+    check="attnlimits.config:lowtemp_problems",
+    datasets={
+        "results": Dataset(
+            opener="attnlimits.lowtemp.datasets:open_results",
+            doc="groups runs and terminal, the runs along `run` (head, variant, size)",
+        ),
+        "statistics": Dataset(
+            opener="attnlimits.lowtemp.datasets:open_statistics",
+            doc="the fit's slopes in beta per (head, variant, time) with intervals",
+        ),
+    },
+)

@@ -1,0 +1,66 @@
+"""The runners of experiment ``lowtemp``'s jobs (declared in
+:mod:`attnlimits.lowtemp.experiment`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attnlimits.jobs import JobContext
+
+
+def _store(job: JobContext, ds) -> None:
+    from attnlimits.storage import write_dataset
+
+    ds.attrs.update(job.provenance(job.spec, {"head_seed": job.spec["head"].get("seed")}))
+    write_dataset(ds, job.output[0])
+
+
+def run(job: JobContext) -> None:
+    """The finite-β and hardmax flows of one (head, variant) and their W2 over (β, t)."""
+    from attnlimits.lowtemp import runs
+
+    _store(job, runs.run(job.spec, progress=job.progress("betas"), device=job.device()))
+
+
+def terminal(job: JobContext) -> None:
+    """The hardmax flow of one (head, variant, size) against the push-forward of μ₀."""
+    from attnlimits.lowtemp import runs
+
+    _store(job, runs.run_terminal(job.spec, device=job.device()))
+
+
+def _keyed(keys, paths) -> list:
+    from attnlimits.storage import open_dataset
+
+    return [(k, open_dataset(p, chunks=None)) for k, p in zip(keys, paths, strict=True)]
+
+
+def fit(job: JobContext) -> None:
+    """Slopes in β, t*(β), the terminal law and the long-time phase; the claims."""
+    from attnlimits.analysis.claims import judge_tables
+    from attnlimits.analysis.tables import write_tables
+    from attnlimits.lowtemp import grid
+    from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
+
+    runs = _keyed(grid.run_keys(job.block), job.input.runs)
+    terminals = _keyed(grid.terminal_keys(job.block), job.input.terminals)
+    tables = judge_tables(lowtemp_tables(runs, terminals, job.spec), CLAIMS, job.config)
+    paths = write_tables(tables, job.folder("tables"))
+    job.log.info("wrote %s", ", ".join(p.name for p in paths))
+
+
+def plots(job: JobContext) -> None:
+    """The figures of the tables and the runs."""
+    from attnlimits.lowtemp import grid
+    from attnlimits.lowtemp.plots import NEEDED_TABLES, lowtemp_figures
+    from attnlimits.plots import figure_path, read_tables, save_figure
+
+    opts = job.spec
+    tables = read_tables(Path(job.input.tables), NEEDED_TABLES)
+    runs = _keyed(grid.run_keys(job.block), job.input.runs)
+    outdir = job.folder("plots")
+    paths = [
+        save_figure(fig, figure_path(outdir, name, opts), opts)
+        for name, fig in lowtemp_figures(tables, runs, opts).items()
+    ]
+    job.log.info("figures: %s", ", ".join(p.name for p in paths))

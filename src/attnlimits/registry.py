@@ -1,0 +1,167 @@
+"""The experiment registry: what each experiment declares, in one place inside its own package.
+
+An experiment is a package with a module ``experiment`` that defines ``EXPERIMENT``, an
+:class:`Experiment`: its job kinds (:class:`Job`: a path pattern, the keys to run, each key's
+parameters and inputs, the runner), the datasets it publishes (:class:`Dataset`), its tables and
+figures (name → caption), its claims (:mod:`attnlimits.analysis.claims`) and its configuration
+checks. Everything shared loops over the registry: the workflow's rules and ``rule all``, the
+report and its captions, the verdict page, configuration validation, the downstream API
+(:func:`attnlimits.open_results`) and the tests that iterate over experiments.
+
+The registered experiments are :data:`BUILTIN` and, for a run, the modules listed under the
+config key ``plugins`` (one line per extra experiment; ``docs/adding-an-experiment.md``).
+
+This module is imported while Snakemake parses the workflow: it imports no numerics, and an
+experiment's ``experiment`` module must not either (runners are named, not imported).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The experiments of this package: name → module defining ``EXPERIMENT``.
+BUILTIN: dict[str, str] = {
+    "heads": "attnlimits.heads.experiment",
+    "sde": "attnlimits.sde.experiment",
+    "adamw": "attnlimits.adamw.experiment",
+    "lowtemp": "attnlimits.lowtemp.experiment",
+}
+
+Config = Mapping[str, Any]
+#: Outputs of single jobs that are stores (``<experiment>/<name>.zarr``): the consolidated
+#: results and the statistics of an experiment (the datasets ``open_results`` and
+#: ``open_statistics`` read).
+STORES = ("results", "statistics")
+
+
+def _nothing(config: Config, key: Any) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One kind of job of an experiment (one Snakemake rule ``<experiment>_<name>``).
+
+    A *keyed* job runs once per key of ``keys(config)`` and writes one store at ``path(config,
+    key)``, a results-relative path matching ``pattern`` (whose wildcards are the key's fields and
+    ``hash``, the hash of every other setting; :mod:`attnlimits.grids`). A *single* job
+    (``pattern`` None) runs once and writes the named ``outputs``: ``statistics`` (a store),
+    ``tables`` and ``plots`` (folders of the experiment's declared tables and figures).
+
+    ``runner`` names the function that does the work, ``"module:function"``; it is imported
+    only inside the job, and the job's code version is the import closure of that module
+    (:func:`attnlimits.provenance.code_version`). ``spec(config, key)`` is everything the
+    numbers depend on (recorded in the store, part of the rule's parameters); ``needs(config,
+    key)`` the results-relative inputs by name (a path or a list of paths).
+    """
+
+    name: str
+    runner: str
+    spec: Callable[[Config, Any], Mapping[str, Any]]
+    pattern: str | None = None
+    keys: Callable[[Config], Sequence[Any]] | None = None
+    path: Callable[[Config, Any], str] | None = None
+    find: Callable[[Sequence[Any], Any], Any] | None = None
+    needs: Callable[[Config, Any], Mapping[str, str | list[str]]] = _nothing
+    outputs: tuple[str, ...] = ()
+    memory_mb: int | Callable[[Mapping[str, Any]], int] = 2000
+    runtime_min: int = 60
+    wildcards: Mapping[str, str] = field(default_factory=dict)
+    #: a few seconds of pandas: run on the submitting machine, not as a cluster job
+    local: bool = False
+
+    @property
+    def keyed(self) -> bool:
+        return self.pattern is not None
+
+    def key_of(self, config: Config, wildcards: Any) -> Any:
+        """The key whose path has these wildcards (keyed jobs)."""
+        assert self.keys is not None and self.find is not None
+        return self.find(_keys(self, config), wildcards)
+
+
+_KEY_CACHE: dict[tuple[int, int], tuple[Config, Sequence[Any]]] = {}
+
+
+def _keys(job: Job, config: Config) -> Sequence[Any]:
+    """``job.keys(config)``, computed once per (config, job) while the workflow is parsed."""
+    cached = _KEY_CACHE.get((id(config), id(job)))
+    if cached is None or cached[0] is not config:
+        assert job.keys is not None
+        cached = (config, list(job.keys(config)))
+        _KEY_CACHE[(id(config), id(job))] = cached
+    return cached[1]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset an experiment publishes for reuse (:func:`attnlimits.open_results`).
+
+    ``opener`` (``"module:function"``, called with the results folder and the experiment's
+    config, or None when the configuration is not known) returns it lazily; ``doc``
+    lists its variables and coordinates.
+    """
+
+    opener: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything an experiment declares (module docstring)."""
+
+    name: str
+    title: str
+    jobs: tuple[Job, ...]
+    tables: Mapping[str, str]
+    figures: Mapping[str, str]
+    claims: str
+    datasets: Mapping[str, Dataset] = field(default_factory=dict)
+    check: str | None = None
+    schema: str | None = None
+
+    def job(self, name: str) -> Job:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise KeyError(f"experiment {self.name} has no job {name!r}")
+
+    def store_paths(self, config: Config, job: str) -> list[str]:
+        """The results-relative stores of every key of the keyed ``job``."""
+        kind = self.job(job)
+        assert kind.path is not None
+        return [kind.path(config, key) for key in _keys(kind, config)]
+
+    def outputs(self, job: Job) -> dict[str, str]:
+        """The results-relative outputs of a single ``job``, by name: a store for the names of
+        :data:`STORES`, else a folder (of tables, or of figures for ``plots``)."""
+        return {name: f"{self.name}/{name}" + (".zarr" if name in STORES else "")
+                for name in job.outputs}  # fmt: skip
+
+
+def load(module: str) -> Experiment:
+    """The ``EXPERIMENT`` of ``module``."""
+    found = getattr(importlib.import_module(module), "EXPERIMENT", None)
+    if not isinstance(found, Experiment):
+        raise TypeError(f"{module} defines no EXPERIMENT of type attnlimits.registry.Experiment")
+    return found
+
+
+def registered(plugins: Iterable[str] = ()) -> dict[str, Experiment]:
+    """Every registered experiment by name: the built-in ones, then those of ``plugins``."""
+    out: dict[str, Experiment] = {}
+    for module in [*BUILTIN.values(), *plugins]:
+        experiment = load(module)
+        if experiment.name in out:
+            raise ValueError(f"two experiments named {experiment.name!r} ({module})")
+        out[experiment.name] = experiment
+    return out
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """The function named by ``"module:function"``."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,103 @@
+"""Experiment ``sde`` (MODELS.md): P2's common-noise SDE limit of attention + MLP blocks, declared.
+
+kernel table; per (row, attention sign): depth, width and sync runs; per d: chaos run
+→ fit (claims and tables) → plots.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attnlimits.grids import HASH, INTEGER
+from attnlimits.registry import Dataset, Experiment, Job
+from attnlimits.sde import captions
+from attnlimits.sde import grid as g
+
+RUNNERS = "attnlimits.sde.jobs"
+KINDS = ("depth", "width", "sync")
+WILDCARDS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH}
+
+
+def _row_job(kind: str) -> Job:
+    return Job(
+        name=kind,
+        runner=f"{RUNNERS}:{kind}",
+        pattern=g.PATTERNS[kind],
+        keys=lambda c: g.row_jobs(c["sde"], kind),
+        path=lambda c, k: g.row_path(c["sde"], k),
+        find=g.find_row_job,
+        spec=lambda c, k: g.row_spec(c["sde"], k),
+        wildcards=WILDCARDS,
+        memory_mb=4000,
+    )
+
+
+def _stores(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
+    sde = config["sde"]
+    stores = {kind: [g.row_path(sde, job) for job in g.row_jobs(sde, kind)] for kind in KINDS}
+    stores["chaos"] = [g.chaos_path(sde, d) for d in sde["chaos"]["d"]]
+    return stores
+
+
+def _find_chaos(keys: list[int], wildcards: Any) -> int:
+    d = int(wildcards["d"])
+    if d not in keys:
+        raise KeyError(f"no configured sde chaos run has d = {d}")
+    return d
+
+
+EXPERIMENT = Experiment(
+    name="sde",
+    title="P2: common-noise SDE, width, tokens, synchronization",
+    jobs=(
+        *(_row_job(kind) for kind in KINDS),
+        Job(
+            name="chaos",
+            runner=f"{RUNNERS}:chaos",
+            pattern=g.PATTERNS["chaos"],
+            keys=lambda c: [int(d) for d in c["sde"]["chaos"]["d"]],
+            path=lambda c, d: g.chaos_path(c["sde"], d),
+            find=_find_chaos,
+            spec=lambda c, d: g.chaos_spec(c["sde"], d),
+            wildcards={"d": INTEGER, "hash": HASH},
+            memory_mb=4000,
+        ),
+        Job(
+            name="kernel_table",
+            runner=f"{RUNNERS}:kernel_table",
+            spec=lambda c, k: {**c["sde"]["kernel_table"], "seed": c["sde"]["seed"]},
+            outputs=("exponents",),
+            memory_mb=4000,
+        ),
+        Job(
+            name="fit",
+            runner=f"{RUNNERS}:fit",
+            spec=lambda c, k: c["sde"]["fits"],
+            needs=_stores,
+            outputs=("tables",),
+            memory_mb=4000,
+        ),
+        Job(
+            name="plots",
+            runner=f"{RUNNERS}:plots",
+            spec=lambda c, k: c["plots"],
+            needs=lambda c, k: {"tables": "sde/tables", **_stores(c, k)},
+            outputs=("plots",),
+            memory_mb=4000,
+        ),
+    ),
+    tables=captions.TABLES,
+    figures=captions.FIGURES,
+    claims="attnlimits.sde.claims:CLAIMS",
+    check="attnlimits.config:sde_problems",
+    datasets={
+        "results": Dataset(
+            opener="attnlimits.sde.datasets:open_results",
+            doc="one group per kind (depth, width, chaos, sync), the runs along `run`",
+        ),
+        "statistics": Dataset(
+            opener="attnlimits.sde.datasets:open_statistics",
+            doc="the fit's points: every plotted statistic with its bootstrap interval",
+        ),
+    },
+)

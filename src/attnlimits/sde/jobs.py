@@ -1,0 +1,78 @@
+"""The runners of experiment ``sde``'s jobs (declared in :mod:`attnlimits.sde.experiment`)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from attnlimits.jobs import JobContext
+
+KINDS = ("depth", "width", "chaos", "sync")
+
+
+def _run(job: JobContext, kind: str) -> None:
+    """One depth, width, chaos or sync run (``attnlimits.sde.runs.<kind>``), stored."""
+    from attnlimits.storage import write_dataset
+
+    run = getattr(importlib.import_module(f"attnlimits.sde.runs.{kind}"), f"run_{kind}")
+    job.log.info("%s run %s", kind, dict(job.spec))
+    ds = run(job.spec, job.device(), progress=job.progress(kind))
+    ds.attrs.update(job.provenance(job.spec, {"seed": job.spec["seed"]}))
+    write_dataset(ds, job.output[0])
+
+
+def depth(job: JobContext) -> None:
+    _run(job, "depth")
+
+
+def width(job: JobContext) -> None:
+    _run(job, "width")
+
+
+def chaos(job: JobContext) -> None:
+    _run(job, "chaos")
+
+
+def sync(job: JobContext) -> None:
+    _run(job, "sync")
+
+
+def kernel_table(job: JobContext) -> None:
+    """κ(1), κ′(1), λ₁, λ̄ over activation × d × σ (the exponents table)."""
+    from attnlimits.sde.exponents_table import write_exponents_table
+    from attnlimits.sde.runs.kernel_table import run_kernel_table
+
+    table = run_kernel_table(job.spec)
+    write_exponents_table(table, job.folder("exponents"))
+    job.log.info("exponents table: %d rows", len(table))
+
+
+def _stores(job: JobContext) -> dict:
+    from attnlimits.storage import open_dataset
+
+    return {k: [open_dataset(p, chunks=None) for p in job.input[k]] for k in KINDS}
+
+
+def fit(job: JobContext) -> None:
+    """The claims and tables of every run."""
+    from attnlimits.analysis.claims import judge_tables
+    from attnlimits.analysis.tables import write_tables
+    from attnlimits.sde.claims import CLAIMS, sde_claims
+
+    stores = _stores(job)
+    tables = sde_claims(
+        stores["depth"], stores["width"], stores["chaos"], stores["sync"], job.spec
+    )
+    paths = write_tables(judge_tables(tables, CLAIMS, job.config), job.folder("tables"))
+    job.log.info("wrote %s", ", ".join(p.name for p in paths))
+
+
+def plots(job: JobContext) -> None:
+    """The figures of the tables and the runs."""
+    import pandas as pd
+
+    from attnlimits.sde.plots import sde_figures
+
+    tables = {p.stem: pd.read_csv(p) for p in sorted(Path(job.input.tables).glob("*.csv"))}
+    paths = sde_figures(tables, _stores(job), job.folder("plots"), job.spec)
+    job.log.info("figures: %s", ", ".join(p.name for p in paths))

@@ -1,0 +1,113 @@
+# The rules of every configured experiment, made from its declaration (attnlimits.registry).
+# Keyed jobs (a limit, a cell, a run) write one store per key at the path of their pattern; the
+# others (aggregate, fit, plots) write a store and folders of tables and figures. Output, log and
+# benchmark paths come from one pattern per job kind; every rule runs workflow/scripts/job.py.
+
+
+def keyed_inputs(experiment, job):
+    return lambda wc: {
+        name: results(p) if isinstance(p, str) else [results(q) for q in p]
+        for name, p in job.needs(config, job.key_of(config, wc)).items()
+    }
+
+
+def keyed_spec(job):
+    return lambda wc: job.spec(config, job.key_of(config, wc))
+
+
+def keyed_memory(job):
+    if callable(job.memory_mb):
+        return lambda wc: job.memory_mb(job.spec(config, job.key_of(config, wc)))
+    return job.memory_mb
+
+
+def single_inputs(job):
+    return {
+        name: results(p) if isinstance(p, str) else [results(q) for q in p]
+        for name, p in job.needs(config, None).items()
+    }
+
+
+def single_outputs(experiment, job):
+    """The outputs of a single job: stores, and folders whose tables (html pages) and figures
+    are report items, each captioned by the family's template from its declaration."""
+    fmt = config["plots"]["format"]
+    outputs = {}
+    for name, path in experiment.outputs(job).items():
+        if name == "plots":
+            outputs[name] = report(
+                directory(results(path)),
+                patterns=["{item}." + fmt],
+                caption="../report/figure.rst",
+                category=experiment.name,
+            )
+        elif name in STORES:
+            outputs[name] = directory(results(path))
+        else:
+            outputs[name] = report(
+                directory(results(path)),
+                patterns=["{item}.html"],
+                caption="../report/table.rst",
+                category=experiment.name,
+            )
+    return outputs
+
+
+for experiment in EXPERIMENTS.values():
+    for job in experiment.jobs:
+        if job.keyed:
+            stem = job.pattern.removesuffix(".zarr")
+
+            rule:
+                name:
+                    f"{experiment.name}_{job.name}"
+                input:
+                    unpack(keyed_inputs(experiment, job)),
+                output:
+                    directory(results(job.pattern)),
+                log:
+                    results(f"logs/{stem}.log"),
+                benchmark:
+                    results(f"benchmarks/{stem}.tsv")
+                wildcard_constraints:
+                    **job.wildcards,
+                threads: 1
+                resources:
+                    mem_mb=keyed_memory(job),
+                    runtime=job.runtime_min,
+                params:
+                    experiment=experiment.name,
+                    job=job.name,
+                    runner=job.runner,
+                    spec=keyed_spec(job),
+                    code=job_code(job),
+                    runtime=numeric_runtime(config["runtime"]),
+                script:
+                    "../scripts/job.py"
+
+        else:
+
+            rule:
+                name:
+                    f"{experiment.name}_{job.name}"
+                input:
+                    **single_inputs(job),
+                output:
+                    **single_outputs(experiment, job),
+                log:
+                    results(f"logs/{experiment.name}/{job.name}.log"),
+                benchmark:
+                    results(f"benchmarks/{experiment.name}/{job.name}.tsv")
+                localrule: job.local
+                threads: 1
+                resources:
+                    mem_mb=job.memory_mb,
+                    runtime=job.runtime_min,
+                params:
+                    experiment=experiment.name,
+                    job=job.name,
+                    runner=job.runner,
+                    spec=job.spec(config, None),
+                    code=job_code(job),
+                script:
+                    "../scripts/job.py"
