@@ -21,6 +21,8 @@ import yaml
 from slurm_cluster import MIN_JOB_AGE, ClusterError, SlurmCluster
 from workflow_helpers import REPO, SNAKEMAKE, assert_same_store, copy_repo, load_config, stores
 
+from attnlimits.registry import registered
+
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 # Wall-time limits (s) of the two runs; snakemake gets SIGTERM then, and SIGKILL after GRACE.
 LIMIT, GRACE = 600, 20
@@ -145,15 +147,15 @@ def test_slurm_run_equals_local_run(cluster, tmp_path):
 def test_profile_groups_existing_rules():
     """Every rule that the profile groups exists, and every group has a component count."""
     profile = yaml.safe_load(PROFILE.read_text())
-    rules = set()
-    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
-        rules |= set(re.findall(r"^rule (\w+):", smk.read_text(), flags=re.M))
+    rules = {"verdicts"} | {
+        f"{name}_{job.name}" for name, e in registered().items() for job in e.jobs
+    }
     grouped = dict(entry.split("=") for entry in profile["groups"])
     sizes = dict(entry.split("=") for entry in profile["group-components"])
     assert set(grouped) <= rules, set(grouped) - rules
     assert set(sizes) <= set(grouped.values())  # the others span one DAG component each
     assert all(int(n) > 1 for n in sizes.values())
-    per_cell = {"heads_cell", "adamw_cell", "sde_run", "lowtemp_run", "lowtemp_terminal"}
+    per_cell = {"heads_cell", "adamw_cell", "sde_depth", "lowtemp_run", "lowtemp_terminal"}
     assert per_cell <= set(grouped)
     assert profile["executor"] == "slurm" and profile["scheduler"] == "greedy"
     assert profile["slurm-status-command"] == "squeue"

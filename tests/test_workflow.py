@@ -58,7 +58,7 @@ def test_full_run_produces_tables_and_plots(finished):
         "trajectories",
     ):
         assert (results / "plots" / f"{fig}.png").stat().st_size > 1000
-    ds = open_dataset(results / "heads.zarr")
+    ds = open_dataset(results / "results.zarr")
     assert dict(ds.sizes)["L"] == 3 and dict(ds.sizes)["N"] == 4
     # no temporary store was left behind
     assert not list((finished / "results").rglob("*.tmp-*"))
@@ -102,13 +102,13 @@ def test_fit_option_reruns_fits_and_plots_only(finished):
 def test_editing_model_code_reruns_simulations_not_limits(finished, tmp_path):
     repo = tmp_path / "edited"
     shutil.copytree(finished, repo, symlinks=True)
-    model = repo / "src/attnlimits/heads/discrete.py"
+    model = repo / "src/attnlimits/p1/discrete.py"
     model.write_text(model.read_text() + "\n# a comment changes nothing\n")
     assert planned_jobs(repo) == {}
     model.write_text(model.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(repo)
     assert jobs.get("heads_cell") == 9 and "heads_limit" not in jobs, jobs
-    solver = repo / "src/attnlimits/heads/limit.py"
+    solver = repo / "src/attnlimits/p1/limit.py"
     solver.write_text(solver.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(repo)
     assert jobs.get("heads_limit") == 4, jobs
@@ -205,3 +205,43 @@ def test_given_configfile_replaces_the_default_grids(finished):
     cfg["plots"]["trajectories"].update(L=2, H=3)
     jobs = planned_jobs(finished, cfg)
     assert jobs["heads_cell"] == 1 and "heads_limit" not in jobs, jobs
+
+
+def test_execution_settings_rerun_nothing(finished):
+    """runtime.dask only changes where lazy reads run: no job's parameters hold it."""
+    cfg = default_test_config()
+    cfg["runtime"]["dask"] = "threads"
+    assert planned_jobs(finished, cfg) == {}
+
+
+def test_editing_each_module_of_a_closure_reruns_exactly_its_rules(finished, tmp_path):
+    """Every library module that a heads rule's job imports (its runner's import closure,
+    attnlimits.provenance.import_closure) re-runs that rule when edited, and no other rule."""
+    from attnlimits.provenance import import_closure
+    from attnlimits.registry import registered
+
+    repo = tmp_path / "edited"
+    shutil.copytree(finished, repo, symlinks=True)
+    heads = registered()["heads"]
+    closures = {
+        f"heads_{job.name}": set(import_closure([job.runner, "attnlimits.jobs"]))
+        for job in heads.jobs
+    }
+    modules = sorted(set().union(*closures.values()))
+    assert {"attnlimits.p1.discrete", "attnlimits.heads.pipeline"} <= set(modules)
+    assert "attnlimits.progress" not in modules  # logging cannot change a number
+    chain = [f"heads_{job.name}" for job in heads.jobs]  # limit → cell → … → plots
+    for module in modules:
+        path = repo / "src" / Path(*module.split("."))
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        original = path.read_text()
+        path.write_text(original + "\nEDITED_BY_TEST = 1\n")
+        try:
+            jobs = planned_jobs(repo)
+        finally:
+            path.write_text(original)
+        expected = {rule for rule, closure in closures.items() if module in closure}
+        rerun = {rule for rule in jobs if rule.startswith("heads_")}
+        # every rule that runs the module re-runs; the others only downstream of one of them
+        first = min(chain.index(rule) for rule in expected)
+        assert expected <= rerun <= set(chain[first:]), (module, jobs)
