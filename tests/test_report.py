@@ -23,7 +23,13 @@ from docutils.core import publish_parts
 from workflow_helpers import REPO, copy_repo, snakemake
 
 from attnlimits import verdicts
+from attnlimits.analysis.claims import STATUSES, Statement
+from attnlimits.registry import registered
 from attnlimits.verdicts import COLUMNS, verdict_html, verdict_table, write_verdicts
+
+JUDGED = ["source", "statement", "kind", "premise", "status", "reason"]
+P1_BIAS = Statement("P1", "P1.bias", "the bias decays like 1/L", "Theorem 1")
+P3_PHASE = Statement("P3", "P3.phase", "the phase moment decays at rate -2 lambda_2", "Prop. 4")
 
 HEADS = pd.DataFrame(
     {
@@ -38,14 +44,20 @@ HEADS = pd.DataFrame(
         "fitted": [-0.9077, -0.4962, -0.2126],
         "ci_low": [-0.9145, -0.5099, -0.239],
         "ci_high": [-0.9016, -0.4834, -0.1791],
-        "verdict": ["violated", "consistent", "sharper"],
-        "target": ["within 0.15 of -1", "within 0.1 of -1/2", "upper end <= 0.1"],
-        "target_met": [True, True, True],
         "n_points": [6, 36, 6],
         "n_excluded": [0, 0, 1],
+        "fine_slope": [-1.01, float("nan"), float("nan")],
+        "fine_low": [-1.1, float("nan"), float("nan")],
+        "fine_high": [-0.95, float("nan"), float("nan")],
+        "source": ["P1: Theorem 1", "heuristic (MODELS.md)", "derived (MODELS.md)"],
+        "statement": ["P1.bias", "", ""],
+        "kind": ["bound", "rate", "rate"],
+        "premise": ["none", "none", "none"],
+        "status": ["holds on the grid", "matches", "faster"],
+        "reason": ["the constant does not grow < 0.1", "interval reaches", "interval excludes"],
     }
 )
-# lowtemp's claims table has no target columns but a note; sde's has observation verdicts.
+# lowtemp's claims table has a note and a premise column; sde's has observed/expected.
 LOWTEMP = pd.DataFrame(
     {
         "experiment": ["lowtemp", "lowtemp"],
@@ -60,9 +72,15 @@ LOWTEMP = pd.DataFrame(
         "fitted": [0.71, float("nan")],
         "ci_low": [float("nan"), float("nan")],
         "ci_high": [float("nan"), float("nan")],
-        "verdict": ["undetermined", "violated"],
         "n_points": [2, 5],
         "note": ["hardmax flow does not approach T#mu0", ""],
+        "premise_met": [False, True],
+        "source": ["derived (MODELS.md)", "P3: Prop. 4"],
+        "statement": ["", "P3.phase"],
+        "kind": ["sign", "value"],
+        "premise": ["the hardmax flow approaches", "none"],
+        "status": ["outside the premise", "contradicted"],
+        "reason": ["premise: the hardmax flow approaches", "interval excludes the value"],
     }
 )
 SDE = pd.DataFrame(
@@ -74,11 +92,17 @@ SDE = pd.DataFrame(
         "fitted": [0.002, 0.5],
         "ci_low": [0.001, 0.4],
         "ci_high": [0.003, 0.6],
-        "verdict": ["clusters", "no clusters"],
-        "target": ["clusters", "clusters"],
-        "target_met": ["True", "False"],
+        "observed": ["clusters", "no clusters"],
+        "expected": ["clusters", "clusters"],
+        "source": ["derived (MODELS.md)"] * 2,
+        "statement": ["", ""],
+        "kind": ["sign", "sign"],
+        "premise": ["none", "none"],
+        "status": ["as predicted", "opposite"],
+        "reason": ["observed clusters", "observed no clusters, predicted clusters"],
     }
 )
+STATEMENTS = {"P1.bias": P1_BIAS, "P3.phase": P3_PHASE}
 
 
 def test_verdict_table_carries_every_claim_over():
@@ -87,22 +111,22 @@ def test_verdict_table_carries_every_claim_over():
     assert len(table) == len(HEADS) + len(LOWTEMP)
     assert list(table["experiment"]) == ["heads"] * 3 + ["lowtemp"] * 2
     assert list(table["claim"]) == [*HEADS["claim"], *LOWTEMP["claim"]]
-    assert list(table["verdict"]) == [*HEADS["verdict"], *LOWTEMP["verdict"]]
+    for column in JUDGED:
+        assert list(table[column]) == [*HEADS[column], *LOWTEMP[column]], column
     for column in ("predicted", "fitted", "ci_low", "ci_high"):
         expected = pd.concat([HEADS[column], LOWTEMP[column]], ignore_index=True)
         pd.testing.assert_series_equal(table[column], expected, check_names=False)
-    # grid coordinates folded into `setting`; NaN coordinates left out, integers without ".0"
-    assert table.loc[0, "setting"] == ("grid=depth_heads, N=32, beta=1, quantity=bias, swept=L")
-    assert table.loc[2, "setting"] == "grid=tokens, beta=0.5, quantity=err, swept=N"
-    assert table.loc[4, "setting"] == (
-        "variant=plain, head=identity, time=2.5, beta=inf, quantity=off_axis_moment, swept=time"
-    )
+    # grid coordinates folded into `setting`; NaN coordinates left out, integers without ".0";
+    # evidence columns (fine_*, premise_met, observed/expected) are not coordinates
+    # and neither are `quantity`/`swept`
+    assert table.loc[0, "setting"] == "grid=depth_heads, N=32, beta=1"
+    assert table.loc[2, "setting"] == "grid=tokens, beta=0.5"
+    assert table.loc[4, "setting"] == "variant=plain, head=identity, time=2.5, beta=inf"
     # columns a table lacks are empty, not invented
-    assert list(table["target"]) == [*HEADS["target"], "", ""]
-    assert table["target_met"].iloc[:3].tolist() == [True, True, True]
-    assert table["target_met"].iloc[3:].isna().all()
     assert list(table["note"]) == ["", "", "", "hardmax flow does not approach T#mu0", ""]
     assert table["n_points"].tolist() == [6, 36, 6, 2, 5]
+    sde = verdict_table({"sde": SDE})
+    assert list(sde["setting"]) == ["activation=tanh", "activation=relu"]
 
 
 def test_verdict_table_skips_missing_and_empty_experiments():
@@ -117,57 +141,102 @@ def test_verdict_table_refuses_rows_of_another_experiment():
         verdict_table({"sde": HEADS})
 
 
-def test_read_claims_refuses_a_table_without_verdicts(tmp_path):
+def test_read_claims_refuses_a_table_without_statuses(tmp_path):
     path = tmp_path / "claims.csv"
-    HEADS.drop(columns=["verdict", "ci_high"]).to_csv(path, index=False)
-    with pytest.raises(ValueError, match="no column ci_high, verdict"):
+    HEADS.drop(columns=["ci_high", "status"]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no column ci_high, status"):
         verdicts.read_claims(path)
+    HEADS.to_csv(path, index=False)
+    assert verdicts.read_claims(path)["status"].tolist() == HEADS["status"].tolist()
 
 
-def test_observation_verdicts_take_their_colour_from_the_target():
-    table = verdict_table({"sde": SDE})
-    assert table["target_met"].tolist() == [True, False]
-    assert verdicts.tone("clusters", True) == "consistent"
-    assert verdicts.tone("no clusters", False) == "violated"
-    assert verdicts.tone("no clusters", None) == "neutral"
-    assert verdicts.tone("violated", True) == "violated"  # a rate verdict keeps its own colour
-    assert verdicts.tone("sharper") == "sharper"
+def test_every_status_has_a_tone():
+    assert set(verdicts.TONES) == set(STATUSES)
+    for status, agree in STATUSES.items():
+        assert verdicts.tone(status) == {True: "agree", False: "disagree", None: "neutral"}[agree]
+    assert verdicts.tone("holds on the grid") == "agree"
+    assert verdicts.tone("contradicted") == "disagree"
+    assert verdicts.tone("exceeded") == "disagree"
+    assert verdicts.tone("unresolved") == "neutral"
+    assert verdicts.tone("mixed") == "disagree"
+    assert verdicts.tone("no such status") == "neutral"
+
+
+def test_statement_table_gives_each_statement_its_overall_status():
+    table = verdict_table({"heads": HEADS, "lowtemp": LOWTEMP, "sde": SDE})
+    lines = verdicts.statement_table(table, STATEMENTS)
+    assert list(lines["statement"]) == ["P1.bias", "P3.phase"]
+    assert list(lines["paper"]) == ["P1", "P3"]
+    assert list(lines["status"]) == ["holds on the grid", "contradicted"]
+    assert list(lines["text"]) == [P1_BIAS.text, P3_PHASE.text]
+    assert verdicts.overall_status(["matches", "faster"]) == "mixed"
+    assert verdicts.overall_status(["outside the premise"] * 2) == "outside the premise"
+    assert verdicts.overall_status(["outside the premise", "unresolved"]) == "unresolved"
+    assert verdicts.overall_status(["holds on the grid", "contradicted"]) == "contradicted"
+
+
+def test_status_counts_per_experiment_in_the_configured_order():
+    table = verdict_table({"heads": HEADS, "sde": SDE})
+    counts = verdicts.status_counts(table, ["sde", "adamw", "heads"])
+    assert list(counts.index) == ["sde", "adamw", "heads"]
+    assert counts.loc["adamw"].sum() == 0
+    assert counts.loc["heads", "holds on the grid"] == 1
+    assert counts.loc["heads", "faster"] == 1
+    assert counts.loc["sde", "opposite"] == 1 and counts.loc["sde", "as predicted"] == 1
+
+
+def _claim_rows(page: str) -> dict[str, list[list[str]]]:
+    """The cells of every body row of the page's row tables (``<table id="rows-...">``), by id."""
+    out = {}
+    for anchor, body in re.findall(r'<table id="(rows-[^"]+)">.*?<tbody>(.*?)</tbody>', page, re.S):
+        rows = [r for r in body.split("</tr>") if "<td" in r]
+        out[anchor] = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
+    return out
 
 
 def _rows(page: str) -> list[list[str]]:
-    """The cells of every body row of the page's claim table (the second table)."""
-    body = page.split("<tbody>")[2].split("</tbody>")[0]
-    return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in body.split("</tr>") if "<td" in row]
+    """Every claim row of the page, whichever section it is in."""
+    return [row for rows in _claim_rows(page).values() for row in rows]
 
 
 def test_verdict_page_shows_every_claim_with_its_values():
     table = verdict_table({"heads": HEADS, "lowtemp": LOWTEMP, "sde": SDE})
-    page = verdict_html(table, ["heads", "sde", "adamw", "lowtemp"], missing=["adamw"])
-    rows = _rows(page)
-    assert len(rows) == len(table)
-    first = rows[0]
-    assert first[:2] == ["heads", "bias_L"]
-    assert first[3:7] == ["-1", "-0.9077", "[-0.9145, -0.9016]", "violated"]
-    assert first[7:9] == ["within 0.15 of -1", "yes"]
-    assert rows[3][3:7] == ["0", "0.71", "—", "undetermined"]
-    assert rows[4][5] == "—"  # NaN interval
-    # colour per verdict
-    assert 'class="verdict tone-violated">violated<' in page
-    assert 'class="verdict tone-consistent">consistent<' in page
-    assert 'class="verdict tone-sharper">sharper<' in page
-    assert 'class="verdict tone-neutral">undetermined<' in page
-    assert 'class="verdict tone-consistent">clusters<' in page
-    assert 'class="verdict tone-violated">no clusters<' in page
-    # text is escaped
-    assert "upper end &lt;= 0.1" in page
-    # counts per experiment, in the configured order, the missing one with zeros and named
-    counts = page.split("<tbody>")[1].split("</tbody>")[0]
-    assert [re.search(r"<td>(\w+)</td>", r).group(1) for r in counts.split("</tr>")[:-1]] == [
-        "heads",
-        "sde",
-        "adamw",
-        "lowtemp",
+    page = verdict_html(table, ["heads", "sde", "adamw", "lowtemp"], STATEMENTS, missing=["adamw"])
+    sections = _claim_rows(page)
+    assert set(sections) == {"rows-P1.bias", "rows-P3.phase", "rows-heuristic", "rows-derived"}
+    assert len(_rows(page)) == len(table)  # every claim once
+    (bias,) = sections["rows-P1.bias"]
+    assert bias[:3] == ["heads", "bias_L", "bound"]
+    assert bias[4:8] == ["-1", "-0.9077", "[-0.9145, -0.9016]", "holds on the grid"]
+    assert bias[10] == "6"
+    (phase,) = sections["rows-P3.phase"]
+    assert phase[:2] == ["lowtemp", "phase"] and phase[5:8] == ["—", "—", "contradicted"]
+    assert [r[1] for r in sections["rows-heuristic"]] == ["fluct_H"]
+    derived = sections["rows-derived"]
+    assert [(r[0], r[1], r[7]) for r in derived] == [
+        ("heads", "err_N", "faster"),
+        ("lowtemp", "t_star", "outside the premise"),
+        ("sde", "cluster", "as predicted"),
+        ("sde", "cluster", "opposite"),
     ]
+    assert derived[1][4:7] == ["0", "0.71", "—"]
+    # a line per statement, linked to its rows, under its paper
+    assert "<h3>P1: the papers' statements</h3>" in page
+    assert '<a href="#rows-P1.bias">P1.bias: the bias decays like 1/L</a>' in page
+    # colour per status
+    assert 'class="status tone-agree">holds on the grid<' in page
+    assert 'class="status tone-agree">matches<' in page
+    assert 'class="status tone-disagree">faster<' in page
+    assert 'class="status tone-disagree">contradicted<' in page
+    assert 'class="status tone-neutral">outside the premise<' in page
+    assert 'class="status tone-agree">as predicted<' in page
+    assert 'class="status tone-disagree">opposite<' in page
+    # text is escaped
+    assert "the constant does not grow &lt; 0.1" in page
+    # counts per experiment, in the configured order, the missing one with zeros and named
+    counts = page.split("<h3>Statuses per experiment</h3>")[1].split("</tbody>")[0]
+    names = re.findall(r"<tr><td>(\w+)</td>", counts)
+    assert names == ["heads", "sde", "adamw", "lowtemp"]
     assert "No claims table for: adamw" in page
     # self-contained: no scripts, nothing loaded
     assert "<script" not in page and "http" not in page and "src=" not in page
@@ -178,45 +247,87 @@ def test_write_verdicts_handles_a_missing_claims_file(tmp_path):
     heads.parent.mkdir()
     HEADS.to_csv(heads, index=False)
     csv, page = tmp_path / "out" / "verdicts.csv", tmp_path / "out" / "verdicts.html"
-    table = write_verdicts({"heads": heads, "sde": tmp_path / "sde" / "claims.csv"}, csv, page)
+    paths = {"heads": heads, "sde": tmp_path / "sde" / "claims.csv"}
+    table = write_verdicts(paths, csv, page, STATEMENTS)
     assert len(table) == 3
-    back = pd.read_csv(csv)
+    back = pd.read_csv(csv, keep_default_na=False, na_values=[""])
     assert list(back.columns) == COLUMNS
     assert back["fitted"].tolist() == HEADS["fitted"].tolist()
-    assert back["verdict"].tolist() == HEADS["verdict"].tolist()
+    assert back["status"].tolist() == HEADS["status"].tolist()
     text = page.read_text()
     assert "No claims table for: sde" in text and "3 claims checked in 2 experiment(s)" in text
+    assert "P1.bias: the bias decays like 1/L" in text
 
 
 # --- captions ---------------------------------------------------------------------------------
 
 REPORT_DIR = REPO / "workflow" / "report"
+REGISTRY = registered()
 
 
 # Snakemake appends a link target per category (and per result) to every caption.
 LINKS = "\n\n.. _Verdicts: javascript:app.showCategory('Verdicts')\n"
 
 
-def _render(caption: Path, files: list, insertion: bool = False) -> str:
+def _render(caption: Path, files: list, insertion: bool = False, **snakemake_attrs) -> str:
     """A caption as ``snakemake --report`` renders it; warnings and errors raise."""
-    config = {"experiments": ["heads", "sde"]}
-    text = jinja2.Template(caption.read_text() + LINKS).render(
-        snakemake=type("S", (), {"config": config}), files=files, categories={}
+    config = {
+        "experiments": ["heads", "sde"],
+        "report_captions": {n: {**e.tables, **e.figures} for n, e in REGISTRY.items()},
+    }
+    text = jinja2.Template(caption.read_text() + LINKS, undefined=jinja2.StrictUndefined).render(
+        snakemake=SimpleNamespace(config=config, **snakemake_attrs), files=files, categories={}
     )
     overrides = {"halt_level": 2, "report_level": 5, "file_insertion_enabled": insertion}
     return publish_parts(text, writer="html", settings_overrides=overrides)["html_body"]
 
 
-@pytest.mark.parametrize("caption", sorted(REPORT_DIR.glob("*.rst")), ids=lambda p: p.name)
+def _items():
+    """(template, experiment, item) of every table and figure of every registered experiment."""
+    out = []
+    for name, experiment in REGISTRY.items():
+        for item in experiment.tables:
+            # workflow/rules/common.smk keys report_captions by item name, tables and figures
+            # merged: a table named like a figure gets the figure's caption (known bug)
+            marks = (
+                [pytest.mark.xfail(strict=True, reason="table caption shadowed by the figure's")]
+                if item in experiment.figures
+                else []
+            )
+            out.append(pytest.param("table.rst", name, item, marks=marks))
+        out += [("figure.rst", name, item) for item in experiment.figures]
+    return out
+
+
+@pytest.mark.parametrize("caption", ["verdicts_csv.rst", "verdicts_html.rst", "workflow.rst"])
 def test_caption_renders_without_warnings(caption):
-    assert _render(caption, files=[]).strip()
+    assert _render(REPORT_DIR / caption, files=[]).strip()
+
+
+@pytest.mark.parametrize(("template", "experiment", "item"), _items())
+def test_every_item_caption_renders_without_warnings(template, experiment, item):
+    caption = (
+        REGISTRY[experiment].tables if template == "table.rst" else REGISTRY[experiment].figures
+    )
+    body = _render(
+        REPORT_DIR / template,
+        files=[],
+        params=SimpleNamespace(experiment=experiment),
+        wildcards=SimpleNamespace(item=item),
+    )
+    text = " ".join(body.split())
+    assert f'<tt class="docutils literal">{experiment}</tt>' in text
+    assert f'<tt class="docutils literal">{item}</tt>' in text
+    # the declared caption is in the rendered text (its first words)
+    first = " ".join(caption[item].split()[:2])
+    assert first and first in text, (experiment, item)
 
 
 def test_landing_page_embeds_the_verdict_page(tmp_path):
     heads = tmp_path / "claims.csv"
     HEADS.to_csv(heads, index=False)
     page = tmp_path / "verdicts.html"
-    write_verdicts({"heads": heads}, tmp_path / "verdicts.csv", page)
+    write_verdicts({"heads": heads}, tmp_path / "verdicts.csv", page, STATEMENTS)
     record = SimpleNamespace(target="verdicts.html", path=page)
     landing = _render(REPORT_DIR / "workflow.rst", files=[record], insertion=True)
     assert 'class="attnlimits-verdicts"' in landing
@@ -226,16 +337,14 @@ def test_landing_page_embeds_the_verdict_page(tmp_path):
     assert "attnlimits-verdicts" not in without and "not part of this report" in without
 
 
-@pytest.mark.parametrize("experiment", ["heads", "sde", "adamw", "lowtemp"])
-def test_every_table_has_a_caption(experiment):
-    rules = (REPO / "workflow" / "rules" / f"{experiment}.smk").read_text()
-    listed = re.search(rf"^{experiment.upper()}_TABLES = \[(.*?)\]", rules, re.M | re.S)
-    tables = re.findall(r'"(\w+)"', listed.group(1))
-    assert "claims" in tables
-    if experiment == "sde":
-        tables.append("exponents")  # rule sde_kernel_table
-    for table in tables:
-        assert (REPORT_DIR / f"{experiment}_table_{table}.rst").is_file(), table
+@pytest.mark.parametrize("experiment", sorted(REGISTRY))
+def test_every_table_and_figure_has_a_caption(experiment):
+    declared = REGISTRY[experiment]
+    assert "claims" in declared.tables
+    assert declared.figures
+    for item, caption in {**declared.tables, **declared.figures}.items():
+        assert re.fullmatch(r"\w+", item), item  # the report's {item} wildcard
+        assert isinstance(caption, str) and caption.strip(), item
 
 
 # --- snakemake --report -----------------------------------------------------------------------
