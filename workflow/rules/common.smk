@@ -23,7 +23,8 @@ EXPERIMENTS = {name: REGISTRY[name] for name in config["experiments"]}
 # The captions of the report's tables and figures (workflow/report/table.rst, figure.rst read
 # them by the item's name): declared by each experiment, never a job's parameter.
 config["report_captions"] = {
-    name: {**e.tables, **e.figures} for name, e in EXPERIMENTS.items()
+    name: {"tables": dict(e.tables), "figures": dict(e.figures)}
+    for name, e in EXPERIMENTS.items()
 }
 
 

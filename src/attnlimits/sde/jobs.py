@@ -60,9 +60,7 @@ def fit(job: JobContext) -> None:
     from attnlimits.sde.claims import CLAIMS, sde_claims
 
     stores = _stores(job)
-    tables = sde_claims(
-        stores["depth"], stores["width"], stores["chaos"], stores["sync"], job.spec
-    )
+    tables = sde_claims(stores["depth"], stores["width"], stores["chaos"], stores["sync"], job.spec)
     paths = write_tables(judge_tables(tables, CLAIMS, job.config), job.folder("tables"))
     job.log.info("wrote %s", ", ".join(p.name for p in paths))
 
