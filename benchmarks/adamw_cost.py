@@ -24,22 +24,21 @@ from attnlimits.adamw.optimizer import AdamW
 from attnlimits.adamw.params import discrete_start
 from attnlimits.adamw.task import draw_task
 from attnlimits.adamw.training import train
-from attnlimits.heads.law import atom_counts, draw_atoms, head_atoms
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.law import atom_counts, draw_atoms, head_atoms
 
 
 def cell_time(heads: int, args: argparse.Namespace) -> float:
     atoms = draw_atoms(args.atoms, args.dim, 1.0, 1.0, seed=1)
-    task = draw_task(
-        args.inputs, args.tokens, args.dim, 2, "sphere", "encoder", 1.0, 1.0,
-        8, -1.0, 1.0, 64, 5,
-    )  # fmt: skip
+    dynamics = Dynamics(1.0, 1.0, "encoder", "sphere")
+    task = draw_task(args.inputs, args.tokens, args.dim, 2, dynamics, 8, -1.0, 1.0, 64, 5)
     opt = AdamW(lr=0.05, weight_decay=0.01, variant="blockwise")
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
         counts = atom_counts(head_atoms(args.seeds, args.layers, heads, args.atoms, 0), args.atoms)
         params, weights = discrete_start(atoms, counts)
-        train(task, params, weights, 1.0, 1.0, "encoder", "sphere", opt, args.steps)
+        train(task, params, weights, dynamics, opt, args.steps)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -1,6 +1,6 @@
 """Benchmark a: the attention layer's flop rate as a fraction of a dense matrix product's.
 
-Times ``attnlimits.attention.mixture_attention`` called as ``heads.discrete.simulate`` calls it
+Times ``attnlimits.attention.mixture_attention`` called as ``p1.discrete.simulate`` calls it
 for one layer: tokens X (R, S, N, d) of R seeds × S inputs, M atoms (QᵀK, V), per-seed atom
 weights (R, 1, M) = c_{ℓr}/H, encoder mask, β = 1. Flops counted (conservatively: matrix
 products only) per sequence and atom::

@@ -18,8 +18,10 @@ import time
 
 from heads_scaling import compare_heads
 
-from attnlimits.heads.discrete import simulate
-from attnlimits.heads.law import atom_counts, draw_atoms, draw_inputs, head_atoms
+from attnlimits.p1.discrete import simulate
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.inputs import draw_inputs
+from attnlimits.p1.law import atom_counts, draw_atoms, head_atoms
 
 
 def cell_time(heads: int, args: argparse.Namespace) -> float:
@@ -29,7 +31,7 @@ def cell_time(heads: int, args: argparse.Namespace) -> float:
     for _ in range(args.repeats):
         start = time.perf_counter()
         counts = atom_counts(head_atoms(args.seeds, args.layers, heads, args.atoms, 0), args.atoms)
-        simulate(x0, atoms, counts, 1.0, 1.0, "encoder", "sphere")
+        simulate(x0, atoms, counts, Dynamics(1.0, 1.0, "encoder", "sphere"))
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -1,12 +1,12 @@
 """Benchmark b: the discrete heads simulation against a per-layer, per-head research loop.
 
-Ours: ``attnlimits.heads.discrete.simulate`` as a ``heads`` cell calls it (``heads.pipeline``):
+Ours: ``attnlimits.p1.discrete.simulate`` as a ``heads`` cell calls it (``heads.pipeline``):
 R seeds × S inputs batched, heads grouped by atom (M attention evaluations per layer whatever
 H), with the atom counting (``atom_counts``) included in its time. The reference is the loop a
 research script would write: for each seed and input, ``for layer in range(L): for h in
 range(H):`` one head's softmax attention with plain torch ops, vectorised over tokens, then the
 residual update and the projection onto the sphere. Both get the same atoms, inputs and head
-draws (``heads.law``), and must agree to 1e-12 before anything is timed.
+draws (``p1.law``), and must agree to 1e-12 before anything is timed.
 
 Shapes: the default grid's cell (config/config.yaml, heads): N = 32, d = 3, M = 8, R = 16
 seeds, S = 4 inputs, β = 1, sphere, encoder; L = 32 and H = 4, 16, 64, 256. The reference loop
@@ -22,8 +22,10 @@ import numpy as np
 import torch
 from common import Row, best_times
 
-from attnlimits.heads.discrete import simulate
-from attnlimits.heads.law import atom_counts, draw_atoms, draw_inputs, head_atoms
+from attnlimits.p1.discrete import simulate
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.inputs import draw_inputs
+from attnlimits.p1.law import atom_count, atom_counts, draw_atoms, head_atoms
 
 TARGET = 20.0
 TARGET_HEADS = 64
@@ -67,8 +69,8 @@ def setup(seeds, inputs, layers, heads, n, d, atoms_n, device):
 
 
 def ours(x0, atoms, assignment, mask="encoder"):
-    counts = atom_counts(assignment, atoms.count)
-    return simulate(x0, atoms, counts, 1.0, 1.0, mask, "sphere")
+    counts = atom_counts(assignment, atom_count(atoms))
+    return simulate(x0, atoms, counts, Dynamics(1.0, 1.0, mask, "sphere"))
 
 
 def reference(x0, atoms, assignment, mask="encoder"):

@@ -1,7 +1,7 @@
 """Benchmark c: the limit solvers against torchdiffeq (ODE) and torchsde (SDE), same steps.
 
 ODE. Ours: ``attnlimits.integrators.solve_fixed`` with ``rk4_step`` on the ``heads`` limit field
-(``heads.limit.vector_field``: M = 8 atoms, sphere), as ``solve_limit`` runs it (one of its two
+(``p1.limit.vector_field``: M = 8 atoms, sphere), as ``solve_limit`` runs it (one of its two
 solves). torchdiffeq's ``odeint(method="rk4")`` is NOT the classical method: it steps with
 ``rk4_alt_step_func``, Kutta's 3/8 rule (stages at 1/3 and 2/3, weights 1/8, 3/8, 3/8, 1/8),
 which agrees with classical RK4 only to the truncation error. torchdiffeq also ships the
@@ -38,9 +38,11 @@ from torchdiffeq._impl.misc import Perturb
 from torchdiffeq._impl.rk_common import rk4_step_func
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
-from attnlimits.heads.law import draw_atoms, draw_inputs
-from attnlimits.heads.limit import vector_field
 from attnlimits.integrators import solve_fixed
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.inputs import draw_inputs
+from attnlimits.p1.law import draw_atoms
+from attnlimits.p1.limit import vector_field
 from attnlimits.sde.dynamics import Attention, attention_drift
 from attnlimits.sde.field import GaussianField, cosine_gram, field_values, psd_sqrt, zonal_kernel
 from attnlimits.sde.limit import euler_maruyama, tangent_unit
@@ -70,7 +72,7 @@ _ODEINT.SOLVERS.setdefault("rk4_classical", ClassicalRK4)
 def ode_problem(n: int, mask: str, device: torch.device, inputs: int = 4, d: int = 3):
     atoms = draw_atoms(8, d, 1.0, 1.0, seed=1).to(device)
     x0 = draw_inputs(inputs, n, d, "sphere", seed=2).to(device)
-    return vector_field(atoms, 1.0, mask, "sphere"), x0
+    return vector_field(atoms, Dynamics(1.0, 1.0, mask, "sphere")), x0
 
 
 def ours_ode(f, x0, records, substeps):

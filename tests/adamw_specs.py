@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from attnlimits.adamw.task import Task, draw_task
-from attnlimits.heads.law import draw_atoms
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.law import draw_atoms
 
 # the numerical core's setting: d, atoms M, horizon T, beta, and the atoms
 D, M, T, BETA = 3, 3, 1.0, 1.5
@@ -20,10 +21,7 @@ def make_task(
         tokens=tokens,
         d=D,
         d_out=2,
-        normalisation=normalisation,
-        mask=mask,
-        beta=BETA,
-        horizon=T,
+        dynamics=Dynamics(T, BETA, mask, normalisation),
         teacher_atoms=4,
         v_bar=1.0,
         sigma_v=1.0,

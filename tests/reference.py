@@ -7,12 +7,12 @@ import torch
 
 from attnlimits.attention import attention
 from attnlimits.geometry import project
-from attnlimits.heads.law import Atoms
+from attnlimits.head import Head
 
 
 def simulate_per_head(
     x0: torch.Tensor,
-    atoms: Atoms,
+    atoms: Head,
     assignment: np.ndarray,
     horizon: float,
     beta: float,

@@ -43,11 +43,13 @@ from attnlimits.adamw.model import forward_backward
 from attnlimits.adamw.params import limit_start
 from attnlimits.adamw.task import loss
 from attnlimits.geometry import project, tangent
-from attnlimits.heads.limit import vector_field
 from attnlimits.integrators import rk4_step
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.limit import vector_field
 
 # The numerical core's setting (tests/adamw_specs.py), encoder mask, tokens on the sphere.
 MASK, NORM = "encoder", "sphere"
+DYNAMICS = Dynamics(T, BETA, MASK, NORM)
 QUARTERS = 4  # reference times t_k = k T / 4, k = 0..4
 RK4_STEPS = 512  # RK4 steps over [0, T] for the reference
 FD_H = 1e-5
@@ -56,7 +58,7 @@ GRIDS = (32, 64, 128)
 FIRST_ORDER_CONSTANT = 1.0
 
 
-FIELD = vector_field(ATOMS, BETA, MASK, NORM)  # x ↦ P(x) (1/M) Σ_r A_{θ⁽ʳ⁾}(x)
+FIELD = vector_field(ATOMS, DYNAMICS)  # x ↦ P(x) (1/M) Σ_r A_{θ⁽ʳ⁾}(x)
 
 
 def flow(x: torch.Tensor, duration: float, steps: int) -> torch.Tensor:
@@ -111,7 +113,7 @@ def limit_adjoints(task) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
     """For every grid n: the Euler states X and adjoint P_j of the limit, (S, n+1, N, d)."""
     out = {}
     for n in GRIDS:
-        ps = forward_backward(task, *limit_start(ATOMS, n), T, BETA, MASK, NORM)
+        ps = forward_backward(task, *limit_start(ATOMS, n), DYNAMICS)
         out[n] = (ps.states, ps.p)
     return out
 

@@ -9,19 +9,21 @@ from adamw_specs import ATOMS, BETA, M, T, make_task
 
 from attnlimits.adamw.model import forward, forward_backward, layers
 from attnlimits.adamw.optimizer import AdamW, adamw_step, init_state
-from attnlimits.adamw.params import Params, discrete_start, limit_start
+from attnlimits.adamw.params import discrete_start, limit_start, step_count
 from attnlimits.adamw.task import loss
 from attnlimits.adamw.training import train
 from attnlimits.attention import attention
 from attnlimits.geometry import project, tangent
-from attnlimits.heads.law import atom_counts, head_atoms
+from attnlimits.head import Head
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.law import atom_counts, head_atoms
 
 # the two settings the tests cover: (mask, normalisation)
 SETTINGS = [("encoder", "sphere"), ("causal", "none")]
 
 
-def slice_steps(params: Params, lo: int) -> Params:
-    return Params(*(t[..., lo:, :, :, :] for t in params.tensors()))
+def slice_steps(params: Head, lo: int) -> Head:
+    return params.map(lambda t: t[..., lo:, :, :, :])
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -36,11 +38,10 @@ def test_backpropagated_variables_match_finite_differences(mask, normalisation):
     params, weights = discrete_start(ATOMS, counts)
     # move off the atoms so that the layers differ
     gen = torch.Generator().manual_seed(0)
-    params = Params(
-        *(t + 0.1 * torch.randn(t.shape, dtype=t.dtype, generator=gen) for t in params.tensors())
-    )
-    ps = forward_backward(task, params, weights, T, BETA, mask, normalisation)
-    n, dt, h = params.steps, T / params.steps, 1e-5
+    params = params.map(lambda t: t + 0.1 * torch.randn(t.shape, dtype=t.dtype, generator=gen))
+    dynamics = Dynamics(T, BETA, mask, normalisation)
+    ps = forward_backward(task, params, weights, dynamics)
+    n, dt, h = step_count(params), T / step_count(params), 1e-5
     s, tokens = task.x0.shape[:2]
     assert torch.allclose(  # P_L = Rᵀ(R X_L − y)
         ps.p[:, -1], (ps.states[:, -1] @ task.readout.T - task.targets) @ task.readout, atol=1e-15
@@ -52,7 +53,7 @@ def test_backpropagated_variables_match_finite_differences(mask, normalisation):
         def j_of(x, rest=rest, j=j):
             with torch.no_grad():
                 return loss(
-                    layers(x, rest, weights[j:], dt, BETA, mask, normalisation)[-1],
+                    layers(x, rest, weights[j:], dynamics, dt)[-1],
                     task.readout,
                     task.targets,
                 ).item()
@@ -75,11 +76,12 @@ def test_parameter_gradients_match_finite_differences(mask, normalisation):
     counts = atom_counts(head_atoms(1, 3, 2, M, seed=4), M)[0]  # H = 2 < M: unused groups
     assert torch.any(counts == 0)
     params, weights = discrete_start(ATOMS, counts)
-    ps = forward_backward(task, params, weights, T, BETA, mask, normalisation)
+    dynamics = Dynamics(T, BETA, mask, normalisation)
+    ps = forward_backward(task, params, weights, dynamics)
     h = 1e-5
 
     def j_of(p):
-        x = forward(task.x0, p, weights, T, BETA, mask, normalisation)[:, -1]
+        x = forward(task.x0, p, weights, dynamics)[:, -1]
         return loss(x, task.readout, task.targets).item()
 
     worst = 0.0
@@ -90,7 +92,7 @@ def test_parameter_gradients_match_finite_differences(mask, normalisation):
             e = torch.zeros_like(dj)
             e[idx] = h
             plus[which], minus[which] = plus[which] + e, minus[which] - e
-            fd[idx] = (j_of(Params(*plus)) - j_of(Params(*minus))) / (2 * h)
+            fd[idx] = (j_of(Head(*plus)) - j_of(Head(*minus))) / (2 * h)
         worst = max(worst, rel_err(fd, dj))
         unused = (counts == 0)[..., None, None].expand_as(dj)
         assert torch.all(dj[unused] == 0) and torch.all(fd[unused] == 0)
@@ -161,7 +163,7 @@ def test_grouped_training_equals_per_head_training(variant, mask, normalisation)
     assert torch.any(counts == 0) and torch.any(counts > 1)
     opt = AdamW(lr=0.05, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1, variant=variant)
     params, weights = discrete_start(ATOMS, counts)
-    tr = train(task, params, weights, T, BETA, mask, normalisation, opt, steps=3)
+    tr = train(task, params, weights, Dynamics(T, BETA, mask, normalisation), opt, steps=3)
     ref_loss, ref_theta = train_per_head(task, assignment, mask, normalisation, opt, steps=3)
     grouped = torch.stack(tr.params.tensors(), dim=-3)  # (K+1, L, M, 3, d, d)
     layer_index = np.arange(assignment.shape[0])[:, None]
@@ -182,7 +184,7 @@ def test_one_head_per_atom_equals_limit_on_the_layer_grid(variant):
     task = make_task("encoder", "sphere")
     opt = AdamW(lr=0.05, weight_decay=0.1, variant=variant)
     n = 6
-    setting = (T, BETA, "encoder", "sphere", opt)
+    setting = (Dynamics(T, BETA, "encoder", "sphere"), opt)
     discrete = train(task, *discrete_start(ATOMS, torch.ones(n, M)), *setting, steps=3)
     limit = train(task, *limit_start(ATOMS, n), *setting, steps=3)
     for a, b in [
@@ -281,7 +283,8 @@ def test_training_is_deterministic():
 
     def run():
         task = make_task("causal", "sphere")
-        return train(task, *discrete_start(ATOMS, counts), T, BETA, "causal", "sphere", opt, 2)
+        dynamics = Dynamics(T, BETA, "causal", "sphere")
+        return train(task, *discrete_start(ATOMS, counts), dynamics, opt, 2)
 
     a, b = run(), run()
     for x, y in [
@@ -297,13 +300,14 @@ def test_normalisation_does_not_depend_on_s_or_n():
     """Repeating every input (S → 2S) and every token (N → 2N, encoder) leaves J, P and g."""
     task = make_task("encoder", "sphere")
     params, weights = limit_start(ATOMS, 4)
-    base = forward_backward(task, params, weights, T, BETA, "encoder", "sphere")
+    dynamics = Dynamics(T, BETA, "encoder", "sphere")
+    base = forward_backward(task, params, weights, dynamics)
     doubled = type(task)(
         x0=torch.cat([task.x0, task.x0], -2).repeat(2, 1, 1),
         readout=task.readout,
         targets=torch.cat([task.targets, task.targets], -2).repeat(2, 1, 1),
     )
-    big = forward_backward(doubled, params, weights, T, BETA, "encoder", "sphere")
+    big = forward_backward(doubled, params, weights, dynamics)
     tokens = task.x0.shape[1]
     assert abs(big.loss - base.loss) < 1e-15
     assert rel_err(big.p[1, :, tokens:], base.p[1]) < 1e-12
@@ -314,7 +318,7 @@ def test_normalisation_does_not_depend_on_s_or_n():
 def limit_run(n, variant, eps, steps=3, coarse=8):
     task = make_task("encoder", "sphere")
     opt = AdamW(lr=0.05, weight_decay=0.1, eps=eps, variant=variant)
-    setting = (T, BETA, "encoder", "sphere", opt)
+    setting = (Dynamics(T, BETA, "encoder", "sphere"), opt)
     return train(task, *limit_start(ATOMS, n), *setting, steps, stride=n // coarse)
 
 
@@ -349,7 +353,7 @@ def test_limit_gradient_is_models_density():
     gaps = []
     for n in (16, 32):
         params, weights = limit_start(ATOMS, n)
-        ps = forward_backward(task, params, weights, T, BETA, "encoder", "sphere")
+        ps = forward_backward(task, params, weights, Dynamics(T, BETA, "encoder", "sphere"))
         worst = 0.0
         for j in range(n):
             x, p = ps.states[:, j], ps.p[:, j]
@@ -372,12 +376,10 @@ def test_checkpointed_pass_equals_the_plain_pass(segment):
     task = make_task("encoder", "sphere")
     params, weights = limit_start(ATOMS, 16)
     gen = torch.Generator().manual_seed(1)
-    params = Params(
-        *(t + 0.1 * torch.randn(t.shape, dtype=t.dtype, generator=gen) for t in params.tensors())
-    )
-    setting = (T, BETA, "encoder", "sphere")
-    plain = forward_backward(task, params, weights, *setting)
-    split = forward_backward(task, params, weights, *setting, segment=segment)
+    params = params.map(lambda t: t + 0.1 * torch.randn(t.shape, dtype=t.dtype, generator=gen))
+    dynamics = Dynamics(T, BETA, "encoder", "sphere")
+    plain = forward_backward(task, params, weights, dynamics)
+    split = forward_backward(task, params, weights, dynamics, segment=segment)
     assert split.states.shape[-3] == 16 // segment + 1
     assert torch.equal(split.states, plain.states[..., ::segment, :, :])
     assert torch.equal(split.p, plain.p[..., ::segment, :, :])
@@ -385,4 +387,4 @@ def test_checkpointed_pass_equals_the_plain_pass(segment):
     for a, b in zip(split.dj.tensors(), plain.dj.tensors(), strict=True):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="segment"):
-        forward_backward(task, params, weights, *setting, segment=3)
+        forward_backward(task, params, weights, dynamics, segment=3)

@@ -24,7 +24,7 @@ from attnlimits.adamw.claims import CELL_DIMS, adamw_claims
 from attnlimits.adamw.grid import FIGURES, NEEDED_TABLES
 from attnlimits.adamw.plots import adamw_figures
 from attnlimits.analysis.tables import write_tables
-from attnlimits.heads.plots import read_tables
+from attnlimits.plots import read_tables
 
 OPTIONS = {**FIT_OPTIONS, "bootstrap": 20, "two_term_bootstrap": 5}
 PLOTS = {"format": "png", "dpi": 40, "context": "paper"}

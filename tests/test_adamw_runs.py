@@ -11,7 +11,7 @@ from adamw_specs import TINY_SPEC
 
 import attnlimits.adamw.runs as runs
 from attnlimits.adamw.runs import LIMIT_ERRORS, parameter_error, run_cell, run_limit
-from attnlimits.heads import errors
+from attnlimits.p1 import errors
 
 SPEC = TINY_SPEC
 CELL = {**SPEC, "L": 4, "H": 5, "seeds": 3, "seed": 0}

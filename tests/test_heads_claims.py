@@ -10,8 +10,9 @@ from heads_synthetic import synthetic_heads
 
 from attnlimits.analysis.tables import write_tables
 from attnlimits.heads.claims import heads_claims, heads_statistics
-from attnlimits.heads.plots import heads_figures, read_tables, trajectories_figure
+from attnlimits.heads.plots import heads_figures, trajectories_figure
 from attnlimits.p1.rates import COLUMNS, find_grids
+from attnlimits.plots import read_tables
 
 OPTIONS = FIT_OPTIONS
 PLOTS = {"format": "png", "dpi": 50, "context": "paper"}

@@ -6,10 +6,12 @@ import torch
 from reference import simulate_per_head
 
 from attnlimits.attention import attention, softmax_weights
-from attnlimits.heads.discrete import simulate
-from attnlimits.heads.law import atom_counts, draw_atoms, draw_inputs, head_atoms
-from attnlimits.heads.limit import solve_limit, vector_field
 from attnlimits.integrators import solve_fixed
+from attnlimits.p1.discrete import simulate
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.inputs import draw_inputs
+from attnlimits.p1.law import atom_counts, draw_atoms, head_atoms
+from attnlimits.p1.limit import solve_limit, vector_field
 
 ATOMS = draw_atoms(5, 4, 1.0, 1.0, seed=11)
 
@@ -20,7 +22,8 @@ ATOMS = draw_atoms(5, 4, 1.0, 1.0, seed=11)
 def test_grouped_heads_equal_per_head_reference(mask, normalisation, beta):
     x0 = draw_inputs(3, 9, 4, normalisation, seed=5)
     assignment = head_atoms(seeds=3, layers=6, heads=7, atoms=5, seed=2)
-    grouped = simulate(x0, ATOMS, atom_counts(assignment, 5), 1.0, beta, mask, normalisation)
+    dynamics = Dynamics(1.0, beta, mask, normalisation)
+    grouped = simulate(x0, ATOMS, atom_counts(assignment, 5), dynamics)
     plain = simulate_per_head(x0, ATOMS, assignment, 1.0, beta, mask, normalisation)
     assert grouped.shape == (3, 3, 7, 9, 4)
     assert torch.max(torch.abs(grouped - plain)) < 1e-12
@@ -57,9 +60,8 @@ def test_causal_mask_ignores_future_tokens():
 
 def test_sphere_normalisation_keeps_tokens_on_sphere():
     x0 = draw_inputs(2, 8, 4, "sphere", seed=4)
-    x = simulate(
-        x0, ATOMS, atom_counts(head_atoms(2, 5, 3, 5, 1), 5), 2.0, 1.0, "encoder", "sphere"
-    )
+    counts = atom_counts(head_atoms(2, 5, 3, 5, 1), 5)
+    x = simulate(x0, ATOMS, counts, Dynamics(2.0, 1.0, "encoder", "sphere"))
     assert torch.allclose(
         torch.linalg.vector_norm(x, dim=-1), torch.ones((), dtype=torch.float64), atol=1e-14
     )
@@ -67,14 +69,15 @@ def test_sphere_normalisation_keeps_tokens_on_sphere():
 
 def test_rk4_observed_order_is_four_and_halving_estimate_is_sound():
     x0 = draw_inputs(2, 6, 4, "sphere", seed=7)
-    f = vector_field(ATOMS, 2.0, "encoder", "sphere")
+    dynamics = Dynamics(1.0, 2.0, "encoder", "sphere")
+    f = vector_field(ATOMS, dynamics)
     ref = solve_fixed(f, x0, 1.0, 1, 1024)[:, -1]
     errs = [
         torch.max(torch.abs(solve_fixed(f, x0, 1.0, 1, n)[:, -1] - ref)).item() for n in (8, 16, 32)
     ]
     orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
     assert np.all(np.abs(orders - 4) < 0.3), orders
-    sol = solve_limit(x0, ATOMS, 1.0, 2.0, "encoder", "sphere", records=4, substeps=4)
+    sol = solve_limit(x0, ATOMS, dynamics, records=4, substeps=4)
     true_err = torch.linalg.vector_norm(sol.x[:, -1] - ref, dim=-1).amax(-1)
     # the halving gap over-estimates the fine solve's error, Richardson is close to it
     assert torch.all(sol.halving_gap[:, -1] > true_err)
@@ -85,11 +88,12 @@ def test_discrete_model_converges_to_limit_at_first_order_with_many_heads():
     """With H → ∞ (counts exactly H/M per atom) the discrete model is the Euler-type scheme of the
     limit: its error must halve when L doubles."""
     x0 = draw_inputs(2, 7, 4, "sphere", seed=8)
-    sol = solve_limit(x0, ATOMS, 1.0, 1.0, "causal", "sphere", records=64, substeps=2)
+    dynamics = Dynamics(1.0, 1.0, "causal", "sphere")
+    sol = solve_limit(x0, ATOMS, dynamics, records=64, substeps=2)
     errs = []
     for layers in (16, 32, 64):
         counts = torch.full((1, layers, 5), 1.0)  # equal weight on every atom: the mean field
-        x = simulate(x0, ATOMS, counts, 1.0, 1.0, "causal", "sphere")[0]
+        x = simulate(x0, ATOMS, counts, dynamics)[0]
         errs.append(torch.max(torch.abs(x - sol.x[:, :: 64 // layers])).item())
     ratios = np.array(errs[:-1]) / np.array(errs[1:])
     assert np.all(np.abs(ratios - 2) < 0.15), ratios

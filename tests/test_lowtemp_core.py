@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from attnlimits.head import Head
 from attnlimits.lowtemp.flow import (
-    Head,
     hardmax_mean,
     mean_field,
     pushforward,

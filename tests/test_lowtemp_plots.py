@@ -18,11 +18,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from attnlimits.analysis.tables import write_tables
-from attnlimits.heads.plots import read_tables
 from attnlimits.lowtemp.claims import lowtemp_tables
 from attnlimits.lowtemp.grid import FIGURES, NEEDED_TABLES, RunKey, TerminalKey
 from attnlimits.lowtemp.plots import lowtemp_figures, record_indices
 from attnlimits.lowtemp.runs import run, run_terminal
+from attnlimits.plots import read_tables
 from attnlimits.storage import write_dataset
 
 PLOTS = {"format": "png", "dpi": 30, "context": "paper"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,10 @@ class Head:
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.q, self.k, self.v)
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Head:
+        """Head(fn(Q), fn(K), fn(V)): e.g. a slice of the leading axes, or a copy."""
+        return Head(fn(self.q), fn(self.k), fn(self.v))
 
     def to(self, device: torch.device | str) -> Head:
         """The same head(s) with Q, K, V on ``device``."""

@@ -1,4 +1,5 @@
-"""Plotting helpers shared by every experiment: style, saving, rates with bootstrap bands.
+"""Plotting helpers shared by every experiment: style, saving, rates with bootstrap bands, and
+reading back the tables the figures are drawn from.
 
 Figures use matplotlib's Agg backend and seaborn's theme; ``options`` is the config block
 ``plots`` (``format``, ``dpi``, ``context``).
@@ -172,3 +173,38 @@ def empty_figure(message: str) -> Figure:
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.set_axis_off()
     return fig
+
+
+def plain_value(v: Any) -> Any:
+    """Plain scalar for keys read back from tables (ints stay ints)."""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return int(v)
+    return v.item() if hasattr(v, "item") else v
+
+
+def combos(frame: pd.DataFrame, keys: Sequence[str], sort: bool = True) -> list[dict[str, Any]]:
+    """The combinations of ``keys`` in ``frame``, sorted or in order of appearance."""
+    if frame.empty:
+        return []
+    unique = frame[list(keys)].drop_duplicates()
+    if sort:
+        unique = unique.sort_values(list(keys))
+    return [{k: plain_value(v) for k, v in row.items()} for row in unique.to_dict("records")]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # an empty table (no rows, no columns) is written as one line
+        return pd.DataFrame()
+
+
+def read_tables(
+    tabledir: str | Path, names: Iterable[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The CSV tables written by ``analysis.tables.write_tables`` under ``tabledir``, by name, as
+    DataFrames (empty tables stay empty): those of ``names``, or every ``<name>.csv`` there."""
+    tabledir = Path(tabledir)
+    if names is None:
+        names = sorted(path.stem for path in tabledir.glob("*.csv"))
+    return {name: _read_csv(tabledir / f"{name}.csv") for name in names}

@@ -40,13 +40,13 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlimits.adamw.params import Params
+from attnlimits.adamw.params import slice_steps, step_count
 from attnlimits.adamw.task import Task, loss
-from attnlimits.attention import mixture_attention
-from attnlimits.geometry import project
+from attnlimits.head import Head
+from attnlimits.p1.dynamics import Dynamics
 
 
-def batch_shape(params: Params, weights: torch.Tensor) -> torch.Size:
+def batch_shape(params: Head, weights: torch.Tensor) -> torch.Size:
     """The leading (seed) axes of a run; ``weights`` (..., n, M) must broadcast to ``params``."""
     if weights.shape[-2:] != params.q.shape[-4:-2]:
         raise ValueError(
@@ -55,7 +55,7 @@ def batch_shape(params: Params, weights: torch.Tensor) -> torch.Size:
         )
     if params.k.shape != params.q.shape or params.v.shape != params.q.shape:
         raise ValueError("Q, K and V must have the same shape")
-    batch = params.batch_shape
+    batch = params.batch_shape[:-2]  # the axes before (n, M)
     if torch.broadcast_shapes(batch, weights.shape[:-2]) != batch:
         raise ValueError(
             f"the seed axes of the weights {tuple(weights.shape[:-2])} must broadcast to those "
@@ -66,17 +66,16 @@ def batch_shape(params: Params, weights: torch.Tensor) -> torch.Size:
 
 def layers(
     x: torch.Tensor,
-    params: Params,
+    params: Head,
     weights: torch.Tensor,
+    dynamics: Dynamics,
     dt: float,
-    beta: float,
-    mask: str,
-    normalisation: str,
 ) -> list[torch.Tensor]:
     """[X_j, X_{j+1}, …, X_{j+n}] from X_j = ``x`` (..., S, N, d) through the n steps of ``params``.
 
-    Implements X_{j+1} = Π(X_j + Δ Σ_r w_{jr} A_{θ_{jr}}(X_j)) with Δ = ``dt``; QᵀK is formed
-    inside autograd, so gradients reach Q and K separately.
+    Implements X_{j+1} = Π(X_j + Δ Σ_r w_{jr} A_{θ_{jr}}(X_j)) with Δ = ``dt`` (the horizon of
+    ``dynamics`` plays no part); QᵀK is formed inside autograd, so gradients reach Q and K
+    separately.
     """
     # Per-step views, split once: indexing one step inside the loop would make autograd allocate
     # and zero-fill a full-size gradient for every step (backward cost ∝ n²); unbind's backward
@@ -85,27 +84,20 @@ def layers(
     v = params.v.unsqueeze(-4).unbind(-5)
     w = weights.unsqueeze(-2).unbind(-3)  # n × (..., 1, M)
     out = [x]
-    for j in range(params.steps):
-        a = mixture_attention(x, qk[j], v[j], w[j], beta, mask)
-        x = project(x + dt * a, normalisation)
+    for j in range(step_count(params)):
+        x = dynamics.step(x, qk[j], v[j], w[j], dt)
         out.append(x)
     return out
 
 
 def forward(
-    x0: torch.Tensor,
-    params: Params,
-    weights: torch.Tensor,
-    horizon: float,
-    beta: float,
-    mask: str,
-    normalisation: str,
+    x0: torch.Tensor, params: Head, weights: torch.Tensor, dynamics: Dynamics
 ) -> torch.Tensor:
     """States X_0..X_n (..., S, n+1, N, d) for inputs ``x0`` (S, N, d), Δ = T/n (no autograd)."""
     batch = batch_shape(params, weights)
     with torch.no_grad():
         x = x0.expand(*batch, *x0.shape)
-        states = layers(x, params, weights, horizon / params.steps, beta, mask, normalisation)
+        states = layers(x, params, weights, dynamics, dynamics.horizon / step_count(params))
     return torch.stack(states, dim=-3)
 
 
@@ -126,19 +118,12 @@ class Pass:
     states: torch.Tensor  # (..., S, n/s+1, N, d) X_0, X_s, ..., X_n (s: the pass's segment)
     p: torch.Tensor  # (..., S, n/s+1, N, d) P_j = S N ∂J/∂X_j at the same j
     loss: torch.Tensor  # (...) J
-    dj: Params  # ∂J/∂θ_{jr}, (..., n, M, d, d)
-    g: Params  # scaled gradient g_{jr} = ∂J/∂θ_{jr} / (Δ w_{jr})
+    dj: Head  # ∂J/∂θ_{jr}, (..., n, M, d, d)
+    g: Head  # scaled gradient g_{jr} = ∂J/∂θ_{jr} / (Δ w_{jr})
 
 
 def forward_backward(
-    task: Task,
-    params: Params,
-    weights: torch.Tensor,
-    horizon: float,
-    beta: float,
-    mask: str,
-    normalisation: str,
-    segment: int = 1,
+    task: Task, params: Head, weights: torch.Tensor, dynamics: Dynamics, segment: int = 1
 ) -> Pass:
     """States, loss, backpropagated variables and gradients at ``params`` (module docstring).
 
@@ -153,12 +138,12 @@ def forward_backward(
     of ``segment`` = 1, and ``states`` and ``p`` are returned at j = 0, s, 2s, …, n only.
     """
     batch = batch_shape(params, weights)
-    n = params.steps
+    n = step_count(params)
     if segment < 1 or n % segment:
         raise ValueError(f"segment must be >= 1 and divide the number of steps {n}, got {segment}")
-    dt = horizon / n
+    dt = dynamics.horizon / n
     scale = task.x0.shape[-3] * task.x0.shape[-2]  # S N
-    run = (dt, beta, mask, normalisation)
+    run = (dynamics, dt)
     x0 = task.x0.detach().expand(*batch, *task.x0.shape)
     bounds = [x0]  # X_0, X_s, ..., X_n
     if segment > 1:
@@ -166,16 +151,16 @@ def forward_backward(
             for start in range(0, n, segment):
                 end = start + segment
                 w = weights[..., start:end, :]
-                bounds.append(layers(bounds[-1], params.slice_steps(start, end), w, *run)[-1])
+                bounds.append(layers(bounds[-1], slice_steps(params, start, end), w, *run)[-1])
     with torch.enable_grad():
         if segment == 1:
             theta = [t.detach().requires_grad_(True) for t in params.tensors()]
             x = x0.clone().requires_grad_(True)
-            states = layers(x, Params(*theta), weights, *run)
+            states = layers(x, Head(*theta), weights, *run)
             j = loss(states[-1], task.readout, task.targets)
             grads = torch.autograd.grad(j.sum(), [*states, *theta])
             bounds = [s.detach() for s in states]
-            p_bounds, dj = list(grads[: len(states)]), Params(*grads[len(states) :])
+            p_bounds, dj = list(grads[: len(states)]), Head(*grads[len(states) :])
         else:
             x_n = bounds[-1].clone().requires_grad_(True)
             j = loss(x_n, task.readout, task.targets)
@@ -185,18 +170,18 @@ def forward_backward(
                 end = start + segment
                 theta = [
                     t.detach().requires_grad_(True)
-                    for t in params.slice_steps(start, end).tensors()
+                    for t in slice_steps(params, start, end).tensors()
                 ]
                 x = bounds[start // segment].clone().requires_grad_(True)
-                out = layers(x, Params(*theta), weights[..., start:end, :], *run)[-1]
+                out = layers(x, Head(*theta), weights[..., start:end, :], *run)[-1]
                 p_start, *d_theta = torch.autograd.grad(out, [x, *theta], grad_outputs=p_bounds[0])
                 p_bounds.insert(0, p_start)
                 pieces.insert(0, d_theta)
-            dj = Params(*(torch.cat(role, dim=-4) for role in zip(*pieces, strict=True)))
+            dj = Head(*(torch.cat(role, dim=-4) for role in zip(*pieces, strict=True)))
     return Pass(
         states=torch.stack(bounds, dim=-3),
         p=scale * torch.stack(p_bounds, dim=-3),
         loss=j.detach(),
         dj=dj,
-        g=Params(*(scaled_gradient(t, weights, dt) for t in dj.tensors())),
+        g=dj.map(lambda t: scaled_gradient(t, weights, dt)),
     )

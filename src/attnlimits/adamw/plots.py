@@ -5,7 +5,8 @@ and the parameters θ_ℓh^k against θ_r^k(t_ℓ); ``max over k ≤ K`` is the 
 worst training step), ``after step K`` the last step. Data points are replicate 0 with bootstrap
 error bars, hollow where left out of the fits (limit solver too coarse; bias below its noise
 floor); lines are the fits of table ``lines`` with their bootstrap bands. The depth × heads and
-tokens panels are drawn by the functions of ``heads.plots``. Figures (:data:`FIGURES`):
+tokens panels are drawn by the functions of ``p1.plots``, as those of ``heads``. Figures
+(:data:`FIGURES`):
 
 - ``depth_heads``: error E vs L (one line per H) and vs H (one line per L), with reference slopes
   −1, −1/3 (L) and −1/2 (H); rows X, P × worst, last step; two columns per AdamW variant.
@@ -38,7 +39,7 @@ from matplotlib.ticker import MaxNLocator
 
 from attnlimits import plots
 from attnlimits.adamw.grid import NEEDED_TABLES
-from attnlimits.heads import plots as heads_plots
+from attnlimits.p1 import plots as p1_plots
 
 #: Readable values of the key columns, in the order they are drawn.
 WORDS: dict[str, dict[str, str]] = {
@@ -88,7 +89,7 @@ def _titles(frame: pd.DataFrame, keys: tuple[str, ...]) -> tuple[Callable[..., s
     """A panel title naming the keys of WORDS and those that vary in ``frame``; the others' text."""
     varying = [k for k in keys if k in WORDS or frame[k].nunique() > 1]
     fixed = ", ".join(
-        _text(k, heads_plots._value(frame[k].iloc[0])) for k in keys if k not in varying
+        _text(k, plots.plain_value(frame[k].iloc[0])) for k in keys if k not in varying
     )
 
     def title_of(sel: Mapping[str, Any]) -> str:
@@ -102,15 +103,15 @@ def _grid_figure(
     grid: str,
     keys: tuple[str, ...],
     columns: tuple[str, ...],
-    draws: list[heads_plots.Draw],
+    draws: list[p1_plots.Draw],
     title: str,
 ) -> Figure:
-    """heads' panels of the grid ``grid``: rows ``keys``, columns ``columns`` × ``draws``."""
+    """P1's panels of the grid ``grid``: rows ``keys``, columns ``columns`` × ``draws``."""
     pts = _ordered(_rows(tables["points"], grid=grid))
     if pts.empty:
         return plots.empty_figure(f"no {grid} grid in the data")
     title_of, fixed = _titles(pts, (*columns, *keys))
-    fig = heads_plots._panel_figure(pts, grid, keys, draws, f"{title} ({fixed})", columns, title_of)
+    fig = p1_plots.panel_figure(pts, grid, keys, draws, f"{title} ({fixed})", columns, title_of)
     return _legends_below(fig)
 
 
@@ -142,11 +143,11 @@ def _steps_figure(tables: Tables) -> Figure:
     if grid.empty or steps.empty:
         return plots.empty_figure("no depth_heads grid in the data")
     title_of, fixed_keys = _titles(grid, DEPTH_KEYS)
-    lines = heads_plots._combos(grid, DEPTH_KEYS)
+    lines = plots.combos(grid, DEPTH_KEYS)
     rows = [(line, at, plots.select(grid, **line)) for line in lines for at in ("H", "L")]
     fig, axes = plots.panels(len(rows), len(TRACKED) + 1, width=3.8)
     for i, (line, at, cells) in enumerate(rows):
-        fixed = {at: heads_plots._value(cells[at].max())}
+        fixed = {at: plots.plain_value(cells[at].max())}
         by = "L" if at == "H" else "H"
         data = plots.select(steps, **line, **fixed)
         values = sorted(data[by].unique())
@@ -154,7 +155,7 @@ def _steps_figure(tables: Tables) -> Figure:
         where = f"{title_of(line)}, {at}={fixed[at]}"
         for v in values:
             part = plots.select(data, **{by: v}).sort_values("step")
-            k, label = part["step"], f"{by} = {heads_plots._value(v)}"
+            k, label = part["step"], f"{by} = {plots.plain_value(v)}"
             for j, var in enumerate(TRACKED):
                 y, lo, hi = (_positive(part[f"{var}_err{s}"]) for s in ("", "_low", "_high"))
                 plots.draw_fit(axes[i, j], k, y, lo, hi, colours[v], label, "o-")
@@ -186,7 +187,7 @@ def _line_figure(
         return plots.empty_figure(f"no {xlabel} line in the data")
     frame = _ordered(frame)
     title_of, fixed = _titles(frame, keys)
-    lines = heads_plots._combos(frame, keys)
+    lines = plots.combos(frame, keys)
     fig, axes = plots.panels(len(lines), len(TRACKED))
     for i, line in enumerate(lines):
         for j, var in enumerate(TRACKED):
@@ -212,7 +213,7 @@ def _dims(cells: pd.DataFrame) -> LineDraw:
     def draw(ax: Axes, fit: pd.DataFrame, var: str, line: dict[str, Any]) -> pd.Series:
         variant = str(fit["variant"].iloc[0])
         pts = plots.select(cells, **line, variant=variant).sort_values("d")
-        label = heads_plots._slope_label(fit, _text("variant", variant), {}, {})
+        label = p1_plots.slope_label(fit, _text("variant", variant), {}, {})
         if fit["verdict"].iloc[0] != "no prediction":
             label += f" ({fit['verdict'].iloc[0]})"
         y, colour = pts[f"{var}_worst"], VARIANT_COLOURS.get(variant, "0.3")
@@ -251,7 +252,7 @@ def adamw_figures(tables: Tables, options: Mapping[str, Any]) -> dict[str, Figur
     if missing:
         raise KeyError(f"adamw_figures needs the tables {missing}")
     plots.set_style(options)
-    by = heads_plots._by
+    by = p1_plots.draw_by
     dims = tables["dims"] if not tables["cells"].empty else tables["cells"]
     local = _ordered(_rows(tables["local_slopes"], selection="worst"))
     return {
@@ -262,12 +263,12 @@ def adamw_figures(tables: Tables, options: Mapping[str, Any]) -> dict[str, Figur
         ),
         "bias_fluct": _grid_figure(
             tables, "depth_heads", DEPTH_ROWS, ("variant",),
-            [heads_plots._bias_fluct(tables), by(tables, "fluct", "H", "L", "joint", guides=True)],
+            [p1_plots.draw_bias_fluct(tables), by(tables, "fluct", "H", "L", "joint", guides=True)],
             "Bias of the seed mean and seed-to-seed fluctuation vs L (largest H) and vs H",
         ),
         "steps": _steps_figure(tables),
         "tokens": _grid_figure(
-            tables, "tokens", TOKEN_ROWS, ("variant", "selection"), [heads_plots._tokens(tables)],
+            tables, "tokens", TOKEN_ROWS, ("variant", "selection"), [p1_plots.draw_tokens(tables)],
             "Errors vs number of tokens N",
         ),
         "dims": _line_figure(
@@ -279,6 +280,6 @@ def adamw_figures(tables: Tables, options: Mapping[str, Any]) -> dict[str, Figur
             "Worst-step error vs Adam's ε (hollow: limit not accurate enough)",
         ),
         "local_slopes": _legends_below(
-            heads_plots._local_slopes_figure(local, ("variant", "variable"), _row_title)
+            p1_plots.local_slopes_figure(local, ("variant", "variable"), _row_title)
         ),
     }  # fmt: skip

@@ -15,9 +15,9 @@ the forward's error).
 For Euler (first order) the halving gap estimates the error of the coarser solve, so it bounds
 that of the finer one.
 
-Cell (per variant, ε, N, d, β, L, H): R seeds of head picks r(ℓ, h) (``heads.law.head_atoms``),
+Cell (per variant, ε, N, d, β, L, H): R seeds of head picks r(ℓ, h) (``p1.law.head_atoms``),
 the grouped discrete model trained K steps, and its deviations from the limit after every step
-k = 0..K: states D = X_ℓ − x(t_ℓ), backpropagated variables P_ℓ − p(t_ℓ) (``heads.errors``
+k = 0..K: states D = X_ℓ − x(t_ℓ), backpropagated variables P_ℓ − p(t_ℓ) (``p1.errors``
 with a leading step axis) and parameters θ_{ℓh} − θ_{r(ℓ,h)}(t_ℓ) (``parameter_error``).
 """
 
@@ -31,22 +31,19 @@ import torch
 import xarray as xr
 
 from attnlimits.adamw.optimizer import AdamW
-from attnlimits.adamw.params import Params, discrete_start, limit_start
+from attnlimits.adamw.params import discrete_start, limit_start
 from attnlimits.adamw.task import Task, draw_task
 from attnlimits.adamw.training import Trajectory, train
-from attnlimits.heads import errors
-from attnlimits.heads.law import Atoms, atom_counts, draw_atoms, head_atoms
+from attnlimits.head import Head
+from attnlimits.p1 import errors
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.law import atom_count, atom_counts, atoms_of, head_atoms
 from attnlimits.storage import variable as _var
 
 ROLES = ("q", "k", "v")
 #: The limit's own errors by halving, per tracked variable and joint (module docstring).
 LIMIT_ERRORS = ("limit_error", "limit_error_x", "limit_error_p", "limit_error_theta")
 Progress = Callable[[int, int], None]
-
-
-def _atoms(spec: Mapping[str, Any]) -> Atoms:
-    law = spec["law"]
-    return draw_atoms(law["atoms"], spec["d"], law["v_bar"], law["sigma_v"], law["seed"])
 
 
 def _task(spec: Mapping[str, Any]) -> Task:
@@ -57,10 +54,7 @@ def _task(spec: Mapping[str, Any]) -> Task:
         spec["N"],
         spec["d"],
         task["d_out"],
-        spec["normalisation"],
-        spec["mask"],
-        spec["beta"],
-        spec["T"],
+        Dynamics.of(spec),
         task["teacher_atoms"],
         task["teacher_v_bar"],
         task["teacher_sigma_v"],
@@ -85,7 +79,7 @@ def optimizer(spec: Mapping[str, Any]) -> AdamW:
 def _train(
     spec: Mapping[str, Any],
     task: Task,
-    params: Params,
+    params: Head,
     weights: torch.Tensor,
     stride: int,
     progress: Progress | None,
@@ -94,10 +88,7 @@ def _train(
         task,
         params,
         weights,
-        spec["T"],
-        spec["beta"],
-        spec["mask"],
-        spec["normalisation"],
+        Dynamics.of(spec),
         optimizer(spec),
         spec["optimizer"]["steps"],
         stride=stride,
@@ -105,7 +96,7 @@ def _train(
     )
 
 
-def _stack_roles(p: Params) -> torch.Tensor:
+def _stack_roles(p: Head) -> torch.Tensor:
     """θ as one tensor (..., n, M, 3, d, d), roles q, k, v."""
     return torch.stack(p.tensors(), dim=-3)
 
@@ -118,7 +109,7 @@ def train_limit(
     progress: Progress | None,
 ) -> Trajectory:
     """The limit trained on ``steps`` Euler steps, recorded at every ``stride``-th grid time."""
-    params, weights = limit_start(_atoms(spec), steps)
+    params, weights = limit_start(atoms_of(spec), steps)
     task = _task(spec).to(device)
     return _train(spec, task, params.to(device), weights.to(device), stride, progress)
 
@@ -205,14 +196,14 @@ def run_cell(
     progress: Progress | None = None,
 ) -> xr.Dataset:
     """Cell store: per step k, seed and input the errors e₂, e_∞ of the states and of the
-    backpropagated variables, their Gram matrices over seeds (``heads.errors.gram``: every
+    backpropagated variables, their Gram matrices over seeds (``p1.errors.gram``: every
     bootstrap replicate of the bias and the fluctuation follows from them), the parameter error,
     the loss; the head picks and the trained parameters θ^K."""
     layers, heads, seeds = spec["L"], spec["H"], spec["seeds"]
-    atoms = _atoms(spec)
+    atoms = atoms_of(spec)
     task = _task(spec).to(device)
-    picks = head_atoms(seeds, layers, heads, atoms.count, spec["seed"])
-    counts = atom_counts(picks, atoms.count)
+    picks = head_atoms(seeds, layers, heads, atom_count(atoms), spec["seed"])
+    counts = atom_counts(picks, atom_count(atoms))
     params, weights = discrete_start(atoms, counts)
     run = _train(spec, task, params.to(device), weights.to(device), 1, progress)
 
@@ -243,7 +234,7 @@ def run_cell(
     def theta_at(k: int) -> torch.Tensor:
         """θ after step k, (R, L, M, 3, d, d): one step at a time, so that the error holds
         temporaries of one step rather than of all K + 1 (``grid.memory_mb``)."""
-        return _stack_roles(Params(*(t[k] for t in run.params.tensors())))
+        return _stack_roles(run.params.map(lambda t: t[k]))
 
     out["theta_error"] = _var(
         torch.stack([parameter_error(theta_at(k), theta_limit[k], w) for k in range(snapshots)]),

@@ -31,9 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from attnlimits.heads.law import Atoms, draw_inputs
-from attnlimits.heads.limit import vector_field
+from attnlimits.head import Head
 from attnlimits.integrators import solve_fixed
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.inputs import draw_inputs
+from attnlimits.p1.law import draw_atoms
+from attnlimits.p1.limit import vector_field
 from attnlimits.seeding import normal
 
 
@@ -54,14 +57,10 @@ def draw_readout(d_out: int, d: int, seed: int) -> torch.Tensor:
     return normal((d_out, d), seed, "readout", d_out, d) / np.sqrt(d)
 
 
-def draw_teacher(atoms: int, d: int, v_bar: float, sigma_v: float, seed: int) -> Atoms:
-    """The teacher's atoms: the head law of MODELS.md from the stream ``(seed, "teacher", d)``.
-
-    Q, K entries i.i.d. N(0, 1/d), V = v̄ I + σ_V G with G entries i.i.d. N(0, 1/d).
-    """
-    z = normal((3, atoms, d, d), seed, "teacher", d) / np.sqrt(d)
-    eye = torch.eye(d, dtype=torch.float64)
-    return Atoms(q=z[0], k=z[1], v=v_bar * eye + sigma_v * z[2])
+def draw_teacher(atoms: int, d: int, v_bar: float, sigma_v: float, seed: int) -> Head:
+    """The teacher's atoms (M_teacher, d, d): the head law of MODELS.md (``p1.law.draw_atoms``)
+    from the stream ``(seed, "teacher", d)``."""
+    return draw_atoms(atoms, d, v_bar, sigma_v, seed, stream="teacher")
 
 
 def draw_task(
@@ -69,28 +68,26 @@ def draw_task(
     tokens: int,
     d: int,
     d_out: int,
-    normalisation: str,
-    mask: str,
-    beta: float,
-    horizon: float,
+    dynamics: Dynamics,
     teacher_atoms: int,
     v_bar: float,
     sigma_v: float,
     teacher_steps: int,
     seed: int,
 ) -> Task:
-    """The task: S = ``inputs`` sequences of N = ``tokens`` tokens (``heads.law.draw_inputs``),
-    the read-out R and the teacher targets y = R x_teacher(T) (module docstring).
+    """The task: S = ``inputs`` sequences of N = ``tokens`` tokens (``p1.inputs.draw_inputs``),
+    the read-out R and the teacher targets y = R x_teacher(T) (module docstring), the teacher
+    flow run with ``dynamics`` (the student's T, β, mask and normalisation).
     """
     if teacher_steps < 1:
         raise ValueError(f"teacher_steps must be >= 1, got {teacher_steps}")
     if d_out < 1:
         raise ValueError(f"d_out must be >= 1, got {d_out}")
-    x0 = draw_inputs(inputs, tokens, d, normalisation, seed)
+    x0 = draw_inputs(inputs, tokens, d, dynamics.normalisation, seed)
     readout = draw_readout(d_out, d, seed)
     teacher = draw_teacher(teacher_atoms, d, v_bar, sigma_v, seed)
-    f = vector_field(teacher, beta, mask, normalisation)
-    final = solve_fixed(f, x0, horizon, 1, teacher_steps)[:, -1]
+    f = vector_field(teacher, dynamics)
+    final = solve_fixed(f, x0, dynamics.horizon, 1, teacher_steps)[:, -1]
     return Task(x0=x0, readout=readout, targets=final @ readout.T)
 
 

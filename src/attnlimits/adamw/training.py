@@ -18,8 +18,10 @@ import torch
 
 from attnlimits.adamw.model import Pass, batch_shape, forward_backward
 from attnlimits.adamw.optimizer import AdamW, adamw_step, init_state
-from attnlimits.adamw.params import Params
+from attnlimits.adamw.params import step_count
 from attnlimits.adamw.task import Task
+from attnlimits.head import Head
+from attnlimits.p1.dynamics import Dynamics
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,11 @@ class Trajectory:
     loss: torch.Tensor  # (K+1, ...) J(θ^k)
     states: torch.Tensor  # (K+1, ..., S, n/stride + 1, N, d) X at the record times
     p: torch.Tensor  # (K+1, ..., S, n/stride + 1, N, d) P at the record times
-    params: Params  # (K+1, ..., n/stride, M, d, d) θ^k at times[:-1]
-    g: Params  # (K+1, ..., n/stride, M, d, d) scaled gradient at θ^k, at times[:-1]
+    params: Head  # (K+1, ..., n/stride, M, d, d) θ^k at times[:-1]
+    g: Head  # (K+1, ..., n/stride, M, d, d) scaled gradient at θ^k, at times[:-1]
 
 
-def _thin(ps: Pass, params: Params, stride: int) -> tuple:
+def _thin(ps: Pass, params: Head, stride: int) -> tuple:
     """The record of one pass (checkpointed with ``segment`` = ``stride``, so that its states and
     P are already those of the record times): parameters and gradients every stride-th step."""
 
@@ -56,12 +58,9 @@ def _thin(ps: Pass, params: Params, stride: int) -> tuple:
 
 def train(
     task: Task,
-    params: Params,
+    params: Head,
     weights: torch.Tensor,
-    horizon: float,
-    beta: float,
-    mask: str,
-    normalisation: str,
+    dynamics: Dynamics,
     optimizer: AdamW,
     steps: int,
     stride: int = 1,
@@ -77,7 +76,7 @@ def train(
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    n = params.steps
+    n = step_count(params)
     if stride < 1 or n % stride:
         raise ValueError(f"stride must be >= 1 and divide the number of steps {n}, got {stride}")
     batch_shape(params, weights)
@@ -85,7 +84,7 @@ def train(
     states = [init_state(t, optimizer) for t in params.tensors()]
     records = []
     for k in range(steps + 1):
-        ps = forward_backward(task, params, weights, horizon, beta, mask, normalisation, stride)
+        ps = forward_backward(task, params, weights, dynamics, stride)
         records.append(_thin(ps, params, stride))
         if progress is not None:
             progress(k + 1, steps + 1)
@@ -95,14 +94,14 @@ def train(
         for i, (theta, g) in enumerate(zip(params.tensors(), ps.g.tensors(), strict=True)):
             theta_new, states[i] = adamw_step(theta, g, states[i], optimizer)
             new.append(torch.where(active, theta_new, theta))
-        params = Params(*new)
+        params = Head(*new)
     cols = [torch.stack(c) for c in zip(*records, strict=True)]
     times = torch.arange(0, n + 1, stride, dtype=task.x0.dtype, device=task.x0.device)
     return Trajectory(
-        times=times * (horizon / n),
+        times=times * (dynamics.horizon / n),
         loss=cols[0],
         states=cols[1],
         p=cols[2],
-        params=Params(*cols[3:6]),
-        g=Params(*cols[6:9]),
+        params=Head(*cols[3:6]),
+        g=Head(*cols[6:9]),
     )

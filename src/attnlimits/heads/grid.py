@@ -30,17 +30,23 @@ LIMIT_MODULES = (
     "geometry",
     "seeding",
     "integrators",
-    "heads.law",
-    "heads.limit",
+    "head",
+    "p1.dynamics",
+    "p1.law",
+    "p1.inputs",
+    "p1.limit",
     "heads.pipeline",
 )
 CELL_MODULES = (
     "attention",
     "geometry",
     "seeding",
-    "heads.law",
-    "heads.discrete",
-    "heads.errors",
+    "head",
+    "p1.dynamics",
+    "p1.law",
+    "p1.inputs",
+    "p1.discrete",
+    "p1.errors",
     "heads.pipeline",
 )
 

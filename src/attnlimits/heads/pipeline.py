@@ -15,21 +15,18 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnlimits.heads import errors
-from attnlimits.heads.discrete import simulate
-from attnlimits.heads.law import atom_counts, draw_atoms, draw_inputs, head_atoms
-from attnlimits.heads.limit import solve_limit
+from attnlimits.p1 import errors
+from attnlimits.p1.discrete import simulate
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.inputs import draw_inputs
+from attnlimits.p1.law import atom_counts, atoms_of, head_atoms
+from attnlimits.p1.limit import solve_limit
 from attnlimits.progress import reporter
 from attnlimits.provenance import provenance
 from attnlimits.storage import open_dataset, write_dataset
 from attnlimits.storage import variable as _var
 
 _LOG = logging.getLogger("attnlimits.heads")
-
-
-def _atoms(spec: Mapping[str, Any]):
-    law = spec["law"]
-    return draw_atoms(law["atoms"], spec["d"], law["v_bar"], law["sigma_v"], law["seed"])
 
 
 def _inputs(spec: Mapping[str, Any]) -> torch.Tensor:
@@ -52,16 +49,13 @@ def run_limit(
     logger: logging.Logger = _LOG,
 ) -> Path:
     """Solve the limit ODE of one (mask, normalisation, N, d, β) and store it with its error."""
-    atoms, x0 = _atoms(spec), _inputs(spec)
+    atoms, x0 = atoms_of(spec), _inputs(spec)
     lim = spec["limit"]
     logger.info("limit %s", {k: spec[k] for k in ("mask", "normalisation", "N", "d", "beta")})
     sol = solve_limit(
         x0.to(device),
         atoms,
-        spec["T"],
-        spec["beta"],
-        spec["mask"],
-        spec["normalisation"],
+        Dynamics.of(spec),
         lim["records"],
         lim["substeps"],
         lim["method"],
@@ -115,12 +109,9 @@ def run_cell(
     )
     x = simulate(
         x0.to(device),
-        _atoms(spec),
+        atoms_of(spec),
         counts,
-        spec["T"],
-        spec["beta"],
-        spec["mask"],
-        spec["normalisation"],
+        Dynamics.of(spec),
         reporter(logger, "layers"),
     )
     dev = errors.deviations(x, errors.limit_at_layers(x_limit, layers))

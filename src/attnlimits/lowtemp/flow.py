@@ -17,41 +17,21 @@ The plain flow grows like e^{tV}; it is measured in the rescaled variable z = e^
 (``rescale``). Both flows are integrated with RK4 (``integrators.solve_fixed``); the hardmax field
 is piecewise constant in the leader, so there the scheme is first order at the switching times,
 which the tests measure.
+
+The head θ = (Q, K, V) is one :class:`attnlimits.head.Head`, each (d, d); QᵀK must be positive
+definite (``runs.make_head`` checks it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from attnlimits.head import Head
 from attnlimits.integrators import VectorField, solve_fixed
 
 VARIANTS = ("plain", "consensus")
 #: Relative tolerance under which two scores count as tied for the hardmax.
 TIE_RTOL = 1e-12
-
-
-@dataclass(frozen=True)
-class Head:
-    """Q, K, V (d, d) of the single attention head; QᵀK must be positive definite."""
-
-    q: torch.Tensor
-    k: torch.Tensor
-    v: torch.Tensor
-
-    @property
-    def qk(self) -> torch.Tensor:
-        return self.q.T @ self.k
-
-    def to(self, device: torch.device | str) -> Head:
-        """The same head with Q, K, V on ``device``."""
-        return Head(self.q.to(device), self.k.to(device), self.v.to(device))
-
-    @classmethod
-    def identity(cls, d: int) -> Head:
-        eye = torch.eye(d, dtype=torch.float64)
-        return cls(eye, eye.clone(), eye.clone())
 
 
 def scores(x: torch.Tensor, y: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:

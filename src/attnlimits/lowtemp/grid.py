@@ -20,6 +20,7 @@ from attnlimits.provenance import params_hash
 #: Code a lowtemp job runs (its code version goes into the rules' params). Closed under imports
 #: of numerical code (tests/test_lowtemp_grid.py).
 RUN_MODULES = (
+    "head",
     "seeding",
     "integrators",
     "transport",

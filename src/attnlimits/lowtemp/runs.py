@@ -33,7 +33,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnlimits.lowtemp.flow import Head, pushforward, rescale, solve
+from attnlimits.head import Head
+from attnlimits.lowtemp.flow import pushforward, rescale, solve
 from attnlimits.lowtemp.measures import initial_measure, regime_problems
 from attnlimits.seeding import normal
 from attnlimits.storage import variable as _var

@@ -1,58 +1,44 @@
-"""The head law, the test inputs and the per-layer head draws of experiment ``heads``.
+"""The head law of P1's model and the per-layer head draws (MODELS.md, section ``heads``).
 
 Head law (MODELS.md, **our choice**): M atoms θ⁽ʳ⁾ = (Q, K, V) drawn once from the law seed,
 Q, K entries i.i.d. N(0, 1/d), V = v̄ I + σ_V G with G entries i.i.d. N(0, 1/d). Every head
 (ℓ, h) picks its atom r(ℓ, h) uniformly and independently; a seed s fixes these picks.
+
+The atoms are one :class:`attnlimits.head.Head` whose leading axis indexes them: Q, K, V each
+(M, d, d), or (..., M, d, d) with further leading axes (atoms per layer, per seed, per step).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from attnlimits.geometry import project
+from attnlimits.head import Head
 from attnlimits.seeding import generator, normal
 
 
-@dataclass(frozen=True)
-class Atoms:
-    """The M atoms of the head law, as the matrices the attention needs."""
-
-    q: torch.Tensor  # (M, d, d)
-    k: torch.Tensor  # (M, d, d)
-    v: torch.Tensor  # (M, d, d)
-
-    @property
-    def qk(self) -> torch.Tensor:
-        """QᵀK per atom (M, d, d), so that ⟨Q x, K y⟩ = xᵀ (QᵀK) y."""
-        return self.q.transpose(-1, -2) @ self.k
-
-    @property
-    def count(self) -> int:
-        return self.q.shape[0]
-
-    def to(self, device: torch.device | str) -> Atoms:
-        return Atoms(self.q.to(device), self.k.to(device), self.v.to(device))
+def atom_count(atoms: Head) -> int:
+    """M, the number of atoms: the last leading axis of ``atoms`` (..., M, d, d)."""
+    return atoms.q.shape[-3]
 
 
-def draw_atoms(atoms: int, d: int, v_bar: float, sigma_v: float, seed: int) -> Atoms:
-    """Draw the M atoms of the head law for dimension d (stream ``(seed, "atoms", d)``)."""
-    z = normal((3, atoms, d, d), seed, "atoms", d) / np.sqrt(d)
+def draw_atoms(
+    atoms: int, d: int, v_bar: float, sigma_v: float, seed: int, stream: str = "atoms"
+) -> Head:
+    """Draw the M atoms of the head law for dimension d (stream ``(seed, stream, d)``)."""
+    z = normal((3, atoms, d, d), seed, stream, d) / np.sqrt(d)
     eye = torch.eye(d, dtype=torch.float64)
-    return Atoms(q=z[0], k=z[1], v=v_bar * eye + sigma_v * z[2])
+    return Head(q=z[0], k=z[1], v=v_bar * eye + sigma_v * z[2])
 
 
-def draw_inputs(count: int, n: int, d: int, normalisation: str, seed: int) -> torch.Tensor:
-    """S test inputs X₀ (S, N, d): uniform on the sphere for ``sphere``, N(0, I/d) for ``none``.
-
-    The stream is ``(seed, "inputs", normalisation, N, d)``: each (N, d) has its own inputs.
-    """
-    g = normal((count, n, d), seed, "inputs", normalisation, n, d)
-    if normalisation == "sphere":
-        return project(g, "sphere")
-    return g / np.sqrt(d)
+def atoms_of(spec: Mapping[str, Any]) -> Head:
+    """The atoms of a job's spec: its block ``law`` (atoms, v_bar, sigma_v, seed) in dimension
+    ``d``."""
+    law = spec["law"]
+    return draw_atoms(law["atoms"], spec["d"], law["v_bar"], law["sigma_v"], law["seed"])
 
 
 def head_atoms(seeds: int, layers: int, heads: int, atoms: int, seed: int) -> np.ndarray:

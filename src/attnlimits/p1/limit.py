@@ -1,4 +1,4 @@
-"""Limit of experiment ``heads``: the McKean–Vlasov ODE (MODELS.md, section ``heads``).
+"""Limit of P1's model: the McKean–Vlasov ODE (MODELS.md, section ``heads``).
 
 ``ẋⁱ = P(xⁱ) b(X)ⁱ``, ``b(X)ⁱ = (1/M) Σ_r A_{θ⁽ʳ⁾}(X)ⁱ``; P = I for ``none`` and the tangent
 projection for ``sphere``. With the causal mask this is the index-dependent ODE system (token i
@@ -11,30 +11,28 @@ from collections.abc import Callable
 
 import torch
 
-from attnlimits.attention import mixture_attention
-from attnlimits.geometry import tangent
-from attnlimits.heads.law import Atoms
+from attnlimits.head import Head
 from attnlimits.integrators import HalvingSolution, VectorField, solve_with_halving
+from attnlimits.p1.dynamics import Dynamics
+from attnlimits.p1.law import atom_count
 
 
-def vector_field(atoms: Atoms, beta: float, mask: str, normalisation: str) -> VectorField:
-    """x ↦ P(x) (1/M) Σ_r A_{θ⁽ʳ⁾}(x) for tokens (..., N, d)."""
-    qk, v = atoms.qk, atoms.v
-    weights = torch.full((atoms.count,), 1.0 / atoms.count, dtype=qk.dtype, device=qk.device)
+def vector_field(atoms: Head, dynamics: Dynamics) -> VectorField:
+    """x ↦ P(x) (1/M) Σ_r A_{θ⁽ʳ⁾}(x) for tokens (..., N, d) and atoms (M, d, d); the horizon
+    of ``dynamics`` plays no part."""
+    qk, v, m = atoms.qk, atoms.v, atom_count(atoms)
+    weights = torch.full((m,), 1.0 / m, dtype=qk.dtype, device=qk.device)
 
     def f(x: torch.Tensor) -> torch.Tensor:
-        return tangent(x, mixture_attention(x, qk, v, weights, beta, mask), normalisation)
+        return dynamics.drift(x, qk, v, weights)
 
     return f
 
 
 def solve_limit(
     x0: torch.Tensor,
-    atoms: Atoms,
-    horizon: float,
-    beta: float,
-    mask: str,
-    normalisation: str,
+    atoms: Head,
+    dynamics: Dynamics,
     records: int,
     substeps: int,
     method: str = "rk4",
@@ -45,5 +43,5 @@ def solve_limit(
     Uses ``records * substeps`` steps of ``method`` and a second solve at twice the step to
     estimate its own error. Any depth L dividing ``records`` reads x(t_ℓ) off the record grid.
     """
-    f = vector_field(atoms.to(x0.device), beta, mask, normalisation)
-    return solve_with_halving(f, x0, horizon, records, substeps, method, progress)
+    f = vector_field(atoms.to(x0.device), dynamics)
+    return solve_with_halving(f, x0, dynamics.horizon, records, substeps, method, progress)
