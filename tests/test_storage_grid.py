@@ -92,7 +92,7 @@ def test_find_agrees_with_a_scan_and_follows_a_grown_list():
 def test_params_hash_is_order_independent_and_code_version_tracks_modules():
     assert params_hash({"a": 1, "b": [1, 2]}) == params_hash({"b": [1, 2], "a": 1})
     assert params_hash({"a": 1}) != params_hash({"a": 2})
-    assert code_version(["p1.discrete"]) != code_version(["p1.limit"])
+    assert code_version(["attnlimits.p1.discrete"]) != code_version(["attnlimits.p1.limit"])
 
 
 def test_code_fingerprint_ignores_comments_docstrings_and_layout():
