@@ -8,16 +8,13 @@ depth × heads fits are all NaN (every cell excluded) and its ε line has a poin
 
 from __future__ import annotations
 
-import runpy
-import types
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 from fit_options import FIT_OPTIONS
+from job_script import run_job_script
 from matplotlib.figure import Figure
 
 from attnlimits.adamw.claims import CELL_DIMS, adamw_claims
@@ -266,13 +263,14 @@ def test_plots_script_writes_every_figure(tables, tmp_path):
     points = tables["points"]
     empty = {"steps": pd.DataFrame(), "local_slopes": pd.DataFrame()}
     write_tables({**tables, **empty, "points": points[points["grid"] == "tokens"]}, tabledir)
-    sm = types.SimpleNamespace(
-        input=types.SimpleNamespace(tables=[str(tabledir / f"{t}.csv") for t in NEEDED_TABLES]),
-        output=[str(outdir / f"{name}.png") for name in FIGURES],
-        log=[str(tmp_path / "plots.log")],
-        params=types.SimpleNamespace(options=PLOTS),
+    run_job_script(
+        "adamw",
+        "plots",
+        PLOTS,
+        {"tables": str(tabledir)},
+        {"plots": str(outdir)},
+        tmp_path / "plots.log",
+        {},
     )
-    script = Path(__file__).parents[1] / "workflow" / "scripts" / "adamw_plots.py"
-    runpy.run_path(str(script), init_globals={"snakemake": sm})
     assert sorted(p.name for p in outdir.iterdir()) == sorted(f"{n}.png" for n in FIGURES)
     assert "figures" in (tmp_path / "plots.log").read_text()

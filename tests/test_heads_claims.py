@@ -8,8 +8,9 @@ import pytest
 from fit_options import FIT_OPTIONS
 from heads_synthetic import synthetic_heads
 
+from attnlimits.analysis.claims import JUDGED_COLUMNS, judge_tables
 from attnlimits.analysis.tables import write_tables
-from attnlimits.heads.claims import heads_claims, heads_statistics
+from attnlimits.heads.claims import CLAIMS, heads_claims, heads_statistics
 from attnlimits.heads.plots import heads_figures, trajectories_figure
 from attnlimits.p1.rates import COLUMNS, find_grids
 from attnlimits.plots import read_tables
@@ -24,9 +25,14 @@ def dataset():
     return synthetic_heads(bias_exponent={"encoder": 1.0, "causal": 0.5})
 
 
+def judged(tables):
+    """The claims judged as the fit job judges them (attnlimits.heads.jobs.fit)."""
+    return judge_tables(tables, CLAIMS, {"heads": {"fits": OPTIONS}})
+
+
 @pytest.fixture(scope="module")
 def tables(dataset):
-    return heads_claims(dataset, OPTIONS)
+    return judged(heads_claims(dataset, OPTIONS))
 
 
 def claim(tables, name, mask):
@@ -51,29 +57,30 @@ def test_grids_found(dataset):
 
 def test_tables_have_their_columns(tables):
     for name, columns in COLUMNS.items():
-        assert list(tables[name].columns) == columns
+        extra = JUDGED_COLUMNS if name == "claims" else []
+        assert list(tables[name].columns) == columns + extra
         assert len(tables[name]) > 0, name
 
 
 def test_bias_claim_recovers_known_exponents(tables):
     good = claim(tables, "bias_L", "encoder")
     assert good["fitted"] == pytest.approx(-1.0, abs=0.05)
-    assert good["verdict"] == "consistent" and good["target_met"]
+    assert good["status"] == "holds on the grid" and good["source"].startswith("P1")
     assert good["H"] == 64 and pd.isna(good["L"]) and good["n_points"] == 4
     bad = claim(tables, "bias_L", "causal")
     assert bad["fitted"] == pytest.approx(-0.5, abs=0.05)
-    assert bad["verdict"] == "violated" and not bad["target_met"]
+    assert bad["status"] == "contradicted"
 
 
 def test_fluctuation_claims(tables):
     for mask in ("encoder", "causal"):
         h = claim(tables, "fluct_H", mask)
-        assert h["fitted"] == pytest.approx(-0.5, abs=0.05) and h["target_met"]
+        assert h["fitted"] == pytest.approx(-0.5, abs=0.05) and h["status"] == "holds on the grid"
         assert h["n_points"] == 16
         bound = claim(tables, "fluct_L_bound", mask)
         clt = claim(tables, "fluct_L_clt", mask)
         assert bound["fitted"] == clt["fitted"] == pytest.approx(-0.5, abs=0.05)
-        assert bound["verdict"] == "sharper" and bound["target_met"]
+        assert bound["status"] == "holds, not sharp"
         assert bound["predicted"] == pytest.approx(-1 / 3)
         assert clt["ci_low"] < -0.45 and clt["ci_high"] > -0.55
 
@@ -81,17 +88,17 @@ def test_fluctuation_claims(tables):
 def test_tokens_claims_pass_when_error_decays(tables):
     for mask in ("encoder", "causal"):
         row = claim(tables, "e_inf_N", mask)
-        assert row["ci_high"] < 0 and row["verdict"] == "sharper" and row["target_met"]
+        assert row["ci_high"] < 0 and row["status"] == "holds, not sharp"
         err = claim(tables, "err_N", mask)
         assert err["fitted"] == pytest.approx(-0.5, abs=0.05)
 
 
 def test_tokens_claim_fails_when_error_grows():
     ds = synthetic_heads(L=(16,), H=(4,), n_exponent=0.5, bias_exponent={"encoder": 1.0})
-    out = heads_claims(ds, OPTIONS)
+    out = judged(heads_claims(ds, OPTIONS))
     assert set(out["claims"]["claim"]) == {"e_inf_N", "err_N"}  # no depth × heads grid
     row = claim(out, "e_inf_N", "encoder")
-    assert row["ci_low"] > 0.1 and row["verdict"] == "violated" and not row["target_met"]
+    assert row["ci_low"] > 0.1 and row["status"] == "contradicted"
     assert out["two_term"].empty
 
 
@@ -150,7 +157,7 @@ def test_two_term_table(tables):
 
 
 def test_statistics_input_gives_the_same_tables(dataset, tables):
-    again = heads_claims(heads_statistics(dataset, OPTIONS), OPTIONS)
+    again = judged(heads_claims(heads_statistics(dataset, OPTIONS), OPTIONS))
     pd.testing.assert_frame_equal(again["claims"], tables["claims"])
 
 

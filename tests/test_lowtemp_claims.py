@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from attnlimits.analysis.claims import JUDGED_COLUMNS, judge_tables
 from attnlimits.lowtemp.analysis import (
     off_axis_moment,
     phase_rates,
@@ -13,7 +14,7 @@ from attnlimits.lowtemp.analysis import (
     shape,
     spectrum,
 )
-from attnlimits.lowtemp.claims import CLAIM_COLUMNS, lowtemp_tables
+from attnlimits.lowtemp.claims import CLAIM_COLUMNS, CLAIMS, lowtemp_tables
 from attnlimits.lowtemp.grid import RunKey, TerminalKey
 
 OPTS = {
@@ -75,19 +76,24 @@ def synthetic_terminal(n: int, rate: float) -> xr.Dataset:
     )
 
 
+#: What the claims' premises read: the kind of each head of the synthetic runs.
+CONFIG = {"lowtemp": {"heads": {"h": {"kind": "identity"}, "g": {"kind": "identity"}}}}
+
+
 def claims_of(run: xr.Dataset, key: RunKey = PLAIN, terminals=()):
     tables = lowtemp_tables([(key, run)], list(terminals), OPTS)
+    tables = judge_tables(tables, CLAIMS, CONFIG, OPTS)  # as the fit job judges them
     return tables, tables["claims"].set_index("claim", drop=False)
 
 
 def test_beta_slopes_recover_the_exponent_and_judge_it():
-    for exponent, verdict in ((-0.5, "consistent"), (-1.0, "sharper"), (-0.2, "violated")):
+    for exponent, verdict in ((-0.5, "matches"), (-1.0, "faster"), (-0.2, "slower")):
         tables, _ = claims_of(synthetic_run(beta_exponent=exponent))
         claims = tables["claims"]
         rows = claims[claims["claim"] == "beta_slope"]
         assert sorted(rows["time"]) == [1.0, 2.0]  # only the claimed times
         assert np.allclose(rows["fitted"], exponent)
-        assert (rows["verdict"] == verdict).all()
+        assert (rows["status"] == verdict).all()
         slopes = tables["slopes"]
         assert len(slopes) == 2 * (len(TIMES) - 1)  # every t > 0, two regressors
 
@@ -98,14 +104,14 @@ def test_t_star_grows_with_beta_when_the_hardmax_flow_approaches_the_target():
     expected = 0.5 * np.log(8.0 / shape(BETAS))  # the vertex of 0.4 e^-t + 0.05 s e^t
     assert np.allclose(t_star.values, expected, atol=0.02)
     row = claims.loc["t_star"]
-    assert row["verdict"] == "consistent" and row["ci_low"] > 0
+    assert row["status"] == "as predicted" and row["ci_low"] > 0
     assert "premise fails" not in row["note"]
 
 
 def test_t_star_has_no_prediction_when_the_hardmax_flow_does_not_approach():
     _, claims = claims_of(synthetic_run(approach=False))
     row = claims.loc["t_star"]
-    assert row["verdict"] == "undetermined" and "premise fails" in row["note"]
+    assert row["status"] == "outside the premise" and "premise fails" in row["note"]
 
 
 def test_phase_rate_is_recovered_and_judged_against_minus_two_lambda_2():
@@ -115,7 +121,7 @@ def test_phase_rate_is_recovered_and_judged_against_minus_two_lambda_2():
         assert set(curves["beta"]) == {*BETAS, np.inf}
     _, claims = claims_of(synthetic_run(0.5))
     phase = claims[claims["claim"] == "phase"]
-    assert len(phase) == len(BETAS) + 1 and (phase["verdict"] == "consistent").all()
+    assert len(phase) == len(BETAS) + 1 and (phase["status"] == "matches").all()
     # the consensus variant has no derived rate: no phase claim, but the table has the rates
     tables, claims = claims_of(synthetic_run(0.5), RunKey("h", "consensus"))
     assert "phase" not in set(claims["claim"])
@@ -140,10 +146,10 @@ def test_terminal_claims():
     tables, _ = claims_of(synthetic_run(), terminals=terminals)
     claims = tables["claims"].set_index(["head", "claim"])
     law, rate = claims.loc[("h", "terminal_law")], claims.loc[("h", "terminal_time")]
-    assert law["fitted"] == pytest.approx(0.4 * np.exp(-6.0)) and law["verdict"] == "consistent"
-    assert rate["fitted"] == pytest.approx(-1.0) and rate["verdict"] == "consistent"
-    assert claims.loc[("h", "terminal_N"), "verdict"] in ("consistent", "sharper")
-    assert claims.loc[("g", "terminal_law"), "verdict"] == "violated"
-    assert claims.loc[("g", "terminal_time"), "verdict"] == "violated"
-    assert list(tables["claims"].columns) == CLAIM_COLUMNS
+    assert law["fitted"] == pytest.approx(0.4 * np.exp(-6.0)) and law["status"] == "matches"
+    assert rate["fitted"] == pytest.approx(-1.0) and rate["status"] == "as predicted"
+    assert claims.loc[("h", "terminal_N"), "status"] in ("holds on the grid", "holds, not sharp")
+    assert claims.loc[("g", "terminal_law"), "status"] == "differs"
+    assert claims.loc[("g", "terminal_time"), "status"] == "opposite"
+    assert list(tables["claims"].columns) == CLAIM_COLUMNS + JUDGED_COLUMNS
     assert sorted(tables["terminal"]["N"].unique()) == [16, 64, 256]

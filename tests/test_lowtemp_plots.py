@@ -7,18 +7,16 @@ the figures must draw the tables' (and the stores') values.
 
 from __future__ import annotations
 
-import runpy
-import types
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from job_script import run_job_script
 from matplotlib.figure import Figure
 
+from attnlimits.analysis.claims import judge_tables
 from attnlimits.analysis.tables import write_tables
-from attnlimits.lowtemp.claims import lowtemp_tables
+from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
 from attnlimits.lowtemp.grid import FIGURES, NEEDED_TABLES, RunKey, TerminalKey
 from attnlimits.lowtemp.plots import lowtemp_figures, record_indices
 from attnlimits.lowtemp.runs import run, run_terminal
@@ -56,7 +54,10 @@ def tables(runs, tmp_path_factory):
         for s in (2, 3)
     ]
     tabledir = tmp_path_factory.mktemp("tables")
-    write_tables(lowtemp_tables(runs, terminals, FITS), tabledir)
+    config = {"lowtemp": {"heads": HEADS}}  # what the claims' premises read
+    write_tables(
+        judge_tables(lowtemp_tables(runs, terminals, FITS), CLAIMS, config, FITS), tabledir
+    )
     return read_tables(tabledir, NEEDED_TABLES)
 
 
@@ -303,17 +304,11 @@ def test_plots_script_writes_every_figure(tables, runs, tmp_path):
     tabledir, outdir = tmp_path / "tables", tmp_path / "plots"
     write_tables(tables, tabledir)
     stores = [write_dataset(ds, tmp_path / f"{k.head}_{k.variant}.zarr") for k, ds in runs[:2]]
-    sm = types.SimpleNamespace(
-        input=types.SimpleNamespace(
-            tables=[str(tabledir / f"{t}.csv") for t in NEEDED_TABLES],
-            runs=[str(p) for p in stores],
-        ),
-        output=[str(outdir / f"{name}.png") for name in FIGURES],
-        log=[str(tmp_path / "plots.log")],
-        params=types.SimpleNamespace(options=PLOTS, runs=[k.__dict__ for k, _ in runs[:2]]),
-    )
-    script = Path(__file__).parents[1] / "workflow" / "scripts" / "lowtemp_plots.py"
-    runpy.run_path(str(script), init_globals={"snakemake": sm})
+    config = {"lowtemp": {"heads": {"identity": HEADS["identity"]}, "variants": list(VARIANTS)}}
+    run_job_script(
+        "lowtemp", "plots", PLOTS, {"tables": str(tabledir), "runs": [str(p) for p in stores]},
+        {"plots": str(outdir)}, tmp_path / "plots.log", config,
+    )  # fmt: skip
     assert sorted(p.name for p in outdir.iterdir()) == sorted(f"{n}.png" for n in FIGURES)
     assert all(p.stat().st_size > 0 for p in outdir.iterdir())
     assert "figures" in (tmp_path / "plots.log").read_text()

@@ -308,9 +308,6 @@ def test_bootstrap_is_reproducible_and_brackets_the_estimate(stores, tables):
     assert (finite["y_low"] <= finite["y_high"]).all()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="src bug: sde.plots._pick_rows reads the removed verdict column"
-)
 def test_empty_inputs_give_empty_tables(tmp_path):
     out = sde_claims([], [], [], [], OPTIONS)
     assert all(frame.empty for frame in out.values())
@@ -319,9 +316,6 @@ def test_empty_inputs_give_empty_tables(tmp_path):
     assert all(p.stat().st_size > 0 for p in paths)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="src bug: sde.plots._pick_rows reads the removed verdict column"
-)
 def test_write_tables_and_figures(stores, tables, tmp_path):
     paths = write_tables(tables, tmp_path / "tables")
     assert len(paths) == 3 * len(COLUMNS)  # csv, md and html

@@ -229,8 +229,8 @@ def t_star_figure(tables: Tables) -> Figure:
             fit = fits.line_fit(np.log(beta[~out]), t_star[~out])
             claim = _rows(claims, claim="t_star", variant=variant, head=head)
             if not claim.empty:
-                s, lo, hi, verdict = claim[["fitted", "ci_low", "ci_high", "verdict"]].iloc[0]
-                label = f"{head}: slope {_interval(s, lo, hi)} ({verdict})"
+                s, lo, hi, status = claim[["fitted", "ci_low", "ci_high", "status"]].iloc[0]
+                label = f"{head}: slope {_interval(s, lo, hi)} ({status})"
             else:
                 label = f"{head}: slope {_interval(fit.slope, fit.ci_low, fit.ci_high)}"
             label = label.replace("slope no fit", "no fit")

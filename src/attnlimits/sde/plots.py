@@ -22,6 +22,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
 from attnlimits import plots
+from attnlimits.analysis.claims import OUTSIDE
 from attnlimits.sde.claims import store_keys
 
 #: Tables that :func:`sde_figures` needs.
@@ -76,12 +77,12 @@ def _claim(claims: pd.DataFrame, claim: str, **keys: Any) -> pd.Series | None:
 
 
 def _fit_label(prefix: str, row: pd.Series | None) -> str:
-    """``prefix: slope s [lo, hi] (verdict)`` from a claims row."""
+    """``prefix: slope s [lo, hi] (status)`` from a judged claims row."""
     if row is None or not np.isfinite(float(row["fitted"])):
         return prefix
     return (
         f"{prefix}: {float(row['fitted']):.2f} "
-        f"[{float(row['ci_low']):.2f}, {float(row['ci_high']):.2f}] ({row['verdict']})"
+        f"[{float(row['ci_low']):.2f}, {float(row['ci_high']):.2f}] ({row['status']})"
     )
 
 
@@ -222,7 +223,7 @@ def _chaos_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
             xs = np.array([used["x"].min(), used["x"].max()], float)
             ax.plot(xs, anchor * (xs / xs[0]) ** slope, style, color="0.3", lw=1,
                     label=f"k={k} ({'ambient' if k == d else 'intrinsic'}): "
-                    f"{plots.format_exponent(slope)} → {row['verdict']}")  # fmt: skip
+                    f"{plots.format_exponent(slope)} → {row['status']}")  # fmt: skip
         plots.log_axes(ax, "N (tokens)", "W2² to the reference", ticks=used["x"])
         ax.set_title(f"{keys['activation']}, d={d}, σ={float(keys['sigma']):g}, "
                      f"sign {int(keys['attention_sign']):+d}")  # fmt: skip
@@ -262,12 +263,16 @@ def _energy_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
                 lowest = min(lowest, float(np.min(y[positive])))
                 highest = max(highest, float(np.max(y[positive])))
             line = plots.select(tables["lines"], **keys, quantity="energy").sort_values("x")
-            claim = _claim(claims, "energy_rate", **keys)
+            claim = _claim(
+                claims,
+                "energy_rate" if int(keys["attention_sign"]) == 0 else "energy_bound",
+                **keys,
+            )
             if line.empty or claim is None:
                 continue
-            fitted = f"  late fit: rate {float(claim['fitted']):.3g} ({claim['verdict']})"
+            fitted = f"  late fit: rate {float(claim['fitted']):.3g} ({claim['status']})"
             ax.plot(line["x"], line["y"], "--", color="k", lw=1.0, label=fitted)
-            if claim["verdict"] == "not applicable":
+            if claim["status"] == OUTSIDE:
                 continue
             x0, y0 = float(line["x"].iloc[0]), float(line["y"].iloc[0])
             xs = np.linspace(x0, float(pts["x"].max()), 20)
@@ -346,13 +351,13 @@ def _pick_rows(claims: pd.DataFrame) -> list[tuple[dict[str, Any], str]]:
     """
     rows = plots.select(claims, claim="cluster")
     picked = []
-    clusters = rows[rows["verdict"] == "clusters"]
+    clusters = rows[rows["observed"] == "clusters"]
     for sign in SIGN_PREFERENCE:
         at = clusters[clusters["attention_sign"].astype(int) == sign]
         if not at.empty:
             picked.append((at.iloc[0], "clusters"))
             break
-    spread = rows[rows["verdict"] == "no clusters"]
+    spread = rows[rows["observed"] == "no clusters"]
     if not spread.empty:
         picked.append((spread.loc[spread["fitted"].astype(float).idxmax()], "no clusters"))
     out = []
