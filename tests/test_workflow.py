@@ -217,7 +217,7 @@ def test_execution_settings_rerun_nothing(finished):
 def test_editing_each_module_of_a_closure_reruns_exactly_its_rules(finished, tmp_path):
     """Every library module that a heads rule's job imports (its runner's import closure,
     attnlimits.provenance.import_closure) re-runs that rule when edited, and no other rule."""
-    from attnlimits.provenance import import_closure
+    from attnlimits.imports import import_closure
     from attnlimits.registry import registered
 
     repo = tmp_path / "edited"

@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from attnlimits.imports import import_closure, module_file
+
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent.parent
 
@@ -65,75 +67,6 @@ NOT_NUMERICS = frozenset(
         "attnlimits.registry",
     }
 )
-
-
-def module_file(module: str) -> Path | None:
-    """The source file of ``module`` (a dotted name under ``attnlimits``), None if there is none."""
-    parts = module.split(".")
-    if parts[0] != "attnlimits":
-        return None
-    base = PACKAGE_ROOT.joinpath(*parts[1:])
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported(module: str, tree: ast.AST, is_package: bool) -> set[str]:
-    """The ``attnlimits`` modules named by every import statement of ``tree`` (at any depth, so
-    that imports inside functions count), relative imports resolved, ``from m import x`` taken
-    as the module ``m.x`` where that is one and as ``m`` otherwise."""
-    out: set[str] = set()
-    package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                parent = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                parent = node.module or ""
-            out.add(parent)
-            out.update(f"{parent}.{alias.name}" for alias in node.names)
-    return {name for name in out if module_file(name) is not None}
-
-
-def _with_parents(module: str) -> list[str]:
-    """``module`` and the packages above it (their ``__init__`` runs on import)."""
-    parts = module.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-
-
-@functools.cache
-def _direct_imports(module: str) -> frozenset[str]:
-    path = module_file(module)
-    if path is None:
-        return frozenset()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found = _imported(module, tree, path.name == "__init__.py")
-    return frozenset(p for name in found for p in _with_parents(name))
-
-
-def import_closure(entries: Iterable[str], exclude: Iterable[str] = NOT_NUMERICS) -> list[str]:
-    """Every ``attnlimits`` module that importing ``entries`` can run, sorted.
-
-    ``entries`` are dotted module names, or runners ``module:function``. The closure follows
-    every import statement of every module reached (also those inside functions, which run only
-    when called: a job may call them), and the packages above each module. Modules in
-    ``exclude`` are left out, and so is what only they import.
-    """
-    excluded = set(exclude)
-    todo = [p for entry in entries for p in _with_parents(entry.partition(":")[0])]
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name in excluded or module_file(name) is None:
-            continue
-        seen.add(name)
-        todo.extend(_direct_imports(name))
-    return sorted(seen)
 
 
 def code_version(entries: Iterable[str], exclude: Iterable[str] = NOT_NUMERICS) -> str:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 from attnlimits.jobs import JobContext
 
+#: The kinds of run stores the fit and the plots read.
 KINDS = ("depth", "width", "chaos", "sync")
 
 
-def _run(job: JobContext, kind: str) -> None:
-    """One depth, width, chaos or sync run (``attnlimits.sde.runs.<kind>``), stored."""
+def _run(job: JobContext, kind: str, run: Callable) -> None:
+    """One depth, width, chaos or sync run (``attnlimits.sde.runs.<kind>``), stored.
+
+    Each runner imports its own run module by name, so that its code version (the import
+    closure of the runner) holds that module and no other kind's."""
     from attnlimits.storage import write_dataset
 
-    run = getattr(importlib.import_module(f"attnlimits.sde.runs.{kind}"), f"run_{kind}")
     job.log.info("%s run %s", kind, dict(job.spec))
     ds = run(job.spec, job.device(), progress=job.progress(kind))
     ds.attrs.update(job.provenance(job.spec, {"seed": job.spec["seed"]}))
@@ -22,19 +25,27 @@ def _run(job: JobContext, kind: str) -> None:
 
 
 def depth(job: JobContext) -> None:
-    _run(job, "depth")
+    from attnlimits.sde.runs.depth import run_depth
+
+    _run(job, "depth", run_depth)
 
 
 def width(job: JobContext) -> None:
-    _run(job, "width")
+    from attnlimits.sde.runs.width import run_width
+
+    _run(job, "width", run_width)
 
 
 def chaos(job: JobContext) -> None:
-    _run(job, "chaos")
+    from attnlimits.sde.runs.chaos import run_chaos
+
+    _run(job, "chaos", run_chaos)
 
 
 def sync(job: JobContext) -> None:
-    _run(job, "sync")
+    from attnlimits.sde.runs.sync import run_sync
+
+    _run(job, "sync", run_sync)
 
 
 def kernel_table(job: JobContext) -> None:
