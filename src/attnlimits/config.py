@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from attnlimits.registry import registered, resolve
+from attnlimits.registry import Experiment, registered, resolve
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -144,7 +144,7 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _semantic_problems(config: dict) -> Iterator[str]:
+def _semantic_problems(config: dict, experiments: Mapping[str, Experiment]) -> Iterator[str]:
     """One line per violated rule spanning several keys (the schema has passed)."""
     for name in config["experiments"]:
         if not isinstance(config.get(name), dict):
@@ -158,7 +158,7 @@ def _semantic_problems(config: dict) -> Iterator[str]:
 
     yield from _dask_problems(config["runtime"]["dask"])
 
-    for name, experiment in registered(config["plugins"]).items():
+    for name, experiment in experiments.items():
         if experiment.check is not None and isinstance(config.get(name), dict):
             yield from resolve(experiment.check)(config)
 
@@ -336,27 +336,28 @@ def _heads_problems(heads: dict, cell: dict) -> Iterator[str]:
         )
 
 
-def _with_plugins(schema: dict, config: dict) -> tuple[dict, list[str]]:
+def _with_plugins(schema: dict, config: dict) -> tuple[dict, list[str], Mapping[str, Experiment]]:
     """The schema with the block of every registered experiment (built-in ones are in the
     schema file; a plugin declares its own, ``Experiment.schema``), the experiment names
     restricted to the registered ones; and the problems of ``plugins`` and ``experiments``."""
     plugins = config.get("plugins", [])
     if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
-        return schema, ["plugins: must be a list of module names"]
+        return schema, ["plugins: must be a list of module names"], {}
     try:
         experiments = registered(plugins)
     except (ImportError, TypeError, ValueError) as err:
-        return schema, [f"plugins: {err}"]
+        return schema, [f"plugins: {err}"], {}
     schema = copy.deepcopy(schema)
     props = schema["properties"]
     for name, experiment in experiments.items():
         if name not in props:
             if experiment.schema is None:
-                return schema, [f"plugins: experiment {name!r} declares no schema for its block"]
+                problem = f"plugins: experiment {name!r} declares no schema for its block"
+                return schema, [problem], experiments
             props[name] = {**resolve(experiment.schema)(), "default": {}}
     names = props["experiments"]["items"]
     names["enum"] = list(experiments)
-    return schema, []
+    return schema, [], experiments
 
 
 def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PATH) -> dict:
@@ -367,13 +368,15 @@ def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PAT
     reported first; the rules spanning several keys are checked only once the schema passes.
     """
     out = copy.deepcopy(dict(config)) if config is not None else {}
-    schema, problems = _with_plugins(_load_schema(str(Path(schema_path).resolve())), out)
+    schema, problems, experiments = _with_plugins(
+        _load_schema(str(Path(schema_path).resolve())), out
+    )
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     _fill_defaults(out, schema, schema)
     problems = list(dict.fromkeys(_schema_problems(out, schema)))
     if not problems:
-        problems = list(_semantic_problems(out))
+        problems = list(_semantic_problems(out, experiments))
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     return out

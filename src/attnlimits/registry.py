@@ -83,6 +83,33 @@ class Job:
         return self.find(_keys(self, config), wildcards)
 
 
+def grid_job(
+    block: str,
+    name: str,
+    runner: str,
+    pattern: str,
+    keys: Callable[[Config], Sequence[Any]],
+    path: Callable[[Config, Any], str],
+    spec: Callable[[Config, Any], Mapping[str, Any]],
+    find: Callable[[Sequence[Any], Any], Any],
+    needs: Callable[[Config, Any], Mapping[str, str | list[str]]] | None = None,
+    **options: Any,
+) -> Job:
+    """A keyed job whose keys, paths, parameters and inputs are the grid functions of the config
+    block ``block`` (each taking that block, as every experiment's ``grid`` module does)."""
+    return Job(
+        name=name,
+        runner=runner,
+        pattern=pattern,
+        keys=lambda config: keys(config[block]),
+        path=lambda config, key: path(config[block], key),
+        spec=lambda config, key: spec(config[block], key),
+        needs=_nothing if needs is None else (lambda config, key: needs(config[block], key)),
+        find=find,
+        **options,
+    )
+
+
 _KEY_CACHE: dict[tuple[int, int], tuple[Config, Sequence[Any]]] = {}
 
 

@@ -11,7 +11,9 @@ from attnlimits.jobs import numeric_runtime
 from attnlimits.provenance import code_version
 from attnlimits.registry import STORES, registered
 
-config.pop("report_captions", None)  # set below, after validation (never a user setting)
+config.pop(
+    "report_captions", None
+)  # set below, after validation (never a user setting)
 try:
     config.update(validate_config(config))
 except ConfigError as err:

@@ -1,17 +1,17 @@
 """Captions of the report items of this experiment: one text per table and figure, filled into
 the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
 
+from attnlimits.analysis.claims import caption as claims_caption
+
 TABLES: dict[str, str] = {
     "cells": (
         "One row per simulated cell: the worst-step and last-step errors of X, P and θ with "
         "bootstrap intervals and the limit's own errors (the data of the d and ε figures)."
     ),
-    "claims": (
-        "The claims checked (``adamw.claims``): the claims of ``heads`` for the trained model, "
-        "for each tracked variable (``variable``: x the states, p the backpropagated variables) "
-        "and step selection (``selection``: worst step k ≤ K, or after the last step), and the "
-        "block-wise d-claims. Predicted and fitted exponents with bootstrap intervals, verdict, "
-        "target and whether it was met. The verdicts of every experiment are on the first page."
+    "claims": claims_caption(
+        "P1's claims for the trained model, per tracked variable (``variable``: x the states, p "
+        "the backpropagated variables) and step selection (``selection``: worst step k ≤ K, or "
+        "after the last step), and the block-wise d-claim."
     ),
     "dims": (
         "Along every line of cells that differ only in d, the exponent s of err ∝ d^s for X, P "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from attnlimits.adamw import captions
 from attnlimits.adamw import grid as g
-from attnlimits.registry import Dataset, Experiment, Job
+from attnlimits.registry import Dataset, Experiment, Job, grid_job
 
 RUNNERS = "attnlimits.adamw.jobs"
 
@@ -17,26 +17,28 @@ EXPERIMENT = Experiment(
     name="adamw",
     title="P1 training: forward–backward system under AdamW",
     jobs=(
-        Job(
-            name="limit",
-            runner=f"{RUNNERS}:limit",
-            pattern=g.LIMIT_PATTERN,
-            keys=lambda c: g.limits(c["adamw"]),
-            path=lambda c, k: g.limit_path(c["adamw"], k),
-            find=g.find,
-            spec=lambda c, k: g.limit_spec(c["adamw"], k),
+        grid_job(
+            "adamw",
+            "limit",
+            f"{RUNNERS}:limit",
+            g.LIMIT_PATTERN,
+            g.limits,
+            g.limit_path,
+            g.limit_spec,
+            g.find,
             memory_mb=g.memory_mb,
             wildcards=g.WILDCARD_CONSTRAINTS,
         ),
-        Job(
-            name="cell",
-            runner=f"{RUNNERS}:cell",
-            pattern=g.CELL_PATTERN,
-            keys=lambda c: g.cells(c["adamw"]),
-            path=lambda c, k: g.cell_path(c["adamw"], k),
-            find=g.find,
-            spec=lambda c, k: g.cell_spec(c["adamw"], k),
-            needs=lambda c, k: {"limit": g.limit_path(c["adamw"], k.limit)},
+        grid_job(
+            "adamw",
+            "cell",
+            f"{RUNNERS}:cell",
+            g.CELL_PATTERN,
+            g.cells,
+            g.cell_path,
+            g.cell_spec,
+            g.find,
+            needs=lambda b, k: {"limit": g.limit_path(b, k.limit)},
             memory_mb=g.memory_mb,
             wildcards=g.WILDCARD_CONSTRAINTS,
         ),

@@ -250,6 +250,19 @@ def _rate(
     return off, f"interval excludes the prediction ({off} decay)"
 
 
+def caption(rows: str) -> str:
+    """The report caption of an experiment's judged ``claims`` table; ``rows`` says what a row
+    is in that experiment."""
+    return (
+        f"The claims checked: {rows} Each row has the prediction, the fitted value with its "
+        "bootstrap interval and the points used, the evidence the judgement reads (the local "
+        "slope at the fine end of the grid, whether the premise holds), and the judgement: "
+        "``source`` (a paper's statement, a heuristic, or derived here), ``kind`` (bound, rate, "
+        "sign, value), ``premise``, ``status`` and its ``reason``. The statuses of every "
+        "experiment, by paper, are on the first page."
+    )
+
+
 #: Columns every judged claims table has, after the experiment's own.
 JUDGED_COLUMNS = ["source", "statement", "kind", "premise", "status", "reason"]
 
@@ -281,8 +294,6 @@ def judge_tables(
         out["premise"].append(claim.premise.text)
         out["status"].append(status)
         out["reason"].append(reason)
-    dropped = [c for c in ("verdict", "target", "target_met") if c in frame]
-    frame = frame.drop(columns=dropped)
     for column, values in out.items():
         frame[column] = pd.Series(values, index=frame.index, dtype=object)
     return {**tables, "claims": frame}

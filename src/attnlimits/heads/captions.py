@@ -1,15 +1,10 @@
 """Captions of the report items of this experiment: one text per table and figure, filled into
 the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
 
+from attnlimits.analysis.claims import caption as claims_caption
+
 TABLES: dict[str, str] = {
-    "claims": (
-        "The claims checked, one row per claim and grid (``heads.claims``): the predicted "
-        "exponent, the fitted one (``fitted``) with its bootstrap interval [``ci_low``, "
-        "``ci_high``], the ``verdict`` of the interval against the prediction (consistent: "
-        "contains it; sharper: significantly faster decay; violated: significantly slower), the "
-        "``target`` the claim is held to and whether it was met (``target_met``), and the points "
-        "used and excluded. The verdicts of every experiment are on the first page."
-    ),
+    "claims": claims_caption("one per claim and grid (depth × heads, or tokens) of ``p1.claims``."),
     "lines": (
         "The fitted lines of the figures, each evaluated along its swept parameter (``x``, ``y``) "
         "with its bootstrap band [``y_low``, ``y_high``]."

@@ -11,7 +11,7 @@ from typing import Any
 
 from attnlimits.heads import captions
 from attnlimits.heads import grid as g
-from attnlimits.registry import Dataset, Experiment, Job
+from attnlimits.registry import Dataset, Experiment, Job, grid_job
 
 RUNNERS = "attnlimits.heads.jobs"
 
@@ -39,26 +39,28 @@ EXPERIMENT = Experiment(
     name="heads",
     title="P1 forward pass: depth and heads",
     jobs=(
-        Job(
-            name="limit",
-            runner=f"{RUNNERS}:limit",
-            pattern=g.LIMIT_PATTERN,
-            keys=lambda c: g.limits(c["heads"]),
-            path=lambda c, k: g.limit_path(c["heads"], k),
-            find=g.find,
-            spec=lambda c, k: g.limit_spec(c["heads"], k),
+        grid_job(
+            "heads",
+            "limit",
+            f"{RUNNERS}:limit",
+            g.LIMIT_PATTERN,
+            g.limits,
+            g.limit_path,
+            g.limit_spec,
+            g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
         ),
-        Job(
-            name="cell",
-            runner=f"{RUNNERS}:cell",
-            pattern=g.CELL_PATTERN,
-            keys=lambda c: g.cells(c["heads"]),
-            path=lambda c, k: g.cell_path(c["heads"], k),
-            find=g.find,
-            spec=lambda c, k: g.cell_spec(c["heads"], k),
-            needs=lambda c, k: {"limit": g.limit_path(c["heads"], k.limit)},
+        grid_job(
+            "heads",
+            "cell",
+            f"{RUNNERS}:cell",
+            g.CELL_PATTERN,
+            g.cells,
+            g.cell_path,
+            g.cell_spec,
+            g.find,
+            needs=lambda b, k: {"limit": g.limit_path(b, k.limit)},
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
         ),

@@ -1,17 +1,17 @@
 """Captions of the report items of this experiment: one text per table and figure, filled into
 the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
 
+from attnlimits.analysis.claims import caption as claims_caption
+
 TABLES: dict[str, str] = {
     "best_times": (
         "Per head, variant and β: the time t* at which W2 to T#μ₀ is smallest (refined by a "
         "parabola through the grid minimum), the grid time, the minimum and whether it lies at "
         "the horizon (then only a lower bound, left out of the fit of t* against log β)."
     ),
-    "claims": (
-        "The claims checked, one row each (``lowtemp.claims``): slopes of W2 in log β and in log "
-        "s(β) per time, t*(β) vs log β, the terminal law (W2 to T#μ₀, its rate in t, its slope in "
-        "N) and the long-time phase rate; predicted and fitted values with intervals, the verdict "
-        "and a note. The verdicts of every experiment are on the first page."
+    "claims": claims_caption(
+        "slopes of W2 in log β and in log s(β) per time, t*(β) against log β, the terminal law "
+        "(W2 to T#μ₀, its rate in t, its slope in N) and the long-time phase rate."
     ),
     "phase": (
         "Per head, variant and β (β = inf: the hardmax flow): the fitted long-time rate of the "

@@ -1,23 +1,23 @@
-"""Tables and verdicts of experiment ``lowtemp`` (MODELS.md, ``lowtemp``, "Predictions").
+"""Tables and the evidence of the claims of experiment ``lowtemp`` (MODELS.md, ``lowtemp``).
 
 From the run stores (one per (head, variant)) and the terminal stores (one per (head, variant,
 size)), ``lowtemp_tables`` builds
 
-- ``claims``: one row per checked claim, with the predicted value, the fitted one, its interval
-  and the verdict:
+- ``claims``: one evidence row per checked claim (declared in :data:`CLAIMS`, judged by
+  :mod:`attnlimits.analysis.claims`), with the predicted value, the fitted one and its interval:
 
   - ``beta_slope`` / ``beta_shape``: the slope of log W2(μ^β_t, μ^∞_t) in log β (predicted −1/2)
     and in log s(β), s(β) = sqrt(log(β+1)/β) (predicted 1), at each t of ``fits.times``
     (``analysis.beta_slopes``; W2 exact, or its identity-coupling bound where N > exact_max);
+    ``premise_met`` false where the run lies outside the mean-field regime;
   - ``t_star``: the slope of t*(β) in log β over the βs whose t* lies inside the horizon
-    (``analysis.best_times``): t* grows like log β, so "consistent" when the interval is above 0;
-    only where the hardmax flow approaches T#μ₀ (else "undetermined", with the reason);
-  - ``terminal_law``: W2(μ^∞_T, T#μ₀) at the terminal horizon and the largest N, "consistent"
-    when below ``fits.terminal_tol``; ``terminal_time``: its rate in t (``analysis.terminal_rate``,
-    predicted: negative); ``terminal_N``: the slope of log W2(μ^∞_T, T#μ₀) in log N (must not grow:
-    ``fits.growth_verdict`` with threshold 0.1);
+    (``analysis.best_times``): t* grows like log β (slope > 0); ``premise_met`` says whether the
+    hardmax flow approaches T#μ₀;
+  - ``terminal_law``: W2(μ^∞_T, T#μ₀) at the terminal horizon and the largest N (a value, 0
+    within ``fits.terminal_tol``); ``terminal_time``: its rate in t (``analysis.terminal_rate``,
+    negative); ``terminal_N``: the slope of log W2(μ^∞_T, T#μ₀) in log N (must not grow);
   - ``phase``: the long-time rate of the mass off V's top eigendirection against the derived rate
-    (``analysis.predicted_phase_rate``), "consistent" within ``fits.phase_rate_tol``;
+    (``analysis.predicted_phase_rate``, within ``fits.phase_rate_tol``);
 
 - ``slopes`` (every record time t > 0), ``best_times``, ``phase``, ``terminal``: the full tables
   behind the claims; ``w2``, ``phase_curves``, ``terminal_curves``: the curves that the plots draw.

@@ -11,7 +11,7 @@ from typing import Any
 
 from attnlimits.lowtemp import captions
 from attnlimits.lowtemp import grid as g
-from attnlimits.registry import Dataset, Experiment, Job
+from attnlimits.registry import Dataset, Experiment, Job, grid_job
 
 RUNNERS = "attnlimits.lowtemp.jobs"
 
@@ -30,24 +30,26 @@ EXPERIMENT = Experiment(
     name="lowtemp",
     title="P3: low temperature",
     jobs=(
-        Job(
-            name="run",
-            runner=f"{RUNNERS}:run",
-            pattern=g.RUN_PATTERN,
-            keys=lambda c: g.run_keys(c["lowtemp"]),
-            path=lambda c, k: g.run_path(c["lowtemp"], k),
-            find=g.find,
-            spec=lambda c, k: g.run_spec(c["lowtemp"], k),
+        grid_job(
+            "lowtemp",
+            "run",
+            f"{RUNNERS}:run",
+            g.RUN_PATTERN,
+            g.run_keys,
+            g.run_path,
+            g.run_spec,
+            g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
         ),
-        Job(
-            name="terminal",
-            runner=f"{RUNNERS}:terminal",
-            pattern=g.TERMINAL_PATTERN,
-            keys=lambda c: g.terminal_keys(c["lowtemp"]),
-            path=lambda c, k: g.terminal_path(c["lowtemp"], k),
-            find=g.find,
-            spec=lambda c, k: g.terminal_spec(c["lowtemp"], k),
+        grid_job(
+            "lowtemp",
+            "terminal",
+            f"{RUNNERS}:terminal",
+            g.TERMINAL_PATTERN,
+            g.terminal_keys,
+            g.terminal_path,
+            g.terminal_spec,
+            g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
         ),
         Job(

@@ -1,6 +1,8 @@
 """Captions of the report items of this experiment: one text per table and figure, filled into
 the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
 
+from attnlimits.analysis.claims import caption as claims_caption
+
 TABLES: dict[str, str] = {
     "chaos_reference": (
         "Per chaos store and N: the mean sup W2² to the reference and to the halved reference, "
@@ -11,12 +13,9 @@ TABLES: dict[str, str] = {
         "Error of the random-feature kernel κ_P used by the chaos runs against the exact kernel "
         "(RMS and maximum, absolute and relative to κ(1))."
     ),
-    "claims": (
-        "The claims checked, one row per claim and row (activation, d, σ, attention sign) "
-        "(``sde.claims``): the predicted rate, the fitted one with its bootstrap interval, the "
-        "verdict, the target and whether it was met, points used and excluded, and a note. For "
-        "``cluster`` the verdict is the observation (clusters or not) and the target the "
-        "prediction. The verdicts of every experiment are on the first page."
+    "claims": claims_caption(
+        "one per claim and row (activation, d, σ, attention sign); for ``cluster`` the "
+        "observation (``observed``) against the prediction (``expected``)."
     ),
     "exponents": (
         "The kernel table over activation × d × σ: κ(1), κ′(1), the top Lyapunov exponent λ₁ and "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from attnlimits.grids import HASH, INTEGER
-from attnlimits.registry import Dataset, Experiment, Job
+from attnlimits.registry import Dataset, Experiment, Job, grid_job
 from attnlimits.sde import captions
 from attnlimits.sde import grid as g
 
@@ -19,17 +19,10 @@ WILDCARDS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH}
 
 
 def _row_job(kind: str) -> Job:
-    return Job(
-        name=kind,
-        runner=f"{RUNNERS}:{kind}",
-        pattern=g.PATTERNS[kind],
-        keys=lambda c: g.row_jobs(c["sde"], kind),
-        path=lambda c, k: g.row_path(c["sde"], k),
-        find=g.find_row_job,
-        spec=lambda c, k: g.row_spec(c["sde"], k),
-        wildcards=WILDCARDS,
-        memory_mb=4000,
-    )
+    return grid_job(
+        "sde", kind, f"{RUNNERS}:{kind}", g.PATTERNS[kind], lambda b: g.row_jobs(b, kind),
+        g.row_path, g.row_spec, g.find_row_job, wildcards=WILDCARDS, memory_mb=4000,
+    )  # fmt: skip
 
 
 def _stores(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
@@ -51,14 +44,15 @@ EXPERIMENT = Experiment(
     title="P2: common-noise SDE, width, tokens, synchronization",
     jobs=(
         *(_row_job(kind) for kind in KINDS),
-        Job(
-            name="chaos",
-            runner=f"{RUNNERS}:chaos",
-            pattern=g.PATTERNS["chaos"],
-            keys=lambda c: [int(d) for d in c["sde"]["chaos"]["d"]],
-            path=lambda c, d: g.chaos_path(c["sde"], d),
-            find=_find_chaos,
-            spec=lambda c, d: g.chaos_spec(c["sde"], d),
+        grid_job(
+            "sde",
+            "chaos",
+            f"{RUNNERS}:chaos",
+            g.PATTERNS["chaos"],
+            lambda b: [int(d) for d in b["chaos"]["d"]],
+            g.chaos_path,
+            g.chaos_spec,
+            _find_chaos,
             wildcards={"d": INTEGER, "hash": HASH},
             memory_mb=4000,
         ),

@@ -24,6 +24,7 @@ and λ̄ < 0 ⟺ d (d−3)(σ_U² + 2σ_W²) > 2: never without biases (λ̄ = 1
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def exponents_from_kappa(d: int, kappa_1: float, kappa_prime_1: float) -> tuple[
     return lam1, lam_bar
 
 
-def lyapunov_exponent(
+def exponents(
     activation: str,
     d: int,
     sigma_u: float,
@@ -52,26 +53,25 @@ def lyapunov_exponent(
     *,
     method: Method = "auto",
     order: int = DEFAULT_ORDER,
-) -> float:
-    """λ₁ = ((d−3)/2) κ′(1) − ((d−1)/2) κ(1), the pathwise rate of log|Xⁱ − Xʲ| near collapse."""
+) -> tuple[float, float]:
+    """(λ₁, λ̄) of :func:`exponents_from_kappa`, from κ(1) and κ′(1) by quadrature."""
     k1 = kappa_one(activation, d, sigma_u, sigma_w, method=method, order=order)
     kp = kappa_prime_one(activation, d, sigma_u, sigma_w, method=method, order=order)
-    return exponents_from_kappa(d, k1, kp)[0]
+    return exponents_from_kappa(d, k1, kp)
+
+
+def lyapunov_exponent(activation: str, d: int, sigma_u: float, sigma_w: float, **kw: Any) -> float:
+    """λ₁ = ((d−3)/2) κ′(1) − ((d−1)/2) κ(1), the pathwise rate of log|Xⁱ − Xʲ| near collapse
+    (``kw``: ``method``, ``order`` of :func:`exponents`)."""
+    return exponents(activation, d, sigma_u, sigma_w, **kw)[0]
 
 
 def coercivity_exponent(
-    activation: str,
-    d: int,
-    sigma_u: float,
-    sigma_w: float,
-    *,
-    method: Method = "auto",
-    order: int = DEFAULT_ORDER,
+    activation: str, d: int, sigma_u: float, sigma_w: float, **kw: Any
 ) -> float:
-    """λ̄ = (d−1) κ′(1) − (d−3) κ(1), the decay rate of E[E_β(μ_t)] near a single cluster."""
-    k1 = kappa_one(activation, d, sigma_u, sigma_w, method=method, order=order)
-    kp = kappa_prime_one(activation, d, sigma_u, sigma_w, method=method, order=order)
-    return exponents_from_kappa(d, k1, kp)[1]
+    """λ̄ = (d−1) κ′(1) − (d−3) κ(1), the decay rate of E[E_β(μ_t)] near a single cluster
+    (``kw``: ``method``, ``order`` of :func:`exponents`)."""
+    return exponents(activation, d, sigma_u, sigma_w, **kw)[1]
 
 
 def relu_lyapunov_exponent(d: int, sigma_u: float, sigma_w: float) -> float:
