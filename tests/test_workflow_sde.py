@@ -33,8 +33,9 @@ def test_sde_run_produces_stores_tables_and_plots(finished):
         for name, var in ds.data_vars.items():
             assert var.attrs.get("long_name") and var.attrs.get("units"), (rel, name)
     for table in ("claims", "reference", "chaos_truncation", "points", "lines", "exponents"):
-        assert (out / "tables" / f"{table}.csv").stat().st_size > 0
-        assert (out / "tables" / f"{table}.md").stat().st_size > 0
+        folder = out / ("exponents" if table == "exponents" else "tables")  # the kernel table's
+        assert (folder / f"{table}.csv").stat().st_size > 0
+        assert (folder / f"{table}.md").stat().st_size > 0
     claims = pd.read_csv(out / "tables" / "claims.csv")
     assert {
         "depth_L",
@@ -67,14 +68,21 @@ def test_sde_new_row_runs_only_its_jobs(finished):
     cfg["sde"]["rows"].append({"activation": "tanh", "d": 5, "sigma": 0.1})
     jobs = planned_jobs(finished, cfg)
     # depth 1 sign + width 1 sign for the new row; sync has its own rows
-    assert jobs == {"sde_run": 2, "sde_fit": 1, "sde_plots": 1, "verdicts": 1, "all": 1}
+    assert jobs == {
+        "sde_depth": 1,
+        "sde_width": 1,
+        "sde_fit": 1,
+        "sde_plots": 1,
+        "verdicts": 1,
+        "all": 1,
+    }
 
 
 def test_sde_new_sync_row_runs_only_its_sync_jobs(finished):
     cfg = load_config(BASE)
     cfg["sde"]["sync"]["rows"].append({"activation": "tanh", "d": 5, "sigma": 0.1})
     assert planned_jobs(finished, cfg) == {
-        "sde_run": 2,
+        "sde_sync": 2,
         "sde_fit": 1,
         "sde_plots": 1,
         "verdicts": 1,
