@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, stores
 
+from attnlimits.analysis.claims import JUDGED_COLUMNS
 from attnlimits.config import validate_config
 from attnlimits.lowtemp.claims import CLAIM_COLUMNS
 from attnlimits.lowtemp.grid import FIGURES
@@ -41,11 +42,17 @@ def test_lowtemp_run_writes_stores_tables_and_figures(finished):
             assert np.isfinite(ds["w2_hardmax"].values).all()
     tables = finished / "results" / "lowtemp" / "tables"
     claims = pd.read_csv(tables / "claims.csv")
-    assert list(claims.columns) == CLAIM_COLUMNS
+    assert list(claims.columns) == CLAIM_COLUMNS + JUDGED_COLUMNS  # as judged by the fit
     assert set(claims["claim"]) >= {"beta_slope", "beta_shape", "t_star", "terminal_law", "phase"}
     slopes = claims[claims["claim"] == "beta_slope"]
     assert len(slopes) == 4 * 2  # 4 runs x 2 claimed times
-    assert set(slopes["verdict"]) <= {"consistent", "sharper", "violated", "undetermined"}
+    assert set(slopes["status"]) <= {
+        "matches",
+        "faster",
+        "slower",
+        "unresolved",
+        "outside the premise",
+    }
     terminal = claims[claims["claim"] == "terminal_law"]
     # the identity head on the disc: the hardmax flow reaches T#mu0 (W2 ~ e^-t, t = 4)
     assert terminal["fitted"].iloc[0] < 0.05
