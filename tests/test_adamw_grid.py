@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from code_modules import INFRASTRUCTURE, attnlimits_imports
 from config_edits import assert_invalid, put, set_in
 
 from attnlimits import config as cfg
@@ -252,18 +251,6 @@ def test_paths_do_not_depend_on_the_other_grids():
     for cell in grid.cells(other):
         assert grid.cell_path(other, cell) == grid.cell_path(adamw, cell)
         assert grid.limit_path(other, cell.limit) == grid.limit_path(adamw, cell.limit)
-
-
-@pytest.mark.parametrize("modules", [grid.LIMIT_MODULES, grid.CELL_MODULES])
-def test_module_lists_are_closed_under_imports(modules):
-    assert len(set(modules)) == len(modules)
-    core = ("adamw.task", "adamw.params", "adamw.model", "adamw.optimizer", "adamw.training")
-    assert set(core) | {"adamw.runs"} <= set(modules)
-    src = REPO / "src" / "attnlimits"
-    for module in modules:
-        assert (src / Path(*module.split("."))).with_suffix(".py").exists(), module
-        missing = attnlimits_imports(module) - set(modules) - INFRASTRUCTURE
-        assert not missing, f"{module} imports {missing}, not in the module list"
 
 
 def test_schema_variants_are_the_optimizer_variants():

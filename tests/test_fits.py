@@ -139,28 +139,6 @@ def test_local_slopes_by_hand():
         fits.local_slopes(x[::-1], y)
 
 
-@pytest.mark.parametrize(
-    ("lo", "hi", "expected"),
-    [
-        (-1.2, -0.9, "consistent"),
-        (-1.0, -0.8, "consistent"),
-        (-1.5, -1.1, "sharper"),
-        (-0.9, -0.5, "violated"),
-        (np.nan, -0.5, "undetermined"),
-    ],
-)
-def test_verdict(lo, hi, expected):
-    assert fits.verdict(-1.0, lo, hi) == expected
-
-
-def test_growth_verdict_and_not_growing():
-    assert fits.growth_verdict(-0.5, -0.1, 0.1) == "sharper"
-    assert fits.growth_verdict(-0.1, 0.05, 0.1) == "consistent"
-    assert fits.growth_verdict(0.05, 0.2, 0.1) == "violated"
-    assert fits.not_growing(0.1, 0.1) and not fits.not_growing(0.11, 0.1)
-    assert not fits.not_growing(np.nan, 0.1)
-
-
 def test_corrected_power_law_recovers_leading_exponent_where_plain_fit_is_biased():
     from attnlimits.analysis.fits import corrected_power_law_fit, power_law_fit
 

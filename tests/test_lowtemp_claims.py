@@ -96,6 +96,8 @@ def test_beta_slopes_recover_the_exponent_and_judge_it():
         assert (rows["status"] == verdict).all()
         slopes = tables["slopes"]
         assert len(slopes) == 2 * (len(TIMES) - 1)  # every t > 0, two regressors
+        # every time's row judged as a claim row would be
+        assert (slopes.loc[slopes["regressor"] == "log_beta", "status"] == verdict).all()
 
 
 def test_t_star_grows_with_beta_when_the_hardmax_flow_approaches_the_target():

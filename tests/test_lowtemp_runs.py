@@ -80,16 +80,15 @@ def test_beta_slopes_recover_known_laws():
     power = 0.3 * betas[:, None] ** -0.5 * np.exp(times)[None]
     table = beta_slopes(synthetic(power, betas, times, power))
     rows = table[table["regressor"] == "log_beta"]
-    assert np.allclose(rows["slope"], -0.5) and set(rows["verdict"]) == {"consistent"}
+    assert np.allclose(rows["slope"], -0.5) and "verdict" not in table
     shaped = 0.3 * shape(betas)[:, None] * np.exp(times)[None]
     table = beta_slopes(synthetic(shaped, betas, times, shaped))
     rows = table[table["regressor"] == "log_shape"]
-    assert np.allclose(rows["slope"], 1.0) and set(rows["verdict"]) == {"consistent"}
+    assert np.allclose(rows["slope"], 1.0) and (rows["ci_low"] <= 1.0).all()
     faster = 0.3 * betas[:, None] ** -1.0 * np.exp(times)[None]
-    verdicts = beta_slopes(synthetic(faster, betas, times, faster)).groupby("regressor")["verdict"]
-    assert (
-        set(verdicts.get_group("log_beta")) == set(verdicts.get_group("log_shape")) == {"sharper"}
-    )
+    slopes = beta_slopes(synthetic(faster, betas, times, faster)).groupby("regressor")["slope"]
+    assert np.allclose(slopes.get_group("log_beta"), -1.0)
+    assert (slopes.get_group("log_shape") > 1.0).all()  # faster than the shape s(β)
 
 
 def test_best_times_follow_log_beta():

@@ -112,3 +112,26 @@ def test_energy_curve_decays_at_lambda_bar_when_typical_and_mean_rates_agree():
     weights = np.vstack([np.full(48, 1 / 48), rng.multinomial(48, np.full(48, 1 / 48), 100) / 48])
     fit = exponential_rate_fit(curve.t[late], curve.replicates(weights)[:, late])
     assert abs(fit.slope - lam_bar) < 0.2 * abs(lam_bar), (fit.slope, lam_bar)
+
+
+def test_coarse_two_point_run_takes_double_steps_on_the_summed_normals():
+    from attnlimits.geometry import tangent
+
+    d, k1, kp, dt, eps, seed = 4, 0.3, 0.1, 0.05, 1e-4, 3
+    fine = two_point_run(d, k1, kp, dt, 7, 5, seed, eps)
+    coarse = two_point_run(d, k1, kp, dt, 7, 5, seed, eps, coarsen=2)
+    assert coarse.log_ratios.shape == (5, 3) and coarse.dt == 2 * dt
+    assert torch.equal(two_point_run(d, k1, kp, dt, 7, 5, seed, eps, coarsen=1).log_ratios,
+                       fine.log_ratios)  # fmt: skip
+    # the coarse run's first layer, by hand: one step of 2Δ driven by (ξ₀ + ξ₁)/√2
+    x = project(normal((5, d), seed, "sde.lyapunov.x", d), "sphere")
+    v = tangent(x, normal((5, d), seed, "sde.lyapunov.v", d), "sphere")
+    y = project(x + eps * v / torch.linalg.vector_norm(v, dim=-1, keepdim=True), "sphere")
+    xi = normal((7, 5, 2, d), seed, "sde.lyapunov.xi", d, 0)
+    gx, gy = two_point_noise(x, y, k1, kp, (xi[0] + xi[1]) / math.sqrt(2))
+    x1 = project(x + math.sqrt(2 * dt) * gx, "sphere")
+    y1 = project(y + math.sqrt(2 * dt) * gy, "sphere")
+    expected = torch.log(torch.linalg.vector_norm(y1 - x1, dim=-1) / eps)
+    torch.testing.assert_close(coarse.log_ratios[:, 0], expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="coarsen"):
+        two_point_run(d, k1, kp, dt, 7, 5, seed, eps, coarsen=3)

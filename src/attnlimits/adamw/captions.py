@@ -55,7 +55,7 @@ FIGURES: dict[str, str] = {
         "The two terms of the error, separately. Bias (error of the seed mean, corrected for its "
         "noise floor) against L at the largest H, predicted L⁻¹; seed-to-seed fluctuation against "
         "L and H (joint fit), predicted H^(−1/2) and at least L^(−1/3). For X and P, worst and "
-        "last step, both AdamW variants; the verdicts are in ``tables/claims.md``."
+        "last step, both AdamW variants; the statuses are in ``tables/claims.md``."
     ),
     "depth_heads": (
         "Error E of the trained transformer against its forward–backward limit, E = (mean over "
@@ -70,8 +70,9 @@ FIGURES: dict[str, str] = {
     "dims": (
         "Worst-step error against the dimension d at fixed (N, L, H), standard and block-wise "
         "AdamW side by side, for X, P and θ, with the fitted slope, its bootstrap interval and "
-        "(for block-wise X and P, whose constants MODELS.md says do not depend on d) the verdict "
-        "against 0. Each d has its own inputs, teacher and atoms: the interval covers the seeds "
+        "(for block-wise X and P, whose constants MODELS.md says do not depend on d) the status "
+        "of claim ``err_d``, a growth in d of at most ``max_slope_d``. Each d has its own "
+        "inputs, teacher and atoms: the interval covers the seeds "
         "of the heads, not the task. Dashed: the limit's own error by halving."
     ),
     "eps": (

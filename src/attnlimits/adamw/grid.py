@@ -29,29 +29,6 @@ from attnlimits.grids import (
     unnamed_hash,
 )
 
-#: Code a limit job runs, and code a cell job runs (their code versions go into the rules' params).
-#: Closed under imports of numerical code (tests/test_adamw_grid.py): a module that ``adamw.runs``
-#: comes to import (an ``adamw.errors``, say) must be added here.
-LIMIT_MODULES = (
-    "attention",
-    "geometry",
-    "seeding",
-    "integrators",
-    "head",
-    "p1.dynamics",
-    "p1.law",
-    "p1.inputs",
-    "p1.limit",
-    "p1.errors",
-    "adamw.task",
-    "adamw.params",
-    "adamw.model",
-    "adamw.optimizer",
-    "adamw.training",
-    "adamw.runs",
-)
-CELL_MODULES = LIMIT_MODULES
-
 LIMIT_PATTERN = "adamw/limit/{variant}_eps{eps}_N{N}_d{d}_beta{beta}_{hash}.zarr"
 CELL_PATTERN = "adamw/cells/{variant}_eps{eps}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.zarr"
 WILDCARD_CONSTRAINTS = {

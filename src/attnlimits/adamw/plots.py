@@ -17,8 +17,8 @@ tokens panels are drawn by the functions of ``p1.plots``, as those of ``heads``.
   the training loss J, discrete (mean over seeds) and of the limit (dashed).
 - ``tokens``: max-token error e_∞ and error E vs N, with their fits.
 - ``dims``: worst-step error of X, P and θ vs d, standard and block-wise AdamW in the same panel;
-  the fitted exponent with its interval (and, where MODELS.md predicts one, the verdict) in the
-  legend; the limit's own error (by halving its step) dashed.
+  the fitted exponent with its interval (and, where MODELS.md predicts one, the status of claim
+  ``err_d``) in the legend; the limit's own error (by halving its step) dashed.
 - ``eps``: worst-step error of X, P and θ vs Adam's ε, both variants; hollow where the limit is not
   accurate enough (error below solver_margin × its own error), its own error dashed: as ε → 0 the
   standard update tends to sign(g) and the limit stops converging.
@@ -214,8 +214,8 @@ def _dims(cells: pd.DataFrame) -> LineDraw:
         variant = str(fit["variant"].iloc[0])
         pts = plots.select(cells, **line, variant=variant).sort_values("d")
         label = p1_plots.slope_label(fit, _text("variant", variant), {}, {})
-        if fit["verdict"].iloc[0] != "no prediction":
-            label += f" ({fit['verdict'].iloc[0]})"
+        if fit["status"].iloc[0]:
+            label += f" ({fit['status'].iloc[0]})"
         y, colour = pts[f"{var}_worst"], VARIANT_COLOURS.get(variant, "0.3")
         plots.draw_points(
             ax, pts["d"], y, pts[f"{var}_worst_low"], pts[f"{var}_worst_high"], colour, label

@@ -10,11 +10,11 @@ From the grid statistics (``adamw.claims.grid_statistics``):
 - ``dims``: along every line of cells that differ only in d (at least ``MIN_DIMS`` values), the
   exponent s of err ∝ d^s for X, P and θ (worst step), with its interval. MODELS.md predicts
   constants independent of d under block-wise AdamW: for that variant the exponent of X and P is
-  judged against 0 (``fits.growth_verdict``: "consistent" if the upper end is at most
-  ``max_slope_d``, "sharper" if the error significantly decreases) and also enters ``claims``;
-  the standard variant has no prediction and is reported side by side. θ is reported, not judged:
-  the theorem bounds the states and the backpropagated variables; |θ| is a Frobenius norm over
-  3d² entries, each moved by ~η per step, so it grows with d for either variant.
+  claim ``err_d`` (``p1.claims.DIMENSION_CLAIM``, a bound on the growth in d with tolerance
+  ``max_slope_d``), judged by the claims engine (``status``) and also entered in ``claims``;
+  the standard variant has no prediction (empty ``status``) and is reported side by side. θ is
+  reported, not judged: the theorem bounds the states and the backpropagated variables; |θ| is a
+  Frobenius norm over 3d² entries, each moved by ~η per step, so it grows with d for either variant.
 - ``eps``: along every line of cells that differ only in Adam's ε, the worst-step error of X, P, θ,
   the implied constant C = err / (L⁻¹ + L^(−1/3) H^(−1/2)) of the predicted rate, its ratio to the
   largest ε's constant, the local slope d log err / d log ε towards the next larger ε, and whether
@@ -37,7 +37,9 @@ import xarray as xr
 
 from attnlimits.adamw.grid import CELL_DIMS
 from attnlimits.analysis import fits
+from attnlimits.analysis.claims import judge
 from attnlimits.analysis.statistics import replicate_interval
+from attnlimits.p1.claims import DIMENSION_CLAIM
 from attnlimits.p1.rates import as_python
 
 TRACKED: tuple[str, ...] = ("x", "p", "theta")
@@ -123,7 +125,6 @@ def dims_tables(
     """The ``dims`` table and the claim rows (``claims`` columns) of block-wise X and P."""
     level = float(options["level"])
     margin = float(options["solver_margin"])
-    threshold = float(options["max_slope_d"])
     rows, claims = [], []
     for fixed, ds in _lines(stats, "d", MIN_DIMS):
         line = stats.sel(fixed).sel(d=ds)
@@ -132,9 +133,26 @@ def dims_tables(
             exclude = (y[0] < margin * line[_own_error(var)].values) | ~np.isfinite(y[0])
             fit = fits.power_law_fit_multi(ds.astype(np.float64)[:, None], y, exclude, level)
             judged = fixed["variant"] == "blockwise" and var in JUDGED
-            verdict = "no prediction"
-            if judged:
-                verdict = fits.growth_verdict(fit.ci_low, fit.ci_high, threshold)
+            fine = fits.fine_end_slope(ds.astype(np.float64), y, exclude, level)
+            claim = {
+                "experiment": "adamw",
+                "claim": DIMENSION_CLAIM.id,
+                "grid": "dims",
+                "variable": var,
+                "selection": "worst",
+                **fixed,
+                "d": pd.NA,
+                "quantity": "err",
+                "swept": "d",
+                "predicted": 0.0,
+                "fitted": fit.slope,
+                "ci_low": fit.ci_low,
+                "ci_high": fit.ci_high,
+                "n_points": fit.n_points,
+                "n_excluded": len(ds) - fit.n_points,
+                **dict(zip(("fine_slope", "fine_low", "fine_high"), fine, strict=True)),
+            }
+            status = judge(DIMENSION_CLAIM, claim, {}, options)[0] if judged else ""
             row = {
                 **fixed,
                 "variable": var,
@@ -143,35 +161,14 @@ def dims_tables(
                 "slope": fit.slope,
                 "ci_low": fit.ci_low,
                 "ci_high": fit.ci_high,
-                "verdict": verdict,
+                "status": status,
                 "n_points": fit.n_points,
                 "n_excluded": len(ds) - fit.n_points,
                 **{f"err_d{int(d)}": float(y[0, j]) for j, d in enumerate(ds)},
             }
             rows.append(row)
             if judged:
-                claims.append(
-                    {
-                        "experiment": "adamw",
-                        "claim": "err_d",
-                        "grid": "dims",
-                        "variable": var,
-                        "selection": "worst",
-                        **fixed,
-                        "d": pd.NA,
-                        "quantity": "err",
-                        "swept": "d",
-                        "predicted": 0.0,
-                        "fitted": fit.slope,
-                        "ci_low": fit.ci_low,
-                        "ci_high": fit.ci_high,
-                        "verdict": verdict,
-                        "target": f"upper end <= {threshold:g} (block-wise AdamW)",
-                        "target_met": fits.not_growing(fit.ci_high, threshold),
-                        "n_points": fit.n_points,
-                        "n_excluded": len(ds) - fit.n_points,
-                    }
-                )
+                claims.append(claim)
     return pd.DataFrame(rows), claims
 
 

@@ -17,8 +17,10 @@ it has them ``fine_slope``/``fine_low``/``fine_high``: the local slope at the fi
   **faster**, **slower**; **unresolved** when it is off over the grid but the local slope at the
   fine end reaches the prediction (local slopes not settled);
 - sign: **as predicted**, **contradicted** (paper) or **opposite** (otherwise), **unresolved**
-  when the interval straddles zero;
+  when the interval straddles zero (or, for an observed/expected row, its threshold);
 - value: **matches** (interval or tolerance), **contradicted** (paper) or **differs**;
+  **unresolved** when the row's step-extrapolated value (``extrapolated``: Richardson's
+  2·v(Δ) − v(2Δ)) reaches the prediction, i.e. the difference is within the finite-step bias;
 - any kind: **outside the premise**, or **unresolved** with the reason (too few points, the
   reference error too close, an interval that is not finite).
 
@@ -158,6 +160,13 @@ def judge(
         observed, expected = str(row["observed"]), str(row["expected"])
         if expected == "no prediction":
             return OUTSIDE, f"premise: {claim.premise.text}"
+        threshold = _number(row, "predicted")
+        lo, hi = _number(row, "ci_low"), _number(row, "ci_high")
+        if lo <= threshold <= hi:
+            return UNRESOLVED, (
+                f"observed {observed}, but the interval [{lo:.3g}, {hi:.3g}] straddles the "
+                f"threshold {threshold:.3g}"
+            )
         if observed == expected:
             return AS_PREDICTED, f"observed {observed}"
         return (CONTRADICTED if paper else OPPOSITE), f"observed {observed}, predicted {expected}"
@@ -187,6 +196,15 @@ def judge(
             MATCHES,
             "interval reaches the value" if low <= predicted <= high else "within tolerance",
         )
+    extrapolated = _number(row, "extrapolated")
+    if math.isfinite(extrapolated) and (
+        _within(extrapolated, predicted, tol, claim.relative)
+        or (extrapolated - predicted) * (fitted - predicted) <= 0
+    ):
+        return UNRESOLVED, (
+            f"finite-step bias: the step-extrapolated value {extrapolated:.4g} reaches the "
+            f"prediction {predicted:.4g}"
+        )
     return (CONTRADICTED if paper else DIFFERS), "interval excludes the value beyond tolerance"
 
 
@@ -194,11 +212,14 @@ def _bound(
     claim: Claim, row: Mapping[str, Any], p: float, low: float, high: float, tol: float, paper: bool
 ) -> tuple[str, str]:
     """error ≤ C x^p, judged by the growth exponent of C = error / x^p towards the fine end,
-    (fitted − p) for a fine end at large x and (p − fitted) at small x, with its interval.
+    (fitted − p) for a fine end at large x and (p − fitted) at small x, with its interval
+    (MODELS.md, "Claims and verdicts").
 
-    Holds when that growth is at most ``tol`` on the whole interval, over the grid or at its fine
-    end (the local slope there); not sharp when the whole interval is below 0; contradicted (or
-    exceeded) when it is above ``tol`` over the grid and at the fine end; else unresolved."""
+    Not sharp when the whole interval is below 0 (the constant decays); holds on the grid when
+    the interval reaches a growth of at most ``tol``, over the grid or at its fine end (the local
+    slope there); contradicted (or exceeded, for a heuristic or derived bound) when the constant
+    grows significantly both over the grid and at its fine end; unresolved when it grows over the
+    grid but there is no local slope at the fine end to confirm it."""
     sign = 1.0 if claim.fine_end == "large" else -1.0
 
     def growth(lo: float, hi: float) -> tuple[float, float]:
@@ -206,23 +227,20 @@ def _bound(
         return min(a, b), max(a, b)
 
     g_low, g_high = growth(low, high)
+    grid_text = f"growth exponent of the constant [{g_low:.3g}, {g_high:.3g}]"
     if g_high < 0:
-        return NOT_SHARP, "the constant decays: the fit is faster than the bound's rate"
-    if g_high <= tol:
-        return HOLDS, "the constant does not grow over the grid (within its interval)"
+        return NOT_SHARP, f"the constant decays over the grid ({grid_text})"
+    if g_low <= tol:
+        return HOLDS, f"the constant does not grow significantly over the grid ({grid_text})"
     fine = tuple(_number(row, c) for c in ("fine_slope", "fine_low", "fine_high"))
-    has_fine = all(math.isfinite(v) for v in fine)
+    if not all(math.isfinite(v) for v in fine):
+        return UNRESOLVED, f"the constant grows over the grid ({grid_text}), no fine-end slope"
+    f_low, f_high = growth(fine[1], fine[2])
     fine_text = f"local slope at the fine end {fine[0]:.3g} [{fine[1]:.3g}, {fine[2]:.3g}]"
-    if has_fine:
-        f_low, f_high = growth(fine[1], fine[2])
-        if f_high <= tol:
-            return HOLDS, f"the constant grows over the grid but not at its fine end ({fine_text})"
-        if g_low > tol and f_low > tol:
-            why = f"the constant grows over the grid and at its fine end ({fine_text})"
-            return (CONTRADICTED if paper else EXCEEDED), why
-    elif g_low > tol:
-        return (CONTRADICTED if paper else EXCEEDED), "the constant grows over the grid"
-    return UNRESOLVED, "the interval neither excludes nor confirms growth of the constant"
+    if f_low <= tol:
+        return HOLDS, f"the constant grows over the grid but not at its fine end ({fine_text})"
+    why = f"the constant grows over the grid ({grid_text}) and at its fine end ({fine_text})"
+    return (CONTRADICTED if paper else EXCEEDED), why
 
 
 def _rate(

@@ -472,40 +472,6 @@ def fine_end_slope(
     return (float(slopes[0, 0]), float(lo[0]), float(hi[0]))
 
 
-def verdict(predicted: float, lo: float, hi: float) -> str:
-    """Verdict of a fitted exponent's interval [lo, hi] against a predicted (decay) exponent.
-
-    "consistent" if lo ≤ predicted ≤ hi (the interval reaches the prediction); "sharper" if
-    hi < predicted (significantly faster decay); "violated" if lo > predicted (significantly
-    slower); "undetermined" if the interval is not finite.
-    """
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "undetermined"
-    if hi < predicted:
-        return "sharper"
-    if lo > predicted:
-        return "violated"
-    return "consistent"
-
-
-def growth_verdict(lo: float, hi: float, threshold: float) -> str:
-    """Verdict of a "does not grow" claim on the interval [lo, hi] of a slope (predicted 0).
-
-    "sharper" if hi < 0 (significant decay); "consistent" if hi ≤ ``threshold``; "violated"
-    otherwise; "undetermined" if the interval is not finite.
-    """
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "undetermined"
-    if hi < 0:
-        return "sharper"
-    return "consistent" if hi <= threshold else "violated"
-
-
-def not_growing(hi: float, threshold: float) -> bool:
-    """A "does not grow" claim passes if the interval's upper end is at most ``threshold``."""
-    return bool(np.isfinite(hi) and hi <= threshold)
-
-
 @dataclass(frozen=True)
 class LineFit:
     """y = intercept + slope x by ordinary least squares, with the t-interval of the slope at

@@ -25,31 +25,6 @@ from attnlimits.grids import (
 from attnlimits.naming import format_number
 from attnlimits.provenance import params_hash
 
-LIMIT_MODULES = (
-    "attention",
-    "geometry",
-    "seeding",
-    "integrators",
-    "head",
-    "p1.dynamics",
-    "p1.law",
-    "p1.inputs",
-    "p1.limit",
-    "heads.pipeline",
-)
-CELL_MODULES = (
-    "attention",
-    "geometry",
-    "seeding",
-    "head",
-    "p1.dynamics",
-    "p1.law",
-    "p1.inputs",
-    "p1.discrete",
-    "p1.errors",
-    "heads.pipeline",
-)
-
 LIMIT_PATTERN = "heads/limit/{mask}_{normalisation}_N{N}_d{d}_beta{beta}_{hash}.zarr"
 CELL_PATTERN = "heads/cells/{mask}_{normalisation}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.zarr"
 WILDCARD_CONSTRAINTS = {

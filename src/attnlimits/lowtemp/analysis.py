@@ -3,8 +3,8 @@
 - ``beta_slopes``: at each record time t > 0, the line fit of log W2(μ^β_t, μ^∞_t) against log β
   (predicted slope −1/2 up to the log) and against log s(β), s(β) = sqrt(log(β+1)/β) (predicted
   slope 1: W2 ≲ s(β) e^{Ct}), with t-intervals (``fits.line_fit``; the data are deterministic, so
-  the interval measures the departure from a power law, not sampling noise). The verdict is that
-  of ``fits.verdict`` on the interval.
+  the interval measures the departure from a power law, not sampling noise). The claims engine
+  judges the rows (``lowtemp.claims``).
 - ``best_times``: per β the time t*(β) that minimises W2(μ^β_t, T#μ₀) over the record grid,
   refined by the vertex of the parabola through the minimum and its two neighbours; and the line
   fit of t* against log β over the βs whose t* lies inside the horizon (predicted: t* grows like
@@ -35,15 +35,12 @@ def beta_slopes(ds: xr.Dataset, quantity: str = "w2_hardmax", level: float = 0.9
         regressors = (("log_beta", np.log(beta), -0.5), ("log_shape", np.log(shape(beta)), 1.0))
         for regressor, x, predicted in regressors:
             fit = fits.line_fit(x, y, level)
-            verdict = fits.verdict(predicted, fit.ci_low, fit.ci_high)
-            if regressor == "log_shape":  # larger slope = faster decay in β: mirror the verdict
-                verdict = {"sharper": "violated", "violated": "sharper"}.get(verdict, verdict)
             rows.append(
                 {
                     "time": float(t), "quantity": quantity, "regressor": regressor,
                     "predicted": predicted, "slope": fit.slope, "intercept": fit.intercept,
                     "ci_low": fit.ci_low,
-                    "ci_high": fit.ci_high, "verdict": verdict, "n_points": fit.n_points,
+                    "ci_high": fit.ci_high, "n_points": fit.n_points,
                 }
             )  # fmt: skip
     return pd.DataFrame(rows)

@@ -21,7 +21,8 @@ TABLES: dict[str, str] = {
     "phase_curves": ("The off-axis moment over time per β (the long-time phase figure)."),
     "slopes": (
         "Per head, variant and record time t > 0: the slope of log W2(μ^β_t, μ^∞_t) in log β "
-        "(predicted −1/2) and in log s(β) (predicted 1), with intervals and verdicts."
+        "(predicted −1/2) and in log s(β) (predicted 1), with intervals, and the status the "
+        "claims engine gives each as a ``beta_slope`` or ``beta_shape`` row."
     ),
     "terminal": (
         "Per head, variant and size: W2(μ^∞_t, T#μ₀) of the hardmax flow at the start and at the "
@@ -66,7 +67,7 @@ FIGURES: dict[str, str] = {
         "on a log axis, one panel per variant, one colour per head. Filled: t* inside the "
         "horizon; hollow: t* at the horizon (dotted line), a lower bound only, left out of the "
         "fit. Lines: t* = a + b log β fitted on the inside points; the legend gives the slope b "
-        "with its t-interval and the verdict of claim ``t_star`` (``tables/claims.md``). "
+        "with its t-interval and the status of claim ``t_star`` (``tables/claims.md``). "
         "MODELS.md predicts that t* grows like log β (b > 0); the claim has no prediction "
         "(undetermined) where the hardmax flow does not approach T#μ₀, since t* then tracks the "
         "hardmax flow's own closest approach."
@@ -92,7 +93,7 @@ FIGURES: dict[str, str] = {
         "sqrt(log(β+1)/β) e^(Ct), i.e. slope −1/2 up to the log: dashed, a guide of slope −1/2; "
         "dotted, the shape sqrt(log(β+1)/β) scaled to the same starting point. Data falling at "
         "least as fast as the guides are consistent with the bound (a steeper slope, near −1, is "
-        '"sharper"); the verdicts are in ``tables/claims.md`` (claims ``beta_slope`` and '
+        "not sharp); the statuses are in ``tables/claims.md`` (claims ``beta_slope`` and "
         "``beta_shape``)."
     ),
     "w2_time": (

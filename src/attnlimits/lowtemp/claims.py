@@ -19,7 +19,8 @@ size)), ``lowtemp_tables`` builds
   - ``phase``: the long-time rate of the mass off V's top eigendirection against the derived rate
     (``analysis.predicted_phase_rate``, within ``fits.phase_rate_tol``);
 
-- ``slopes`` (every record time t > 0), ``best_times``, ``phase``, ``terminal``: the full tables
+- ``slopes`` (every record time t > 0, each row with the ``status`` the engine gives it as a
+  ``beta_slope`` or ``beta_shape`` row), ``best_times``, ``phase``, ``terminal``: the full tables
   behind the claims; ``w2``, ``phase_curves``, ``terminal_curves``: the curves that the plots draw.
 """
 
@@ -33,7 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits.analysis import fits
-from attnlimits.analysis.claims import Claim, Premise, Statement
+from attnlimits.analysis.claims import Claim, Premise, Statement, judge
 from attnlimits.lowtemp.analysis import (
     best_times,
     beta_slopes,
@@ -88,6 +89,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("phase", "value", "derived", "long-time rate of the off-axis moment = −2 λ₂ of V",
           where="docs: the long-time phase", tolerance="phase_rate_tol"),
 )  # fmt: skip
+BY_ID = {claim.id: claim for claim in CLAIMS}
 TERMINAL_COLUMNS = [
     "variant", "head", "size", "N", "w2_start", "w2_end", "horizon", "rate", "ci_low", "ci_high",
     "n_points",
@@ -114,7 +116,7 @@ def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[st
     level = opts["level"]
     slopes = beta_slopes(ds, _quantity(ds), level)
     outside = str(ds.attrs.get("outside_regime", ""))
-    claims = [
+    evidence = [
         _claim(
             key, "beta_slope" if row.regressor == "log_beta" else "beta_shape", time=row.time,
             quantity=row.quantity, swept=row.regressor, predicted=row.predicted,
@@ -122,8 +124,11 @@ def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[st
             premise_met=not outside, note=outside,
         )
         for row in slopes.itertuples()
-        if any(np.isclose(row.time, t) for t in opts["times"])
     ]  # fmt: skip
+    # every time's slope judged as its claim would be (the premise is the row's premise_met);
+    # the claims table keeps the times of fits.times
+    slopes["status"] = [judge(BY_ID[row["claim"]], row, {}, opts)[0] for row in evidence]
+    claims = [row for row in evidence if any(np.isclose(row["time"], t) for t in opts["times"])]
     times, fit = best_times(ds, level)
     claims.append(_t_star_claim(key, ds, times, fit, opts))
     phase, curves = phase_rates(ds, key.variant, tuple(opts["phase_window"]), level)
@@ -146,10 +151,11 @@ def _t_star_claim(
 ) -> dict[str, Any]:
     """The t* claim. Its premise is that the hardmax flow approaches T#μ₀ (so that t* is the time
     of best approach to the terminal law): its W2 to T#μ₀ must decay over the second half of the
-    horizon; where it does not, the verdict is "undetermined" and the note says so."""
+    horizon (the interval of its rate lies below 0); where it does not, the claim is outside its
+    premise and the note says so."""
     horizon = float(ds["time"].values[-1])
     approach = terminal_rate(ds, (horizon / 2, horizon), opts["terminal_floor"], opts["level"])
-    premise = _sign_verdict(approach.ci_low, approach.ci_high, -1) == "consistent"
+    premise = bool(np.isfinite(approach.ci_low) and approach.ci_high < 0)
     censored = int(times["at_horizon"].sum())
     note = (
         f"t* at the horizon (not reached) for {censored} of {len(times)} betas; predicted: t* "
@@ -163,16 +169,6 @@ def _t_star_claim(
         ci_low=fit.ci_low, ci_high=fit.ci_high, n_points=fit.n_points, premise_met=premise,
         note=note,
     )  # fmt: skip
-
-
-def _sign_verdict(lo: float, hi: float, sign: int) -> str:
-    """A claim on the sign of a slope (``sign`` +1: grows, −1: decays): "consistent" when the
-    interval [lo, hi] lies on that side of 0, "violated" when on the other, else "undetermined"."""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "undetermined"
-    if (lo > 0) if sign > 0 else (hi < 0):
-        return "consistent"
-    return "violated" if ((hi < 0) if sign > 0 else (lo > 0)) else "undetermined"
 
 
 def _phase_claim(key: RunKey, row: Any, tol: float) -> dict[str, Any]:

@@ -37,7 +37,7 @@ are small: they are read eagerly (not lazily).
 
 - ``slopes`` (variant, head, time, regressor): the line fit of log W2(μ^β_t, μ^∞_t) against
   ``regressor`` ``log_beta`` (predicted −1/2) or ``log_shape`` (predicted 1) at each record time
-  t > 0: ``slope``, ``intercept``, ``ci_low``, ``ci_high``, ``predicted``, ``verdict``,
+  t > 0: ``slope``, ``intercept``, ``ci_low``, ``ci_high``, ``predicted``, ``status``,
   ``n_points``, ``quantity`` (``w2_hardmax``, or ``coupling_hardmax`` where W2 is not exact);
 - ``best_times`` (variant, head, beta): ``t_star``, ``t_grid``, ``w2_min``, ``at_horizon``;
 - ``phase`` (variant, head, beta; β = inf the hardmax flow): the long-time rate of the mass off

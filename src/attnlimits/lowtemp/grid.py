@@ -17,20 +17,6 @@ from typing import Any
 from attnlimits.grids import HASH, INTEGER, WORD, find_key, key_wildcards
 from attnlimits.provenance import params_hash
 
-#: Code a lowtemp job runs (its code version goes into the rules' params). Closed under imports
-#: of numerical code (tests/test_lowtemp_grid.py).
-RUN_MODULES = (
-    "head",
-    "seeding",
-    "integrators",
-    "transport",
-    "lowtemp.measures",
-    "lowtemp.flow",
-    "lowtemp.runs",
-)
-#: Code of the fit rule.
-FIT_MODULES = ("fits", "tables", "lowtemp.analysis", "lowtemp.claims")
-
 RUN_PATTERN = "lowtemp/runs/{head}/{variant}_{hash}.zarr"
 TERMINAL_PATTERN = "lowtemp/terminal/{head}/{variant}_size{size}_{hash}.zarr"
 WILDCARD_CONSTRAINTS = {"head": "[a-z][a-z0-9_]*", "variant": WORD, "size": INTEGER, "hash": HASH}

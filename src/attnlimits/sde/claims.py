@@ -29,15 +29,19 @@ Claims (one row each in ``claims``):
   its expectation, a bias the bootstrap does not see). Pure noise: against
   λ̄, within ``tolerance_energy`` (relative); attention ±1: against the bound's rate λ̄′
   (``rate_bound``), decaying at least as fast. Both need ``synchronization`` (λ̄ < 0 and a field
-  that is not odd); otherwise the verdict is "not applicable".
+  that is not odd; ``premise_met``); otherwise the claim is outside its premise.
 - ``lyapunov`` (sync store, sign 0): mean of ``lyap_per_path`` against λ₁, ``tolerance_lyapunov``
   relative; ``moment_rate``: (1/two_point_dt) log mean(moment_ratio_sq) against λ̄,
-  ``tolerance_energy`` relative.
+  ``tolerance_energy`` relative. Both rows carry ``extrapolated`` = 2·v(Δ) − v(2Δ), v(2Δ) the
+  same estimator on the ``*_coarse`` variables (step 2Δ, same Brownian increments): Richardson's
+  first-order removal of the finite-step bias; a difference that the extrapolation closes is
+  unresolved, not contradicted.
 - ``cluster`` (sync store): ``fitted`` is E(end)/E(start) of the mean energy, ``predicted`` the
-  threshold ``cluster_threshold``; ``verdict`` is the observation ("clusters" if the ratio is below
-  the threshold on the sample, else "no clusters"), ``target`` the prediction ("clusters" iff
-  ``synchronization`` for sign 0; "clusters" if λ̄′ < 0 and else "no prediction" for sign +1;
-  "no prediction" for sign −1) and ``target_met`` whether they agree (NA without a prediction).
+  threshold ``cluster_threshold``; ``observed`` is the observation ("clusters" if the ratio is
+  below the threshold on the sample, else "no clusters"), ``expected`` the prediction ("clusters"
+  iff ``synchronization`` for sign 0; "clusters" if λ̄′ < 0 and else "no prediction" for sign +1;
+  "no prediction" for sign −1); the engine compares them, and calls the row unresolved when the
+  ratio's interval straddles the threshold.
   The sync horizon is a fixed multiple of 1/|λ̄| (``run_sync``), so "no clusters" for λ̄ > 0 reads:
   within the time in which a row with λ̄ < 0 loses e^{−horizon} of its mean energy, a row with
   λ̄ > 0 does not lose the threshold's share. Its mean energy may still decrease, slowly: with
@@ -166,7 +170,7 @@ COLUMNS: dict[str, list[str]] = {
     "claims": [
         "experiment", "claim", *KEYS, "quantity", "swept", "predicted", "fitted", "ci_low",
         "ci_high", "n_points", "n_excluded", "fine_slope", "fine_low", "fine_high",
-        "premise_met", "observed", "expected", "note",
+        "premise_met", "observed", "expected", "extrapolated", "note",
     ],
     "reference": [
         *KEYS, "reference_error", "reference_error_orthogonal", "smallest_rms_error", "ratio",
@@ -523,13 +527,16 @@ def _scalar_claim(
     name: str,
     n_points: int,
     note: str = "",
+    extrapolated: float = np.nan,
 ) -> None:
     """A claim on a bootstrapped scalar ``reps`` (B+1,) against ``predicted`` (named ``name``);
-    also its parity point (x = predicted) in ``points``."""
+    also its parity point (x = predicted) in ``points``. ``extrapolated`` is the sample's
+    step-extrapolated value (NaN if none)."""
     lo, hi = _interval(reps, t.level)
     t.claim(
         keys, claim, quantity=quantity, predicted=predicted, fitted=float(reps[0]), ci_low=lo,
-        ci_high=hi, n_points=n_points, n_excluded=0, note=f"{note}; predicted: {name}",
+        ci_high=hi, n_points=n_points, n_excluded=0, extrapolated=extrapolated,
+        note=f"{note}; predicted: {name}",
     )  # fmt: skip
     t.points(keys, quantity, "predicted", [predicted], np.asarray(reps, float)[:, None])
 
@@ -606,19 +613,31 @@ def _sync(t: _Tables, ds: xr.Dataset) -> None:
 
     if sign == 0 and "lyap_per_path" in ds:
         w2 = t.weights(ds.sizes["path2"])
-        lyap = w2 @ ds["lyap_per_path"].transpose("path2").values.astype(float)
+        dt = _attr(ds, "two_point_dt")
+
+        def two_point(name: str) -> tuple[np.ndarray, float]:
+            """Replicates (B+1,) of the weighted mean over paths of ``name`` (step Δ), and the
+            sample mean of ``<name>_coarse`` (step 2Δ, coupled; NaN for a store without it)."""
+            fine = w2 @ ds[name].transpose("path2").values.astype(float)
+            if f"{name}_coarse" not in ds:
+                return fine, np.nan
+            return fine, float(w2[0] @ ds[f"{name}_coarse"].transpose("path2").values)
+
+        lyap, lyap_coarse = two_point("lyap_per_path")
         _scalar_claim(
             t, keys, "lyapunov", "lyapunov", lyap, lam_1, "lambda_1", ds.sizes["path2"],
             "pathwise exponent of log|X^i - X^j| (two-point run)",
+            extrapolated=2 * lyap[0] - lyap_coarse,
         )  # fmt: skip
         if "moment_ratio_sq" in ds:
-            dt = _attr(ds, "two_point_dt")
-            moment = w2 @ ds["moment_ratio_sq"].transpose("path2").values.astype(float)
+            moment, moment_coarse = two_point("moment_ratio_sq")
             with np.errstate(divide="ignore", invalid="ignore"):
                 rate = np.log(moment) / dt
+                rate_coarse = np.log(moment_coarse) / (2 * dt)
             _scalar_claim(
                 t, keys, "moment_rate", "moment_rate", rate, lam_bar, "lambda_bar",
                 ds.sizes["path2"], "(1/dt) log E[(r'/eps)^2] (two-point run)",
+                extrapolated=2 * rate[0] - rate_coarse,
             )  # fmt: skip
     _cluster(t, ds, keys, mean, sync, bound)
 

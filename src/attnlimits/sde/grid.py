@@ -18,33 +18,6 @@ from attnlimits.provenance import params_hash
 SIGN_NAMES = {1: "attractive", 0: "noise", -1: "repulsive"}
 SIGN_OF = {v: k for k, v in SIGN_NAMES.items()}
 
-#: Modules each kind of job runs (their code versions go into the rules' params).
-RUN_MODULES = (
-    "analysis.tables",
-    "attention",
-    "geometry",
-    "head",
-    "seeding",
-    "transport",
-    "sde.activations",
-    "sde.dynamics",
-    "sde.kernel",
-    "sde.exponents",
-    "sde.kernel_monte_carlo",
-    "sde.exponents_table",
-    "sde.field",
-    "sde.discrete",
-    "sde.limit",
-    "sde.features",
-    "sde.chaos",
-    "sde.sync",
-    "sde.runs.common",
-    "sde.runs.depth",
-    "sde.runs.width",
-    "sde.runs.chaos",
-    "sde.runs.sync",
-    "sde.runs.kernel_table",
-)
 ROW_PATTERN = "{activation}_d{d}_sigma{sigma}_{sign}_{hash}.zarr"
 PATTERNS = {
     "depth": "sde/depth/" + ROW_PATTERN,

@@ -86,31 +86,45 @@ def two_point_run(
     seed: int,
     eps: float = 1e-4,
     device: str | torch.device = "cpu",
+    coarsen: int = 1,
 ) -> TwoPointRun:
     """Two nearby tokens under the pure-noise layer map X ↦ Π(X + sqrt(Δ) G(X)), Δ = ``dt``.
 
     Each path starts from a uniform token x and y = Π(x + ε v), v a unit tangent vector; after
     every layer log(|y′ − x′|/ε) is recorded and y′ is put back at distance ε from x′ along
     y′ − x′. The estimators of :class:`TwoPointRun` tend to λ₁ and λ̄ as Δ → 0 and ε → 0.
+
+    With ``coarsen`` = c > 1 the run takes ⌊steps/c⌋ layers of step cΔ from the same start, layer
+    j driven by (ξ_{cj} + … + ξ_{cj+c−1})/√c, the normalised sum of the normals of the Δ-run's
+    layers cj, …, cj + c − 1: both runs see the same Brownian increments, so the difference of
+    their estimators measures the finite-step bias (Richardson: 2·v(Δ) − v(2Δ) for c = 2).
     """
+    if coarsen < 1:
+        raise ValueError(f"coarsen must be a positive integer, got {coarsen}")
     x = project(normal((paths, d), seed, "sde.lyapunov.x", d).to(device), "sphere")
     v = tangent(x, normal((paths, d), seed, "sde.lyapunov.v", d).to(device), "sphere")
     y = project(x + eps * v / torch.linalg.vector_norm(v, dim=-1, keepdim=True), "sphere")
-    log_ratios = torch.empty((paths, steps), dtype=torch.float64, device=device)
-    sqrt_dt = math.sqrt(dt)
-    chunk = 256
-    for start in range(0, steps, chunk):
+    layers = steps // coarsen
+    log_ratios = torch.empty((paths, layers), dtype=torch.float64, device=device)
+    sqrt_dt = math.sqrt(coarsen * dt)
+    chunk = 256  # fine layers per draw of normals: fixes the streams, so a multiple of coarsen
+    if chunk % coarsen:
+        raise ValueError(f"coarsen must divide {chunk}, got {coarsen}")
+    for start in range(0, layers * coarsen, chunk):
         n = min(chunk, steps - start)
         xi = normal((n, paths, 2, d), seed, "sde.lyapunov.xi", d, start).to(device)
+        if coarsen > 1:
+            n = n // coarsen
+            xi = xi[: n * coarsen].reshape(n, coarsen, paths, 2, d).sum(1) / math.sqrt(coarsen)
         for k in range(n):
             gx, gy = two_point_noise(x, y, kappa_1, kappa_prime_1, xi[k])
             x = project(x + sqrt_dt * gx, "sphere")
             y = project(y + sqrt_dt * gy, "sphere")
             gap = y - x
             r = torch.linalg.vector_norm(gap, dim=-1, keepdim=True)
-            log_ratios[:, start + k] = torch.log(r[:, 0] / eps)
+            log_ratios[:, start // coarsen + k] = torch.log(r[:, 0] / eps)
             y = project(x + eps * gap / r, "sphere")
-    return TwoPointRun(log_ratios, dt)
+    return TwoPointRun(log_ratios, coarsen * dt)
 
 
 @dataclass(frozen=True)
