@@ -37,3 +37,50 @@ def test_bookkeeping_is_left_out_and_versions_differ():
 def test_an_unknown_runner_is_refused():
     with pytest.raises(ValueError, match="no top-level function"):
         import_closure(["attnlimits.heads.jobs:nothing"])
+
+
+def test_from_a_folder_without_init_import_a_module():
+    # ``from attnlimits.analysis import fits`` names a module of a package: p1.rates runs it
+    assert "attnlimits.analysis.fits" in import_closure(["attnlimits.p1.rates"])
+    assert "attnlimits.analysis.fits" in import_closure(["attnlimits.heads.jobs:fit"])
+
+
+def test_modules_that_ran_outside_the_closure_are_named():
+    from attnlimits.imports import unseen_modules
+
+    runner = "attnlimits.heads.jobs:limit"
+    closure = import_closure([runner, "attnlimits.jobs"], NOT_NUMERICS)
+    # what the closure and the bookkeeping modules account for is not reported
+    loaded = [*closure, "attnlimits.provenance", "attnlimits.imports", "numpy", "torch"]
+    assert unseen_modules([runner, "attnlimits.jobs"], NOT_NUMERICS, loaded) == []
+    assert "attnlimits.p1.discrete" not in closure
+    unseen = unseen_modules(
+        [runner, "attnlimits.jobs"], NOT_NUMERICS, [*loaded, "attnlimits.p1.discrete"]
+    )
+    assert unseen == ["attnlimits.p1.discrete"]
+
+
+def test_every_runner_imports_only_what_its_closure_covers():
+    """Import each registered runner's module and the modules its runner names, as a job does,
+    in a fresh interpreter, and compare with the closure (the jobs' own check runs after the
+    numerics, in the workflow tests)."""
+    import subprocess
+    import sys
+
+    from attnlimits.registry import registered
+
+    for experiment in registered([]).values():
+        for job in experiment.jobs:
+            module = job.runner.partition(":")[0]
+            code = (
+                "import sys, importlib; importlib.import_module(sys.argv[1]); "
+                "from attnlimits.imports import unseen_modules; "
+                "from attnlimits.provenance import NOT_NUMERICS; "
+                "print(unseen_modules([sys.argv[2], 'attnlimits.jobs'], NOT_NUMERICS, "
+                "list(sys.modules)))"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code, module, job.runner],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
+            assert out == "[]", (job.runner, out)

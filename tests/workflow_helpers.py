@@ -61,7 +61,22 @@ def snakemake(
         raise AssertionError(
             f"snakemake {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
+    assert_code_versions_cover_what_ran(repo)
     return proc
+
+
+def assert_code_versions_cover_what_ran(repo: Path) -> None:
+    """No job log says it imported library code outside its code version (jobs.UNSEEN_CODE)."""
+    from attnlimits.jobs import UNSEEN_CODE
+
+    logs = repo / "results" / "logs"
+    found = [
+        f"{log.relative_to(logs)}: {line.strip()}"
+        for log in (logs.rglob("*.log") if logs.is_dir() else [])
+        for line in log.read_text(errors="replace").splitlines()
+        if UNSEEN_CODE in line
+    ]
+    assert not found, "jobs ran code their code version misses:\n" + "\n".join(found)
 
 
 def planned_jobs(repo: Path, config: dict | None = None, base: str = "test.yaml") -> dict[str, int]:

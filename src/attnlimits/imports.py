@@ -77,14 +77,14 @@ def _targets(info: _Module, node: ast.Import | ast.ImportFrom) -> Iterator[tuple
         parent = ".".join([*base, *([node.module] if node.module else [])])
     else:
         parent = node.module or ""
-    target = _module(parent)
-    if target is None:
-        return
+    target = _module(parent)  # None for a folder without __init__ (a namespace package)
     for alias in node.names:
         bound = alias.asname or alias.name
         sub = f"{parent}.{alias.name}"
         if module_file(sub) is not None:
             yield (bound, (sub, None))
+        elif target is None:
+            continue
         elif alias.name in target.functions:
             yield (bound, (parent, alias.name))
         else:
@@ -149,3 +149,20 @@ def import_closure(entries: Iterable[str], exclude: Iterable[str] = ()) -> list[
         seen.add(node)
         todo.extend(_reached(node))
     return sorted({module for module, _ in seen})
+
+
+def unseen_modules(
+    entries: Iterable[str], exclude: Iterable[str], loaded: Iterable[str]
+) -> list[str]:
+    """The ``attnlimits`` modules among ``loaded`` (e.g. ``sys.modules`` after a job ran) that
+    neither the closure of ``entries`` nor that of the excluded modules accounts for: code that
+    ran but is not part of the job's code version, so that editing it would not re-run the job."""
+    excluded = list(exclude)
+    known = set(import_closure(entries, excluded)) | set(import_closure(excluded))
+    return sorted(
+        name
+        for name in loaded
+        if (name == "attnlimits" or name.startswith("attnlimits."))
+        and module_file(name) is not None
+        and name not in known
+    )

@@ -39,9 +39,8 @@ def fit(job: JobContext) -> None:
     """Statistics over the grid, rate fits and the claims."""
     from attnlimits.adamw import grid
     from attnlimits.adamw.claims import CLAIMS, adamw_claims, grid_statistics
-    from attnlimits.analysis.claims import judge_tables
+    from attnlimits.analysis.claims import write_judged_tables
     from attnlimits.analysis.statistics import replicate_weights
-    from attnlimits.analysis.tables import write_tables
     from attnlimits.storage import open_dataset, write_dataset
 
     opts = job.spec
@@ -57,9 +56,9 @@ def fit(job: JobContext) -> None:
     stats.attrs.update(job.provenance(opts, {"bootstrap_seed": opts["bootstrap_seed"]}))
     job.log.info("statistics of %d cells, %d replicates", len(cells), stats.sizes["replicate"])
     write_dataset(stats, job.output.statistics)
-    tables = judge_tables(adamw_claims(stats, opts), CLAIMS, job.config)
-    paths = write_tables(tables, job.folder("tables"))
-    job.log.info("wrote %s", ", ".join(p.name for p in paths))
+    write_judged_tables(
+        adamw_claims(stats, opts), CLAIMS, job.config, job.folder("tables"), job.log
+    )
 
 
 def plots(job: JobContext) -> None:

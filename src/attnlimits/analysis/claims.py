@@ -29,9 +29,11 @@ it has them ``fine_slope``/``fine_low``/``fine_high``: the local slope at the fi
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -315,3 +317,20 @@ def judge_tables(
     for column, values in out.items():
         frame[column] = pd.Series(values, index=frame.index, dtype=object)
     return {**tables, "claims": frame}
+
+
+def write_judged_tables(
+    tables: Mapping[str, pd.DataFrame],
+    claims: Sequence[Claim],
+    config: Mapping[str, Any],
+    folder: str | Path,
+    log: logging.Logger | None = None,
+) -> list[Path]:
+    """Judge the ``claims`` table of ``tables`` (:func:`judge_tables`) and write every table to
+    ``folder`` (:func:`attnlimits.analysis.tables.write_tables`): what every fit job ends with."""
+    from attnlimits.analysis.tables import write_tables
+
+    paths = write_tables(judge_tables(tables, claims, config), folder)
+    if log is not None:
+        log.info("wrote %s", ", ".join(p.name for p in paths))
+    return paths

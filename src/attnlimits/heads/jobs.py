@@ -33,8 +33,7 @@ def aggregate(job: JobContext) -> None:
 
 def fit(job: JobContext) -> None:
     """Cell statistics with bootstrap replicates, rate fits and the tables with the claims."""
-    from attnlimits.analysis.claims import judge_tables
-    from attnlimits.analysis.tables import write_tables
+    from attnlimits.analysis.claims import write_judged_tables
     from attnlimits.heads.claims import CLAIMS, heads_claims, heads_statistics
     from attnlimits.runtime import dask_scheduler
     from attnlimits.storage import open_dataset, write_dataset
@@ -51,9 +50,9 @@ def fit(job: JobContext) -> None:
         stats.sizes["replicate"],
     )
     write_dataset(stats, job.output.statistics)
-    tables = judge_tables(heads_claims(stats, opts), CLAIMS, job.config)
-    paths = write_tables(tables, job.folder("tables"))
-    job.log.info("wrote %s", ", ".join(p.name for p in paths))
+    write_judged_tables(
+        heads_claims(stats, opts), CLAIMS, job.config, job.folder("tables"), job.log
+    )
 
 
 def plots(job: JobContext) -> None:

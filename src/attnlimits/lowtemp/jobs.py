@@ -37,16 +37,14 @@ def _keyed(keys, paths) -> list:
 
 def fit(job: JobContext) -> None:
     """Slopes in β, t*(β), the terminal law and the long-time phase; the claims."""
-    from attnlimits.analysis.claims import judge_tables
-    from attnlimits.analysis.tables import write_tables
+    from attnlimits.analysis.claims import write_judged_tables
     from attnlimits.lowtemp import grid
     from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
 
     runs = _keyed(grid.run_keys(job.block), job.input.runs)
     terminals = _keyed(grid.terminal_keys(job.block), job.input.terminals)
-    tables = judge_tables(lowtemp_tables(runs, terminals, job.spec), CLAIMS, job.config)
-    paths = write_tables(tables, job.folder("tables"))
-    job.log.info("wrote %s", ", ".join(p.name for p in paths))
+    tables = lowtemp_tables(runs, terminals, job.spec)
+    write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
 
 
 def plots(job: JobContext) -> None:

@@ -66,14 +66,12 @@ def _stores(job: JobContext) -> dict:
 
 def fit(job: JobContext) -> None:
     """The claims and tables of every run."""
-    from attnlimits.analysis.claims import judge_tables
-    from attnlimits.analysis.tables import write_tables
+    from attnlimits.analysis.claims import write_judged_tables
     from attnlimits.sde.claims import CLAIMS, sde_claims
 
     stores = _stores(job)
     tables = sde_claims(stores["depth"], stores["width"], stores["chaos"], stores["sync"], job.spec)
-    paths = write_tables(judge_tables(tables, CLAIMS, job.config), job.folder("tables"))
-    job.log.info("wrote %s", ", ".join(p.name for p in paths))
+    write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
 
 
 def plots(job: JobContext) -> None:
