@@ -84,3 +84,26 @@ def test_every_runner_imports_only_what_its_closure_covers():
                 capture_output=True, text=True, check=True,
             ).stdout.strip()  # fmt: skip
             assert out == "[]", (job.runner, out)
+
+
+def test_a_job_reports_functions_that_ran_outside_its_code_version(caplog):
+    import logging
+
+    import numpy as np
+
+    from attnlimits import jobs
+
+    with jobs._FunctionsRun() as ran:
+        import attnlimits.sde.activations  # noqa: F401  (its top level runs functions: not counted)
+        from attnlimits.analysis.fits import local_slopes
+
+        local_slopes(np.array([1.0, 2.0]), np.ones((1, 2)))
+    modules = ran.modules()
+    assert "attnlimits.analysis.fits" in modules
+    assert "attnlimits.sde.activations" not in modules
+    log = logging.getLogger("test_imports")
+    with caplog.at_level(logging.WARNING, "test_imports"):
+        jobs._check_code_version("attnlimits.heads.jobs:fit", modules, log)
+        assert not caplog.records  # a fit job's code version covers the fits
+        jobs._check_code_version("attnlimits.heads.jobs:limit", modules, log)
+    assert jobs.UNSEEN_CODE in caplog.text and "attnlimits.analysis.fits" in caplog.text

@@ -48,7 +48,8 @@ def snakemake(
     """Run Snakemake in ``repo`` on ``config`` (default: config/``base``), with the copy's code."""
     cfg = repo / "config" / "run.yaml"
     cfg.write_text(yaml.safe_dump(config or load_config(base)))
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # the copy's code, not the checkout's
+    # the copy's code, not the checkout's; jobs check that their code versions cover what ran
+    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "ATTNLIMITS_TRACE_CODE": "1"}
     proc = subprocess.run(
         [*SNAKEMAKE, "--configfile", str(cfg), *args],
         cwd=repo,

@@ -154,7 +154,7 @@ def import_closure(entries: Iterable[str], exclude: Iterable[str] = ()) -> list[
 def unseen_modules(
     entries: Iterable[str], exclude: Iterable[str], loaded: Iterable[str]
 ) -> list[str]:
-    """The ``attnlimits`` modules among ``loaded`` (e.g. ``sys.modules`` after a job ran) that
+    """The ``attnlimits`` modules among ``loaded`` (e.g. those whose functions a job ran) that
     neither the closure of ``entries`` nor that of the excluded modules accounts for: code that
     ran but is not part of the job's code version, so that editing it would not re-run the job."""
     excluded = list(exclude)

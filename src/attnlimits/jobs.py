@@ -8,7 +8,11 @@ writes ``job.output``. Only the runner's own module is imported, inside the job.
 
 from __future__ import annotations
 
+import inspect
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,10 @@ NUMERIC_RUNTIME = ("device", "torch_threads")
 #: The log line of a job that ran library code its code version does not cover (a bug of
 #: :mod:`attnlimits.imports`; the workflow tests fail on it).
 UNSEEN_CODE = "code outside this job's code version"
+#: Environment variable: when set, a job traces which library functions it runs and checks them
+#: against its code version (slower; the workflow tests set it).
+TRACE_CODE = "ATTNLIMITS_TRACE_CODE"
+_PACKAGE = str(Path(__file__).resolve().parent)
 
 
 def numeric_runtime(runtime: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,19 +98,70 @@ def run_job(snakemake: Any) -> None:
         config=snakemake.config,
     )
     log.info("%s_%s: %s", job.experiment, job.name, params.runner)
-    resolve(params.runner)(job)
-    _check_code_version(params.runner, log)
+    runner = resolve(params.runner)
+    if os.environ.get(TRACE_CODE):
+        with _FunctionsRun() as ran:
+            runner(job)
+        _check_code_version(params.runner, ran.modules(), log)
+    else:
+        runner(job)
     log.info("done")
 
 
-def _check_code_version(runner: str, log: logging.Logger) -> None:
-    """Warn (``UNSEEN_CODE``) when the job imported a library module that its code version
-    (:func:`attnlimits.provenance.code_version` of the runner) does not cover."""
-    import sys
+class _FunctionsRun:
+    """The library modules whose functions ran while the context was open, by
+    :func:`sys.settrace` in this and new threads. A function that a module's top-level code calls
+    while it is imported does not count: it runs for every importer, whatever the job computes
+    (e.g. a registry filled at import), and the closure covers the module's top level only for
+    the modules whose functions the job uses."""
 
+    def __init__(self) -> None:
+        self.codes: set[Any] = set()
+        self.files: set[str] = set()
+
+    def _trace(self, frame: Any, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if event != "call" or code in self.codes or not code.co_flags & inspect.CO_NEWLOCALS:
+            return
+        caller = frame.f_back
+        while caller is not None:
+            name = caller.f_code.co_filename
+            if caller.f_code.co_name == "<module>" and name.startswith(_PACKAGE):
+                return  # called by a library module's top level, while it is imported
+            if not (name.startswith(_PACKAGE) or name.startswith("<frozen importlib")):
+                break
+            caller = caller.f_back
+        self.codes.add(code)
+        self.files.add(code.co_filename)
+
+    def __enter__(self) -> _FunctionsRun:
+        sys.settrace(self._trace)
+        threading.settrace(self._trace)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(None)
+        threading.settrace(None)  # type: ignore[arg-type]
+
+    def modules(self) -> list[str]:
+        from attnlimits.imports import PACKAGE_ROOT
+
+        out = []
+        for name in self.files:
+            path = Path(name).resolve()
+            if path.is_relative_to(PACKAGE_ROOT) and path.suffix == ".py":
+                parts = path.relative_to(PACKAGE_ROOT).with_suffix("").parts
+                parts = parts[:-1] if parts[-1] == "__init__" else parts
+                out.append(".".join(("attnlimits", *parts)))
+        return sorted(out)
+
+
+def _check_code_version(runner: str, ran: list[str], log: logging.Logger) -> None:
+    """Warn (:data:`UNSEEN_CODE`) when a library function ran whose module the job's code version
+    (:func:`attnlimits.provenance.code_version` of the runner) does not cover."""
     from attnlimits.imports import unseen_modules
     from attnlimits.provenance import NOT_NUMERICS
 
-    unseen = unseen_modules([runner, __name__], NOT_NUMERICS, list(sys.modules))
+    unseen = unseen_modules([runner, __name__], NOT_NUMERICS, ran)
     if unseen:
         log.warning("%s: %s", UNSEEN_CODE, ", ".join(unseen))
