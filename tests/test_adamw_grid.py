@@ -15,7 +15,7 @@ from config_edits import assert_invalid, put, set_in
 from attnlimits import config as cfg
 from attnlimits.adamw import grid
 from attnlimits.adamw.optimizer import VARIANTS
-from attnlimits.config import SCHEMA_PATH, load_config, validate_config
+from attnlimits.config import load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = load_config(REPO / "config" / "config.yaml")
@@ -254,7 +254,7 @@ def test_paths_do_not_depend_on_the_other_grids():
 
 
 def test_schema_variants_are_the_optimizer_variants():
-    schema = cfg._load_schema(str(SCHEMA_PATH))
+    schema = cfg.full_schema()
     variant = schema["$defs"]["adamw_grid"]["properties"]["variant"]
     assert tuple(variant["items"]["enum"]) == VARIANTS
 

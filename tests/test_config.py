@@ -13,8 +13,10 @@ from config_edits import assert_invalid, put
 
 from attnlimits import config as cfg
 from attnlimits.config import SCHEMA_PATH, ConfigError, load_config, validate_config
+from attnlimits.registry import BUILTIN, Experiment, registered, resolve
 
-CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_PATH = REPO / "config" / "config.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def _walk_keys(node: dict, root: dict, path: str = "") -> list[tuple[str, dict]]
 
 
 def test_schema_is_valid_and_documents_every_key() -> None:
-    schema = cfg._load_schema(str(SCHEMA_PATH))
+    schema = cfg.full_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     keys = _walk_keys(schema, schema)
     assert len(keys) > 40
@@ -247,15 +249,13 @@ def test_dask_address_needs_distributed(default: dict, monkeypatch: pytest.Monke
         validate_config(config)
 
 
-def test_experiment_block_required(default: dict, tmp_path: Path) -> None:
-    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
-    del schema["properties"]["heads"]["default"]
-    path = tmp_path / "schema.yaml"
-    path.write_text(yaml.safe_dump(schema), encoding="utf-8")
-    config = copy.deepcopy(default)
+def test_experiment_block_required(default: dict) -> None:
+    # Every block has the default {} (merge_blocks), so only a config that skipped the schema's
+    # defaults misses one.
+    config = validate_config(default)
     del config["heads"]
-    with pytest.raises(ConfigError, match=r"heads: block missing"):
-        validate_config(config, schema_path=path)
+    problems = list(cfg._semantic_problems(config, registered()))
+    assert problems == ["heads: block missing for experiment 'heads' listed in experiments"]
 
 
 def test_load_config_rejects_non_mapping(tmp_path: Path) -> None:
@@ -271,3 +271,176 @@ def test_every_shipped_config_validates(path: Path) -> None:
     assert out["experiments"]
     for name in out["experiments"]:
         assert name in out
+
+
+# Each experiment declares the schema of its block and its checks in its own package.
+
+
+def _refs(node: object) -> set[str]:
+    """The names of the ``#/$defs/...`` that ``node`` refers to."""
+    if isinstance(node, dict):
+        own = {node["$ref"].removeprefix("#/$defs/")} if "$ref" in node else set()
+        return own.union(*(_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(v) for v in node))
+    return set()
+
+
+def test_every_experiment_block_comes_from_its_package() -> None:
+    main = cfg._load_schema(str(SCHEMA_PATH))
+    schema = cfg.full_schema()
+    experiments = registered()
+    assert list(experiments) == list(BUILTIN)
+    for name, experiment in experiments.items():
+        assert experiment.schema == f"attnlimits.{name}:schema.yaml"
+        assert experiment.check == f"attnlimits.{name}.checks:problems"
+        assert name not in main["properties"]
+        block = cfg.block_schema(experiment)
+        own = block.pop("$defs")
+        assert schema["properties"][name] == {**block, "default": {}}
+        assert own and not set(own) & set(main["$defs"])
+        assert all(schema["$defs"][key] == value for key, value in own.items())
+    # the blocks come before plots, the order of config/config.yaml and of the reported problems
+    assert list(schema["properties"]) == [*main["properties"]][:-1] + [*BUILTIN, "plots"]
+    assert schema["properties"]["experiments"]["items"]["enum"] == list(BUILTIN)
+
+
+def test_the_main_schema_keeps_only_shared_definitions() -> None:
+    """A definition of the main schema serves its shared keys or several experiments; one that
+    serves a single experiment lives in that experiment's schema.yaml."""
+    main = cfg._load_schema(str(SCHEMA_PATH))
+    schema = cfg.full_schema()
+
+    def closure(node: object) -> set[str]:
+        seen: set[str] = set()
+        todo = _refs(node)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo |= _refs(schema["$defs"][name])
+        return seen
+
+    shared = closure(main["properties"])
+    users: dict[str, list[str]] = {}
+    for name in BUILTIN:
+        for key in closure(schema["properties"][name]):
+            users.setdefault(key, []).append(name)
+    for key in main["$defs"]:
+        assert key in shared or len(users.get(key, [])) > 1, key
+    for key in set(schema["$defs"]) - set(main["$defs"]):
+        assert len(users[key]) == 1 and key not in shared, key
+
+
+def test_schema_files_are_package_data() -> None:
+    """The wheel installs every built-in schema file (pyproject.toml's package-data)."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["attnlimits"]
+    for experiment in registered().values():
+        assert experiment.schema is not None
+        package, _, file = experiment.schema.partition(":")
+        path = "/".join([*package.split(".")[1:], file])
+        assert any(fnmatch(path, pattern) for pattern in patterns), path
+        assert (REPO / "src" / Path(*package.split(".")) / file).is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "modify", "expected"),
+    [
+        ("heads", put("heads.grids.tokens.L", [48]), "heads.grids.tokens.L[0]: depth 48"),
+        ("sde", put("sde.depth.L", [3, 8]), "sde.depth.L[0]: depth 3 does not divide"),
+        ("adamw", put("adamw.limit.records", 60), "adamw.limit.records: 60 does not divide"),
+        ("lowtemp", put("lowtemp.fits.times", [0.3]), "lowtemp.fits.times[0]: 0.3 is not a"),
+    ],
+)
+def test_an_experiment_check_reports_a_bad_value(
+    default: dict, name: str, modify: Callable[[dict], None], expected: str
+) -> None:
+    assert_invalid(default, modify, [expected])
+    config = validate_config(default)
+    modify(config)
+    check = registered()[name].check
+    assert check is not None
+    assert any(expected in problem for problem in resolve(check)(config))
+
+
+PLUGIN = """
+from attnlimits.registry import Experiment
+
+def schema():
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"k": {"$ref": "#/$defs/DEF", "default": 3}},
+        "$defs": {"DEF": {"type": "integer", "minimum": 2}},
+    }
+
+EXPERIMENT = Experiment(
+    name="NAME", title="t", jobs=(), tables={}, figures={}, claims="m:C", schema="MODULE:schema"
+)
+"""
+
+
+def _plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, definition: str) -> str:
+    """A plugin module whose block ``name`` has a ``$defs`` entry named ``definition``."""
+    module = f"plugin_{name}_{definition}"
+    text = PLUGIN.replace("NAME", name).replace("MODULE", module).replace("DEF", definition)
+    (tmp_path / f"{module}.py").write_text(text, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return module
+
+
+def test_a_plugin_block_has_its_own_definitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _plugin(tmp_path, monkeypatch, "extra", "extra_count")
+    config = {"plugins": [module], "experiments": ["extra"]}
+    assert validate_config(config)["extra"] == {"k": 3}
+    with pytest.raises(ConfigError, match=r"extra\.k: 1 is less than the minimum of 2"):
+        validate_config({**config, "extra": {"k": 1}})
+    tiny = validate_config({"plugins": ["tiny_experiment.experiment"], "experiments": ["tiny"]})
+    assert tiny["tiny"]["N"] == [4, 16]
+
+
+@pytest.mark.parametrize(
+    ("definition", "owner"),
+    [("size", "the main schema"), ("grid", "experiment 'heads'"), ("sde_row", "experiment 'sde'")],
+)
+def test_a_plugin_definition_clash_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, definition: str, owner: str
+) -> None:
+    module = _plugin(tmp_path, monkeypatch, "clash", definition)
+    with pytest.raises(ConfigError) as info:
+        validate_config({"plugins": [module], "experiments": ["clash"]})
+    assert str(info.value) == (
+        "invalid configuration:\n"
+        f"plugins: experiment 'clash': its schema defines $defs/{definition}, already defined "
+        f"by {owner}; use that definition or rename this one"
+    )
+
+
+def test_a_plugin_named_like_a_shared_key_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _plugin(tmp_path, monkeypatch, "runtime", "runtime_count")
+    with pytest.raises(ConfigError, match="experiment 'runtime' is named like the shared config"):
+        validate_config({"plugins": [module]})
+
+
+def test_a_schema_file_of_a_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Experiment.schema`` may name a YAML file of a package, as the built-in ones do."""
+    package = tmp_path / "yaml_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    block = {"type": "object", "additionalProperties": False, "properties": {"k": {"default": 1}}}
+    (package / "block.yaml").write_text(yaml.safe_dump(block), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    experiment = Experiment("y", "t", (), {}, {}, "m:C", schema="yaml_plugin:block.yaml")
+    assert cfg.block_schema(experiment) == block
+    (package / "bad.yaml").write_text("type: object\nproperties: {k: {type: 5}}\n", "utf-8")
+    bad = Experiment("y", "t", (), {}, {}, "m:C", schema="yaml_plugin:bad.yaml")
+    with pytest.raises(ValueError, match=r"yaml_plugin:bad\.yaml\) is not a valid JSON schema"):
+        cfg.block_schema(bad)

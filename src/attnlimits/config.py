@@ -1,10 +1,14 @@
 """Loading and validation of the pipeline configuration (config/config.yaml).
 
-The configuration is checked against the JSON schema ``workflow/schemas/config.schema.yaml``
-(types, ranges, enums, unknown keys), with every missing key filled from its schema ``default``,
-then against the rules that span several keys (depths dividing the solver's records, the
-trajectory cell belonging to a grid, ...). Every problem is reported on its own line, prefixed
-with the dotted path of the offending key, e.g. ``heads.grids.depth_heads.L[2]: ...``.
+The configuration is checked against a JSON schema (types, ranges, enums, unknown keys), with
+every missing key filled from its schema ``default``, then against the rules that span several
+keys (depths dividing the solver's records, the trajectory cell belonging to a grid, ...). The
+schema is ``workflow/schemas/config.schema.yaml`` (the shared keys and shared definitions) with
+the block of every registered experiment merged in, the schema it declares in its own package
+(``Experiment.schema``, e.g. ``attnlimits/heads/schema.yaml``); the rules spanning an
+experiment's keys are its ``Experiment.check`` (e.g. ``attnlimits.heads.checks``). Every problem
+is reported on its own line, prefixed with the dotted path of the offending key, e.g.
+``heads.grids.depth_heads.L[2]: ...``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import importlib.resources
 import importlib.util
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,11 @@ from attnlimits.registry import Experiment, registered, resolve
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
-GRID_AXES = ("N", "d", "beta", "L", "H")
+#: Shared top-level keys placed after the experiments' blocks (the figures' settings, last as in
+#: config/config.yaml): the defaults are filled in, and the problems reported, in schema order.
+AFTER_BLOCKS = ("plots",)
+#: The endings of an ``Experiment.schema`` naming a file of a package, not a function.
+SCHEMA_FILES = (".yaml", ".yml", ".json")
 
 
 class ConfigError(ValueError):
@@ -49,6 +57,89 @@ def _load_schema(path: str) -> dict:
         schema = yaml.safe_load(f)
     jsonschema.Draft202012Validator.check_schema(schema)
     return schema
+
+
+def block_schema(experiment: Experiment) -> dict:
+    """The JSON schema of the config block of ``experiment``, a new dict: its
+    ``Experiment.schema``, either ``"package:file.yaml"`` (a YAML or JSON file inside that
+    package, e.g. ``"attnlimits.heads:schema.yaml"``) or ``"module:function"`` (the function,
+    called without arguments, returns the schema). Its ``$defs``, if any, are its own
+    definitions (:func:`merge_blocks`)."""
+    if experiment.schema is None:
+        raise ValueError(f"experiment {experiment.name!r} declares no schema for its block")
+    return copy.deepcopy(_declared_block(experiment.name, experiment.schema))
+
+
+@functools.lru_cache(maxsize=32)
+def _declared_block(name: str, target: str) -> dict:
+    """The schema named by ``target``, checked against the JSON-schema metaschema (once)."""
+    package, _, file = target.partition(":")
+    if file.endswith(SCHEMA_FILES):
+        try:
+            text = importlib.resources.files(package).joinpath(file).read_text(encoding="utf-8")
+            block = yaml.safe_load(text)
+        except (OSError, yaml.YAMLError) as err:
+            raise ValueError(
+                f"experiment {name!r}: the schema of its block ({target}) cannot be read: {err}"
+            ) from None
+    else:
+        block = resolve(target)()
+    if not isinstance(block, Mapping):
+        raise TypeError(
+            f"experiment {name!r}: the schema of its block ({target}) is a "
+            f"{type(block).__name__}, not a mapping"
+        )
+    try:
+        jsonschema.Draft202012Validator.check_schema(block)
+    except jsonschema.SchemaError as err:
+        where = "/".join(str(p) for p in err.path) or "<block>"
+        raise ValueError(
+            f"experiment {name!r}: the schema of its block ({target}) is not a valid JSON "
+            f"schema at {where}: {err.message}"
+        ) from None
+    return dict(block)
+
+
+def merge_blocks(schema: Mapping, experiments: Mapping[str, Experiment]) -> dict:
+    """The main ``schema`` (a new dict) with the block of each experiment under ``properties``.
+
+    Every experiment, built-in or plugin, goes the same way: its block (:func:`block_schema`)
+    becomes the top-level key named like it, with ``default: {}`` (an experiment listed without
+    its block runs with its defaults), placed before the shared keys of :data:`AFTER_BLOCKS`;
+    the block's own ``$defs`` move to the root's, so that its ``#/$defs/...`` references resolve.
+    A definition named like one of the main schema or of an earlier experiment, or an experiment
+    named like a shared key, raises :class:`ValueError`. The names allowed in ``experiments``
+    are those of ``experiments``.
+    """
+    schema = copy.deepcopy(dict(schema))
+    defs = schema.setdefault("$defs", {})
+    owners = dict.fromkeys(defs, "the main schema")
+    props = schema["properties"]
+    blocks = {}
+    for name, experiment in experiments.items():
+        if name in props:
+            raise ValueError(f"experiment {name!r} is named like the shared config key {name!r}")
+        block = block_schema(experiment)
+        for key, definition in block.pop("$defs", {}).items():
+            if key in defs:
+                raise ValueError(
+                    f"experiment {name!r}: its schema defines $defs/{key}, already defined by "
+                    f"{owners[key]}; use that definition or rename this one"
+                )
+            defs[key], owners[key] = definition, f"experiment {name!r}"
+        blocks[name] = {**block, "default": {}}
+    after = {key: props.pop(key) for key in AFTER_BLOCKS if key in props}
+    props.update(blocks)
+    props.update(after)
+    props["experiments"]["items"]["enum"] = list(experiments)
+    return schema
+
+
+def full_schema(plugins: Sequence[str] = (), schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """The JSON schema of a configuration whose ``plugins`` are ``plugins``: the main schema
+    with the block of every registered experiment (:func:`merge_blocks`)."""
+    main = _load_schema(str(Path(schema_path).resolve()))
+    return merge_blocks(main, registered(plugins))
 
 
 def _resolve(node: Mapping, root: Mapping) -> dict:
@@ -132,11 +223,6 @@ def _one_of_problems(error: jsonschema.ValidationError, path: list) -> Iterator[
         yield f"{_dotted(path)}: {error.message}"
 
 
-def _divisors(n: int) -> list[int]:
-    small = [k for k in range(1, math.isqrt(n) + 1) if n % k == 0]
-    return sorted({*small, *(n // k for k in small)})
-
-
 def _cuda_available() -> bool:
     """``torch.cuda.is_available()``; torch is imported only when a config asks for cuda."""
     import torch
@@ -163,26 +249,6 @@ def _semantic_problems(config: dict, experiments: Mapping[str, Experiment]) -> I
             yield from resolve(experiment.check)(config)
 
 
-def heads_problems(config: dict) -> Iterator[str]:
-    """The rules of experiment ``heads`` (its registry entry's ``check``)."""
-    yield from _heads_problems(config["heads"], config["plots"]["trajectories"])
-
-
-def sde_problems(config: dict) -> Iterator[str]:
-    """The rules of experiment ``sde``."""
-    yield from _sde_problems(config["sde"])
-
-
-def adamw_problems(config: dict) -> Iterator[str]:
-    """The rules of experiment ``adamw``."""
-    yield from _adamw_problems(config["adamw"])
-
-
-def lowtemp_problems(config: dict) -> Iterator[str]:
-    """The rules of experiment ``lowtemp``."""
-    yield from _lowtemp_problems(config["lowtemp"])
-
-
 def _dask_problems(scheduler: str) -> Iterator[str]:
     """A scheduler address needs the ``distributed`` package (checked, not connected to)."""
     if "://" in scheduler and importlib.util.find_spec("distributed") is None:
@@ -192,154 +258,9 @@ def _dask_problems(scheduler: str) -> Iterator[str]:
         )
 
 
-def _sde_problems(sde: dict) -> Iterator[str]:
-    """Depths dividing the reference's layers; the reference ladder finer than every depth."""
-    depth = sde["depth"]
-    for i, layers in enumerate(depth["L"]):
-        if depth["fine"] % layers:
-            yield (
-                f"sde.depth.L[{i}]: depth {layers} does not divide sde.depth.fine = "
-                f"{depth['fine']}; choose L among its divisors or change fine"
-            )
-    coarsest_level = depth["fine"] // 2 ** depth["levels"]
-    if depth["fine"] % 2 ** depth["levels"] or coarsest_level < max(depth["L"]):
-        yield (
-            f"sde.depth.levels: {depth['levels']} halvings of sde.depth.fine = {depth['fine']} "
-            f"must stay whole and at least max(sde.depth.L) = {max(depth['L'])}"
-        )
-
-
-def _depth_problems(name: str, block: dict) -> Iterator[str]:
-    """Every depth L of the grids of experiment ``name`` divides its ``limit.records``."""
-    records = block["limit"]["records"]
-    for gname, grid in block["grids"].items():
-        for i, depth in enumerate(grid["L"]):
-            if records % depth:
-                yield (
-                    f"{name}.grids.{gname}.L[{i}]: depth {depth} does not divide "
-                    f"{name}.limit.records = {records}; choose L among the divisors "
-                    f"{_divisors(records)} or change records"
-                )
-
-
-def _adamw_problems(adamw: dict) -> Iterator[str]:
-    """Depths dividing the limit's records, records dividing its steps; the encoder mask only.
-
-    The variants (standard, blockwise) and eps > 0 are checked by the schema.
-    """
-    if adamw["mask"] != "encoder":
-        yield (
-            f"adamw.mask: {adamw['mask']!r} is not supported; the limit of experiment adamw "
-            "(MODELS.md) is a McKean-Vlasov ODE without causal mask; allowed: ['encoder']"
-        )
-    steps, records = adamw["limit"]["steps"], adamw["limit"]["records"]
-    if steps % records:
-        yield (
-            f"adamw.limit.records: {records} does not divide adamw.limit.steps = {steps}; "
-            f"choose records among the divisors {_divisors(steps)} or change steps"
-        )
-    yield from _depth_problems("adamw", adamw)
-
-
-def _on_grid(value: float, horizon: float, records: int) -> bool:
-    step = horizon / records
-    return 0 <= value <= horizon and abs(value / step - round(value / step)) < 1e-9
-
-
-def _window_problems(where: str, window: list[float], horizon: float) -> Iterator[str]:
-    if not window[0] < window[1] <= horizon:
-        yield f"{where}: {window} must satisfy t_a < t_b <= the horizon {horizon:g}"
-
-
-def _lowtemp_problems(lowtemp: dict) -> Iterator[str]:
-    """The measure's dimension, the heads (V's size, QᵀK positive definite), the terminal heads,
-    the mean-field regime N >= factor * beta^(k/2) (MODELS.md), times on the record grid."""
-    from attnlimits.lowtemp.measures import particle_count, regime_problems
-
-    measure, heads = lowtemp["measure"], lowtemp["heads"]
-    d = measure["d"]
-    if measure["kind"] == "disc" and d != 2:
-        yield f"lowtemp.measure.d: the disc lives in d = 2, got {d}"
-        return
-    for name, head in heads.items():
-        if head["kind"] == "diagonal" and len(head["v"]) != d:
-            yield f"lowtemp.heads.{name}.v: {len(head['v'])} entries, lowtemp.measure.d = {d}"
-    if any(h["kind"] == "random" for h in heads.values()):
-        yield from _random_head_problems(heads, d)
-    for i, name in enumerate(lowtemp["terminal"]["heads"]):
-        if name not in heads:
-            yield f"lowtemp.terminal.heads[{i}]: {name!r} is not in lowtemp.heads {sorted(heads)}"
-    n = particle_count(measure["kind"], measure["size"], d)
-    regime = lowtemp["regime"]
-    if not regime["allow_outside"]:
-        for i, beta in enumerate(lowtemp["betas"]):
-            for problem in regime_problems(n, d, [float(beta)], regime["factor"]):
-                yield (
-                    f"lowtemp.betas[{i}]: outside the mean-field regime: {problem}; raise "
-                    "lowtemp.measure.size, drop this beta, or set "
-                    "lowtemp.regime.allow_outside: true to run it anyway"
-                )
-    horizon, records = lowtemp["horizon"], lowtemp["records"]
-    for i, t in enumerate(lowtemp["fits"]["times"]):
-        if not _on_grid(t, horizon, records):
-            yield (
-                f"lowtemp.fits.times[{i}]: {t} is not a record time, a multiple of "
-                f"lowtemp.horizon / lowtemp.records = {horizon / records:g} up to {horizon:g}"
-            )
-    fits = lowtemp["fits"]
-    yield from _window_problems("lowtemp.fits.phase_window", fits["phase_window"], horizon)
-    yield from _window_problems(
-        "lowtemp.fits.terminal_window", fits["terminal_window"], lowtemp["terminal"]["horizon"]
-    )
-
-
-def _random_head_problems(heads: dict, d: int) -> Iterator[str]:
-    """QᵀK positive definite for the random heads (torch is imported only for them)."""
-    from attnlimits.lowtemp.runs import make_head
-
-    for name, head in heads.items():
-        if head["kind"] == "random":
-            try:
-                make_head(head, d)
-            except ValueError as err:
-                yield f"lowtemp.heads.{name}: {err}"
-
-
-def _heads_problems(heads: dict, cell: dict) -> Iterator[str]:
-    """Depths dividing the solver's records; the trajectory cell ``cell`` simulated by heads."""
-    yield from _depth_problems("heads", heads)
-
-    where = "plots.trajectories"
-    for key, allowed in (("mask", "masks"), ("normalisation", "normalisations")):
-        if cell[key] not in heads[allowed]:
-            yield f"{where}.{key}: {cell[key]!r} is not in heads.{allowed} = {heads[allowed]}"
-    # The grid that misses the cell on the fewest axes names the axes to change.
-    misses = min(
-        (
-            [(g, a) for a in GRID_AXES if cell[a] not in grid[a]]
-            for g, grid in heads["grids"].items()
-        ),
-        key=len,
-    )
-    for gname, axis in misses:
-        yield (
-            f"{where}.{axis}: {cell[axis]!r} is not in heads.grids.{gname}.{axis} = "
-            f"{heads['grids'][gname][axis]} (closest grid); the cell "
-            f"({', '.join(f'{a}={cell[a]}' for a in GRID_AXES)}) must belong to one grid"
-        )
-    if cell["seed"] >= heads["seeds"]:
-        yield f"{where}.seed: {cell['seed']} is not below heads.seeds = {heads['seeds']}"
-    if cell["input"] >= heads["inputs"]["count"]:
-        yield (
-            f"{where}.input: {cell['input']} is not below "
-            f"heads.inputs.count = {heads['inputs']['count']}"
-        )
-
-
 def _with_plugins(schema: dict, config: dict) -> tuple[dict, list[str], Mapping[str, Experiment]]:
-    """The schema with the block of every registered experiment (built-in ones are in the
-    schema file; a plugin declares its own, ``Experiment.schema``), the experiment names
-    restricted to the registered ones; and the problems of ``plugins`` and ``experiments``."""
+    """The schema with the block of every registered experiment (the built-in ones and those of
+    ``plugins``; :func:`merge_blocks`); and the problems of ``plugins`` and ``experiments``."""
     plugins = config.get("plugins", [])
     if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
         return schema, ["plugins: must be a list of module names"], {}
@@ -347,17 +268,10 @@ def _with_plugins(schema: dict, config: dict) -> tuple[dict, list[str], Mapping[
         experiments = registered(plugins)
     except (ImportError, TypeError, ValueError) as err:
         return schema, [f"plugins: {err}"], {}
-    schema = copy.deepcopy(schema)
-    props = schema["properties"]
-    for name, experiment in experiments.items():
-        if name not in props:
-            if experiment.schema is None:
-                problem = f"plugins: experiment {name!r} declares no schema for its block"
-                return schema, [problem], experiments
-            props[name] = {**resolve(experiment.schema)(), "default": {}}
-    names = props["experiments"]["items"]
-    names["enum"] = list(experiments)
-    return schema, [], experiments
+    try:
+        return merge_blocks(schema, experiments), [], experiments
+    except (ImportError, TypeError, ValueError) as err:
+        return schema, [f"plugins: {err}"], experiments
 
 
 def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PATH) -> dict:

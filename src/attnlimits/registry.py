@@ -3,10 +3,11 @@
 An experiment is a package with a module ``experiment`` that defines ``EXPERIMENT``, an
 :class:`Experiment`: its job kinds (:class:`Job`: a path pattern, the keys to run, each key's
 parameters and inputs, the runner), the datasets it publishes (:class:`Dataset`), its tables and
-figures (name → caption), its claims (:mod:`attnlimits.analysis.claims`) and its configuration
-checks. Everything shared loops over the registry: the workflow's rules and ``rule all``, the
-report and its captions, the verdict page, configuration validation, the downstream API
-(:func:`attnlimits.open_results`) and the tests that iterate over experiments.
+figures (name → caption), its claims (:mod:`attnlimits.analysis.claims`), the schema of its
+config block and its configuration checks. Everything shared loops over the registry: the
+workflow's rules and ``rule all``, the report and its captions, the verdict page, configuration
+validation, the downstream API (:func:`attnlimits.open_results`) and the tests that iterate over
+experiments.
 
 The registered experiments are :data:`BUILTIN` and, for a run, the modules listed under the
 config key ``plugins`` (one line per extra experiment; ``docs/adding-an-experiment.md``).
@@ -148,6 +149,9 @@ class Experiment:
     claims: str
     datasets: Mapping[str, Dataset] = field(default_factory=dict)
     check: str | None = None
+    #: the JSON schema of the config block named like the experiment: ``"package:file.yaml"``, a
+    #: YAML (or ``.json``) file inside the package, e.g. ``"attnlimits.heads:schema.yaml"``, or
+    #: ``"module:function"``, a function returning it (attnlimits.config.block_schema)
     schema: str | None = None
 
     def job(self, name: str) -> Job:

@@ -25,15 +25,17 @@ def _path(config: dict[str, Any], key: Size) -> str:
 
 
 def schema() -> dict[str, Any]:
-    """The JSON schema of the config block ``tiny``."""
+    """The JSON schema of the config block ``tiny``. Its ``$defs`` (``tiny_sizes``) are its own,
+    merged into the main schema's; ``#/$defs/size`` is one of the main schema's."""
     return {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "N": {"type": "array", "items": {"type": "integer", "minimum": 1}, "default": [4, 16]},
+            "N": {"$ref": "#/$defs/tiny_sizes", "default": [4, 16]},
             "seeds": {"type": "integer", "minimum": 2, "default": 64},
             "fits": {"type": "object", "default": {}},
         },
+        "$defs": {"tiny_sizes": {"type": "array", "items": {"$ref": "#/$defs/size"}}},
     }
 
 

@@ -61,7 +61,8 @@ EXPERIMENT = Experiment(
     tables=captions.TABLES,
     figures=captions.FIGURES,
     claims="attnlimits.adamw.claims:CLAIMS",
-    check="attnlimits.config:adamw_problems",
+    check="attnlimits.adamw.checks:problems",
+    schema="attnlimits.adamw:schema.yaml",
     datasets={
         "results": Dataset(
             opener="attnlimits.adamw.datasets:open_results",

@@ -94,7 +94,8 @@ EXPERIMENT = Experiment(
     tables=captions.TABLES,
     figures=captions.FIGURES,
     claims="attnlimits.heads.claims:CLAIMS",
-    check="attnlimits.config:heads_problems",
+    check="attnlimits.heads.checks:problems",
+    schema="attnlimits.heads:schema.yaml",
     datasets={
         "results": Dataset(
             opener="attnlimits.heads.datasets:open_results",

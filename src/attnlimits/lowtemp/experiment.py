@@ -71,7 +71,8 @@ EXPERIMENT = Experiment(
     tables=captions.TABLES,
     figures=captions.FIGURES,
     claims="attnlimits.lowtemp.claims:CLAIMS",
-    check="attnlimits.config:lowtemp_problems",
+    check="attnlimits.lowtemp.checks:problems",
+    schema="attnlimits.lowtemp:schema.yaml",
     datasets={
         "results": Dataset(
             opener="attnlimits.lowtemp.datasets:open_results",

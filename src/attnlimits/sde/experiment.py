@@ -83,7 +83,8 @@ EXPERIMENT = Experiment(
     tables=captions.TABLES,
     figures=captions.FIGURES,
     claims="attnlimits.sde.claims:CLAIMS",
-    check="attnlimits.config:sde_problems",
+    check="attnlimits.sde.checks:problems",
+    schema="attnlimits.sde:schema.yaml",
     datasets={
         "results": Dataset(
             opener="attnlimits.sde.datasets:open_results",

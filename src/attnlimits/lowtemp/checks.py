@@ -1,0 +1,71 @@
+"""The configuration checks of experiment ``lowtemp`` (its ``Experiment.check``): the rules that
+span several keys, checked once the schema (``schema.yaml``) has passed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+def problems(config: dict) -> Iterator[str]:
+    """The measure's dimension, the heads (V's size, QᵀK positive definite), the terminal heads,
+    the mean-field regime N >= factor * beta^(k/2) (MODELS.md), times on the record grid."""
+    from attnlimits.lowtemp.measures import particle_count, regime_problems
+
+    lowtemp = config["lowtemp"]
+    measure, heads = lowtemp["measure"], lowtemp["heads"]
+    d = measure["d"]
+    if measure["kind"] == "disc" and d != 2:
+        yield f"lowtemp.measure.d: the disc lives in d = 2, got {d}"
+        return
+    for name, head in heads.items():
+        if head["kind"] == "diagonal" and len(head["v"]) != d:
+            yield f"lowtemp.heads.{name}.v: {len(head['v'])} entries, lowtemp.measure.d = {d}"
+    if any(h["kind"] == "random" for h in heads.values()):
+        yield from _random_head_problems(heads, d)
+    for i, name in enumerate(lowtemp["terminal"]["heads"]):
+        if name not in heads:
+            yield f"lowtemp.terminal.heads[{i}]: {name!r} is not in lowtemp.heads {sorted(heads)}"
+    n = particle_count(measure["kind"], measure["size"], d)
+    regime = lowtemp["regime"]
+    if not regime["allow_outside"]:
+        for i, beta in enumerate(lowtemp["betas"]):
+            for problem in regime_problems(n, d, [float(beta)], regime["factor"]):
+                yield (
+                    f"lowtemp.betas[{i}]: outside the mean-field regime: {problem}; raise "
+                    "lowtemp.measure.size, drop this beta, or set "
+                    "lowtemp.regime.allow_outside: true to run it anyway"
+                )
+    horizon, records = lowtemp["horizon"], lowtemp["records"]
+    for i, t in enumerate(lowtemp["fits"]["times"]):
+        if not _on_grid(t, horizon, records):
+            yield (
+                f"lowtemp.fits.times[{i}]: {t} is not a record time, a multiple of "
+                f"lowtemp.horizon / lowtemp.records = {horizon / records:g} up to {horizon:g}"
+            )
+    fits = lowtemp["fits"]
+    yield from _window_problems("lowtemp.fits.phase_window", fits["phase_window"], horizon)
+    yield from _window_problems(
+        "lowtemp.fits.terminal_window", fits["terminal_window"], lowtemp["terminal"]["horizon"]
+    )
+
+
+def _on_grid(value: float, horizon: float, records: int) -> bool:
+    step = horizon / records
+    return 0 <= value <= horizon and abs(value / step - round(value / step)) < 1e-9
+
+
+def _window_problems(where: str, window: list[float], horizon: float) -> Iterator[str]:
+    if not window[0] < window[1] <= horizon:
+        yield f"{where}: {window} must satisfy t_a < t_b <= the horizon {horizon:g}"
+
+
+def _random_head_problems(heads: dict, d: int) -> Iterator[str]:
+    """QᵀK positive definite for the random heads (torch is imported only for them)."""
+    from attnlimits.lowtemp.runs import make_head
+
+    for name, head in heads.items():
+        if head["kind"] == "random":
+            try:
+                make_head(head, d)
+            except ValueError as err:
+                yield f"lowtemp.heads.{name}: {err}"
