@@ -430,7 +430,7 @@ def test_lowtemp_statistics_are_the_fit_tables(built):
     table = pd.read_csv(results / "lowtemp" / "tables" / "slopes.csv")
     for row in table.itertuples():
         at = slopes.sel(variant=row.variant, head=row.head, time=row.time, regressor=row.regressor)
-        assert float(at["slope"]) == row.slope and str(at["verdict"].values) == row.verdict
+        assert float(at["slope"]) == row.slope and str(at["status"].values) == row.status
 
 
 def test_older_stores_of_the_same_key_newest_wins_or_the_config_decides(built, tmp_path):
