@@ -9,6 +9,15 @@ the block of every registered experiment merged in, the schema it declares in it
 experiment's keys are its ``Experiment.check`` (e.g. ``attnlimits.heads.checks``). Every problem
 is reported on its own line, prefixed with the dotted path of the offending key, e.g.
 ``heads.grids.depth_heads.L[2]: ...``.
+
+Beyond the JSON schema's own keywords, every number must be finite wherever the schema says
+``number`` (NaN and ±inf pass JSON schema's ``minimum``: NaN compares false, so it would
+otherwise run every job and fill every table with NaN), unless its schema says
+``x-allow-infinity: true`` (then +inf and -inf pass, NaN never does); every ``integer`` must fit a
+64-bit signed integer (the arrays and stores that receive it). A schema's ``x-message`` is
+added to the message of a value it refuses, a ``not`` is reported with its ``description``.
+Last, the largest job of every kind must fit ``runtime.budget`` (:mod:`attnlimits.budget`).
+A YAML file (:func:`load_config`, and the config files of a Snakemake run) may not repeat a key.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import difflib
 import functools
 import importlib.resources
 import importlib.util
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +35,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from attnlimits.budget import budget_problems
 from attnlimits.registry import Experiment, registered, resolve
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -45,8 +56,36 @@ def _strict_int(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+#: The schema keyword that lets a number be +inf or -inf (never NaN); the main schema's
+#: runtime.budget uses it (``.inf``: no limit).
+ALLOW_INFINITY = "x-allow-infinity"
+_DRAFT_TYPE = jsonschema.Draft202012Validator.VALIDATORS["type"]
+#: The largest integer a config may hold (a 64-bit signed integer: numpy, torch, the stores).
+INT64_MAX = 2**63 - 1
+
+
+def _type(validator: Any, types: Any, instance: Any, schema: Mapping) -> Iterator[Any]:
+    """JSON schema's ``type``, and then: a number must be finite (NaN never; ±inf only where the
+    schema says ``x-allow-infinity: true``), an integer must fit 64 bits."""
+    errors = list(_DRAFT_TYPE(validator, types, instance, schema))
+    yield from errors
+    if errors or isinstance(instance, bool):
+        return
+    if isinstance(instance, float) and not math.isfinite(instance):
+        if math.isnan(instance) or not schema.get(ALLOW_INFINITY, False):
+            allowed = "; +inf and -inf are allowed" if schema.get(ALLOW_INFINITY) else ""
+            yield jsonschema.ValidationError(
+                f"{instance!r} is not a finite number{allowed}", validator="finite"
+            )
+    elif isinstance(instance, int) and abs(instance) > INT64_MAX:
+        yield jsonschema.ValidationError(
+            f"{instance} does not fit a 64-bit integer (at most {INT64_MAX})", validator="int64"
+        )
+
+
 _Validator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
+    validators={"type": _type},
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_int),
 )
 
@@ -199,8 +238,18 @@ def _schema_problems(config: dict, schema: dict) -> Iterator[str]:
             yield f"{_dotted([*path, error.instance])}: invalid name; {error.message}"
         elif error.validator == "oneOf" and error.context:
             yield from _one_of_problems(error, path)
+        elif error.validator == "not":
+            why = (error.validator_value or {}).get("description")
+            suffix = f": {why}" if why else ""
+            yield f"{_dotted(path)}: {error.instance!r} is not allowed{suffix}"
         else:
-            yield f"{_dotted(path)}: {error.message}"
+            yield f"{_dotted(path)}: {error.message}" + _hint(error.schema)
+
+
+def _hint(schema: Any) -> str:
+    """The ``x-message`` of the subschema that refused a value, as a suffix of its line."""
+    hint = schema.get("x-message") if isinstance(schema, Mapping) else None
+    return f" ({hint})" if hint else ""
 
 
 def _one_of_problems(error: jsonschema.ValidationError, path: list) -> Iterator[str]:
@@ -279,7 +328,8 @@ def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PAT
 
     ``None`` (an empty YAML file) counts as ``{}``. Raises :class:`ConfigError` listing every
     problem, one per line, each prefixed by the dotted path of its key. Schema problems are
-    reported first; the rules spanning several keys are checked only once the schema passes.
+    reported first; the rules spanning several keys are checked only once the schema passes,
+    and the budget of the largest jobs (:mod:`attnlimits.budget`) once those pass too.
     """
     out = copy.deepcopy(dict(config)) if config is not None else {}
     schema, problems, experiments = _with_plugins(
@@ -291,15 +341,74 @@ def validate_config(config: Mapping | None, schema_path: str | Path = SCHEMA_PAT
     problems = list(dict.fromkeys(_schema_problems(out, schema)))
     if not problems:
         problems = list(_semantic_problems(out, experiments))
+    if not problems:
+        problems = list(budget_problems(out, experiments, schema))
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(problems))
     return out
 
 
+def duplicate_keys(text: str, where: str = "<config>") -> list[str]:
+    """One line per key repeated in a mapping of the YAML (or JSON) ``text``, named by its dotted
+    path: ``yaml.safe_load`` (and Snakemake's loader) silently keep the last value. Merge keys
+    (``<<``) are YAML's own overriding and are not counted. The text is only composed (its
+    nodes, nothing constructed); text that does not parse gives no line (loading reports it)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    out: list[str] = []
+    visited: set[int] = set()  # an alias repeats a node (and may make a cycle): walked once
+
+    def walk(node: Any, path: list[str | int]) -> None:
+        if id(node) in visited:
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else repr(key.value)
+                if name == "<<":
+                    continue
+                line = key.start_mark.line + 1
+                if name in seen:
+                    out.append(
+                        f"{_dotted([*path, name])}: duplicate key in {where} (lines {seen[name]} "
+                        f"and {line}); YAML would silently keep the last value"
+                    )
+                else:
+                    seen[name] = line
+                walk(value, [*path, name])
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, [*path, i])
+
+    walk(root, [])
+    return out
+
+
+def read_config(path: str | Path) -> Any:
+    """The YAML (or JSON) file ``path`` as Python data; a repeated key raises
+    :class:`ConfigError` naming every one (:func:`duplicate_keys`)."""
+    text = Path(path).read_text(encoding="utf-8")
+    duplicates = duplicate_keys(text, str(path))
+    if duplicates:
+        raise ConfigError("invalid configuration:\n" + "\n".join(duplicates))
+    return yaml.safe_load(text)
+
+
 def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict:
-    """Read the YAML file ``path`` and return it validated, with defaults filled in."""
-    with open(path, encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
-    if raw is not None and not isinstance(raw, Mapping):
+    """Read the YAML file ``path`` and return it validated, with defaults filled in.
+
+    A repeated key is refused (:func:`read_config`), and so is an empty file, as Snakemake
+    refuses it as a ``--configfile``: ``{}`` is the configuration of every default.
+    """
+    raw = read_config(path)
+    if raw is None:
+        raise ConfigError(
+            f"<config>: {path} is empty; Snakemake refuses an empty config file, write {{}} "
+            "for every default"
+        )
+    if not isinstance(raw, Mapping):
         raise ConfigError(f"<config>: {path} holds a {type(raw).__name__}, not a mapping of keys")
     return validate_config(raw, schema_path)

@@ -57,6 +57,11 @@ class Job:
     (:func:`attnlimits.provenance.code_version`). ``spec(config, key)`` is everything the
     numbers depend on (recorded in the store, part of the rule's parameters); ``needs(config,
     key)`` the results-relative inputs by name (a path or a list of paths).
+
+    ``estimate(config, key)`` (key None for a single job) is the job's estimated peak memory and
+    CPU time, an :class:`attnlimits.budget.Estimate` computed from the settings by a formula
+    (nothing allocated); validation refuses a configuration whose largest job of a kind exceeds
+    ``runtime.budget`` (:func:`attnlimits.budget.budget_problems`). None: not checked.
     """
 
     name: str
@@ -73,6 +78,7 @@ class Job:
     wildcards: Mapping[str, str] = field(default_factory=dict)
     #: a few seconds of pandas: run on the submitting machine, not as a cluster job
     local: bool = False
+    estimate: Callable[[Config, Any], Any] | None = None
 
     @property
     def keyed(self) -> bool:
@@ -97,7 +103,11 @@ def grid_job(
     **options: Any,
 ) -> Job:
     """A keyed job whose keys, paths, parameters and inputs are the grid functions of the config
-    block ``block`` (each taking that block, as every experiment's ``grid`` module does)."""
+    block ``block`` (each taking that block, as every experiment's ``grid`` module does); so is
+    its ``estimate`` option, whose keys are then named under ``block``."""
+    estimate = options.pop("estimate", None)
+    if estimate is not None:
+        options["estimate"] = lambda config, key: estimate(config[block], key).under(block)
     return Job(
         name=name,
         runner=runner,

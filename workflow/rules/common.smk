@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from attnlimits.config import ConfigError, validate_config
+from attnlimits.config import ConfigError, duplicate_keys, validate_config
 from attnlimits.jobs import numeric_runtime
 from attnlimits.provenance import code_version
 from attnlimits.registry import STORES, registered
@@ -15,6 +15,15 @@ config.pop(
     "report_captions", None
 )  # set below, after validation (never a user setting)
 try:
+    # Snakemake reads the config files (--configfile, or the Snakefile's configfile:) with a YAML
+    # loader that keeps the last of repeated keys: they are read again for repeats.
+    repeated = [
+        line
+        for path in workflow.configfiles
+        for line in duplicate_keys(Path(path).read_text(encoding="utf-8"), str(path))
+    ]
+    if repeated:
+        raise ConfigError("invalid configuration:\n" + "\n".join(repeated))
     config.update(validate_config(config))
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration, nothing was run:\n{err}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from attnlimits.config_checks import depth_problems, divisors
+from attnlimits.config_checks import choose_among, depth_problems
 
 
 def problems(config: dict) -> Iterator[str]:
@@ -23,6 +23,6 @@ def problems(config: dict) -> Iterator[str]:
     if steps % records:
         yield (
             f"adamw.limit.records: {records} does not divide adamw.limit.steps = {steps}; "
-            f"choose records among the divisors {divisors(steps)} or change steps"
+            f"choose records {choose_among(steps)} or change steps"
         )
     yield from depth_problems("adamw", adamw)

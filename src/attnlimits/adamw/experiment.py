@@ -28,6 +28,7 @@ EXPERIMENT = Experiment(
             g.find,
             memory_mb=g.memory_mb,
             wildcards=g.WILDCARD_CONSTRAINTS,
+            estimate=g.estimate_limit,
         ),
         grid_job(
             "adamw",
@@ -41,6 +42,7 @@ EXPERIMENT = Experiment(
             needs=lambda b, k: {"limit": g.limit_path(b, k.limit)},
             memory_mb=g.memory_mb,
             wildcards=g.WILDCARD_CONSTRAINTS,
+            estimate=g.estimate_cell,
         ),
         Job(
             name="fit",
@@ -49,6 +51,7 @@ EXPERIMENT = Experiment(
             needs=lambda c, k: {"cells": [g.cell_path(c["adamw"], x) for x in g.cells(c["adamw"])]},
             outputs=("statistics", "tables"),
             memory_mb=4000,
+            estimate=g.estimate_fit,
         ),
         Job(
             name="plots",
@@ -56,6 +59,7 @@ EXPERIMENT = Experiment(
             spec=lambda c, k: c["plots"],
             needs=lambda c, k: {"tables": "adamw/tables"},
             outputs=("plots",),
+            estimate=g.estimate_plots,
         ),
     ),
     tables=captions.TABLES,

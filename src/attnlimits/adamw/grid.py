@@ -17,6 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from attnlimits.budget import (
+    FLOAT,
+    Estimate,
+    cost,
+    gram_statistics_cost,
+    grid_of,
+    number,
+    plots_estimate,
+)
 from attnlimits.grids import (
     HASH,
     INTEGER,
@@ -190,3 +199,119 @@ def memory_mb(spec: Mapping[str, Any]) -> int:
 NEEDED_TABLES = ("points", "lines", "slopes", "local_slopes", "cells", "steps", "dims", "eps")
 #: Figure names, in the order :func:`attnlimits.adamw.plots.adamw_figures` returns them.
 FIGURES = ("depth_heads", "bias_fluct", "steps", "tokens", "dims", "eps", "local_slopes")
+
+
+# --------------------------------------------------------------------------- resource estimates
+# (attnlimits.budget: peak memory and CPU time of a job from its settings, by formula)
+
+#: CPU seconds per layer pass of a forward or backward sweep (Python and autograd overheads), per
+#: attention operation (token pair x dimension x atom x batch entry) and per parameter entry
+#: updated by AdamW; calibrated on the default run's limits and cells (d = 24, N = 64).
+LAYER_SECONDS, ATTENTION_SECONDS, PARAMETER_SECONDS = 8e-5, 2.5e-9, 5e-8
+
+
+def _training(spec: Mapping[str, Any]) -> tuple[float, float, float]:
+    """(layer passes per sweep, batch entries per layer, parameter entries) of the job of
+    ``spec``: the limit trains its n-step grid and again the n/2-step one, a cell R models of L
+    layers batched together."""
+    d, atoms = number(spec["d"]), number(spec["law"]["atoms"])
+    inputs = number(spec["task"]["inputs"])
+    if "L" in spec:
+        seeds, layers = number(spec["seeds"]), number(spec["L"])
+        return layers, seeds * inputs, seeds * layers * atoms * 3 * d * d
+    steps = 1.5 * number(spec["limit"]["steps"])
+    return steps, inputs, steps * atoms * 3 * d * d
+
+
+def training_seconds(spec: Mapping[str, Any]) -> float:
+    """CPU seconds of a limit or cell job (without the start-up): K + 1 forward-backward sweeps
+    (three passes each, the checkpointed forward recomputed) over its layers, M atoms of N x N
+    attention per batch entry; K AdamW updates of its parameters; the teacher's RK4 solve; a
+    cell's R·L·H head picks."""
+    n, d, atoms = number(spec["N"]), number(spec["d"]), number(spec["law"]["atoms"])
+    sweeps = number(spec["optimizer"]["steps"]) + 1
+    layers, batch, parameters = _training(spec)
+    attention = ATTENTION_SECONDS * atoms * batch * n * n * (d + 2)
+    seconds = sweeps * (3 * layers * (LAYER_SECONDS + attention) + PARAMETER_SECONDS * parameters)
+    task = spec["task"]
+    teacher = 4 * number(task["teacher_steps"]) * number(task["teacher_atoms"])
+    seconds += teacher * (LAYER_SECONDS + ATTENTION_SECONDS * number(task["inputs"]) * n * n * d)
+    if "L" in spec:
+        seconds += 2e-8 * number(spec["seeds"]) * number(spec["L"]) * number(spec["H"])
+    return seconds
+
+
+def _memory_bytes(spec: Mapping[str, Any]) -> float:
+    """:func:`memory_mb` in bytes above its base, as a float (never an OverflowError), plus a
+    cell's R·L·H head picks (int64, and their flat copy)."""
+    n, d, tokens = number(spec["limit"]["steps"]), number(spec["d"]), number(spec["N"])
+    atoms, inputs = number(spec["law"]["atoms"]), number(spec["task"]["inputs"])
+    stored, picks = 0.0, 0.0
+    if "L" in spec:
+        models = held = number(spec["seeds"]) * number(spec["L"])
+        stored = number(spec["optimizer"]["steps"]) + 1
+        picks = 2 * FLOAT * models * number(spec["H"])
+    else:
+        models, held = n, 2 * (n // number(spec["limit"]["records"]))
+    parameters = models * atoms * 3 * d * d
+    activations = held * inputs * atoms * tokens * (tokens + d)
+    total = BYTES_PER_PARAMETER * parameters + BYTES_PER_STORED_PARAMETER * stored * parameters
+    return total + BYTES_PER_ACTIVATION * activations + picks
+
+
+def job_cost(spec: Mapping[str, Any]) -> tuple[float, float]:
+    """(MB, seconds) of a limit or cell job: the memory model of :func:`memory_mb` (the mem_mb
+    each job reserves; measured, ``benchmarks/adamw_memory.py``) with a cell's head picks, and
+    :func:`training_seconds`."""
+    return cost(_memory_bytes(spec), training_seconds(spec), MEMORY_BASE_MB)
+
+
+limit_cost = cell_cost = job_cost
+
+
+def _sizes(adamw: Mapping[str, Any], key: Any, axes: tuple[str, ...]) -> dict[str, Any]:
+    grid = grid_of(adamw["grids"], key)
+    return {
+        **{f"grids.{grid}.{axis}": getattr(key, axis) for axis in axes},
+        "law.atoms": adamw["law"]["atoms"],
+        "task.inputs": adamw["task"]["inputs"],
+        "optimizer.steps": adamw["optimizer"]["steps"],
+    }
+
+
+def estimate_limit(adamw: Mapping[str, Any], key: LimitKey) -> Estimate:
+    """The estimate of a limit job (:func:`job_cost`)."""
+    sizes = {**_sizes(adamw, key, ("N", "d")), "limit.steps": adamw["limit"]["steps"]}
+    return Estimate(*job_cost(limit_spec(adamw, key)), sizes)
+
+
+def estimate_cell(adamw: Mapping[str, Any], cell: Cell) -> Estimate:
+    """The estimate of a cell job (:func:`job_cost`)."""
+    sizes = {**_sizes(adamw, cell, ("N", "d", "L", "H")), "seeds": adamw["seeds"]}
+    return Estimate(*job_cost(cell_spec(adamw, cell)), sizes)
+
+
+def estimate_fit(config: Mapping[str, Any], key: Any) -> Estimate:
+    """The statistics of every cell, one cell at a time: for X and P, the Gram matrices of every
+    step ((K+1) S (L+1) R² numbers) times the B+1 replicate weights, three times (worst, last,
+    per step; :func:`attnlimits.budget.gram_statistics_cost`)."""
+    adamw = config["adamw"]
+    seeds, inputs = number(adamw["seeds"]), number(adamw["task"]["inputs"])
+    sweeps = number(adamw["optimizer"]["steps"]) + 1
+    replicates = number(adamw["fits"]["bootstrap"]) + 1
+    every = cells(adamw)
+    grams = [sweeps * inputs * (number(c.L) + 1) * seeds * seeds for c in every]
+    memory, _ = gram_statistics_cost(max(grams), seeds, replicates)
+    _, seconds = gram_statistics_cost(6 * sum(grams), seeds, replicates)
+    sizes = {
+        "grids": f"{len(every)} cells",
+        "seeds": adamw["seeds"],
+        "optimizer.steps": adamw["optimizer"]["steps"],
+        "fits.bootstrap": adamw["fits"]["bootstrap"],
+    }
+    return Estimate(*cost(memory, seconds, MEMORY_BASE_MB), sizes).under("adamw")
+
+
+def estimate_plots(config: Mapping[str, Any], key: Any) -> Estimate:
+    """The figures (``plots.dpi``), drawn from the tables."""
+    return plots_estimate(config, len(FIGURES))

@@ -50,6 +50,7 @@ EXPERIMENT = Experiment(
             g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
+            estimate=g.estimate_limit,
         ),
         grid_job(
             "heads",
@@ -63,6 +64,7 @@ EXPERIMENT = Experiment(
             needs=lambda b, k: {"limit": g.limit_path(b, k.limit)},
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
+            estimate=g.estimate_cell,
         ),
         Job(
             name="aggregate",
@@ -74,6 +76,7 @@ EXPERIMENT = Experiment(
             },
             needs=_cell_paths,
             outputs=("results",),
+            estimate=g.estimate_aggregate,
         ),
         Job(
             name="fit",
@@ -82,6 +85,7 @@ EXPERIMENT = Experiment(
             needs=lambda c, k: {"results": "heads/results.zarr"},
             outputs=("statistics", "tables"),
             memory_mb=4000,
+            estimate=g.estimate_fit,
         ),
         Job(
             name="plots",
@@ -89,6 +93,7 @@ EXPERIMENT = Experiment(
             spec=lambda c, k: c["plots"],
             needs=_plot_inputs,
             outputs=("plots",),
+            estimate=g.estimate_plots,
         ),
     ),
     tables=captions.TABLES,

@@ -3,13 +3,14 @@ span several keys, checked once the schema (``schema.yaml``) has passed."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 
 def problems(config: dict) -> Iterator[str]:
     """The measure's dimension, the heads (V's size, QᵀK positive definite), the terminal heads,
     the mean-field regime N >= factor * beta^(k/2) (MODELS.md), times on the record grid."""
-    from attnlimits.lowtemp.measures import particle_count, regime_problems
+    from attnlimits.lowtemp.grid import particles
 
     lowtemp = config["lowtemp"]
     measure, heads = lowtemp["measure"], lowtemp["heads"]
@@ -25,15 +26,28 @@ def problems(config: dict) -> Iterator[str]:
     for i, name in enumerate(lowtemp["terminal"]["heads"]):
         if name not in heads:
             yield f"lowtemp.terminal.heads[{i}]: {name!r} is not in lowtemp.heads {sorted(heads)}"
-    n = particle_count(measure["kind"], measure["size"], d)
+    # counted by formula, never by building the measure (lowtemp.grid.particles)
+    n = particles(measure["kind"], measure["size"], d)
+    if n == 0:
+        yield (
+            f"lowtemp.measure.size: the ball's lattice of {measure['size']} points per axis has "
+            f"no point inside the unit ball of dimension lowtemp.measure.d = {d}; use an odd size "
+            "or one whose square is at least d"
+        )
+        return
+    for i, size in enumerate(lowtemp["terminal"]["sizes"]):
+        if particles(measure["kind"], size, d) == 0:
+            yield f"lowtemp.terminal.sizes[{i}]: no lattice point of size {size} inside the ball"
     regime = lowtemp["regime"]
     if not regime["allow_outside"]:
         for i, beta in enumerate(lowtemp["betas"]):
-            for problem in regime_problems(n, d, [float(beta)], regime["factor"]):
+            needed = _regime_particles(float(beta), d, float(regime["factor"]))
+            if n < needed:
                 yield (
-                    f"lowtemp.betas[{i}]: outside the mean-field regime: {problem}; raise "
-                    "lowtemp.measure.size, drop this beta, or set "
-                    "lowtemp.regime.allow_outside: true to run it anyway"
+                    f"lowtemp.betas[{i}]: outside the mean-field regime: beta={beta:g} needs "
+                    f"N >= {regime['factor']:g} * beta^(k/2) = {_count(needed)} particles "
+                    f"(k={d}), the measure has N={_count(n)}; raise lowtemp.measure.size, drop "
+                    "this beta, or set lowtemp.regime.allow_outside: true to run it anyway"
                 )
     horizon, records = lowtemp["horizon"], lowtemp["records"]
     for i, t in enumerate(lowtemp["fits"]["times"]):
@@ -49,6 +63,20 @@ def problems(config: dict) -> Iterator[str]:
     )
 
 
+def _count(value: float) -> str:
+    """A count as an integer, or in scientific notation when too large to read as one."""
+    return f"{value:.0f}" if value < 1e15 else f"{value:.3g}"
+
+
+def _regime_particles(beta: float, k: int, factor: float) -> float:
+    """factor · β^(k/2), the particles the mean-field regime needs (``measures.regime_problems``),
+    +inf rather than an OverflowError."""
+    try:
+        return factor * beta ** (k / 2)
+    except OverflowError:
+        return math.inf
+
+
 def _on_grid(value: float, horizon: float, records: int) -> bool:
     step = horizon / records
     return 0 <= value <= horizon and abs(value / step - round(value / step)) < 1e-9
@@ -60,7 +88,8 @@ def _window_problems(where: str, window: list[float], horizon: float) -> Iterato
 
 
 def _random_head_problems(heads: dict, d: int) -> Iterator[str]:
-    """QᵀK positive definite for the random heads (torch is imported only for them)."""
+    """QᵀK positive definite for the random heads (torch is imported only for them): three d x d
+    matrices (d <= 64, lowtemp.measure.d's maximum)."""
     from attnlimits.lowtemp.runs import make_head
 
     for name, head in heads.items():

@@ -40,6 +40,7 @@ EXPERIMENT = Experiment(
             g.run_spec,
             g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
+            estimate=g.estimate_run,
         ),
         grid_job(
             "lowtemp",
@@ -51,6 +52,7 @@ EXPERIMENT = Experiment(
             g.terminal_spec,
             g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
+            estimate=g.estimate_terminal,
         ),
         Job(
             name="fit",
@@ -59,6 +61,7 @@ EXPERIMENT = Experiment(
             needs=lambda c, k: {**_runs(c, k), **_terminals(c, k)},
             outputs=("tables",),
             memory_mb=4000,
+            estimate=g.estimate_fit,
         ),
         Job(
             name="plots",
@@ -66,6 +69,7 @@ EXPERIMENT = Experiment(
             spec=lambda c, k: c["plots"],
             needs=lambda c, k: {"tables": "lowtemp/tables", **_runs(c, k)},
             outputs=("plots",),
+            estimate=g.estimate_plots,
         ),
     ),
     tables=captions.TABLES,

@@ -7,17 +7,37 @@ from collections.abc import Iterator
 
 
 def problems(config: dict) -> Iterator[str]:
-    """Depths dividing the reference's layers; the reference ladder finer than every depth."""
-    depth = config["sde"]["depth"]
+    """Depths dividing the reference's layers; the reference ladder finer than every depth; the
+    chaos runs' N within their reference; the energy fit's effective paths within the paths.
+
+    Nothing is computed beyond integer arithmetic on the settings (no power 2^levels of an
+    arbitrary levels: its bits are compared first)."""
+    sde = config["sde"]
+    depth = sde["depth"]
     for i, layers in enumerate(depth["L"]):
         if depth["fine"] % layers:
             yield (
                 f"sde.depth.L[{i}]: depth {layers} does not divide sde.depth.fine = "
                 f"{depth['fine']}; choose L among its divisors or change fine"
             )
-    coarsest_level = depth["fine"] // 2 ** depth["levels"]
-    if depth["fine"] % 2 ** depth["levels"] or coarsest_level < max(depth["L"]):
+    fine, levels = depth["fine"], depth["levels"]
+    whole = levels < fine.bit_length() and fine % (1 << levels) == 0
+    if not whole or fine >> levels < max(depth["L"]):
         yield (
-            f"sde.depth.levels: {depth['levels']} halvings of sde.depth.fine = {depth['fine']} "
+            f"sde.depth.levels: {levels} halvings of sde.depth.fine = {fine} "
             f"must stay whole and at least max(sde.depth.L) = {max(depth['L'])}"
+        )
+    chaos = sde["chaos"]
+    for i, n in enumerate(chaos["N"]):
+        if n > chaos["N_ref"]:
+            yield (
+                f"sde.chaos.N[{i}]: {n} tokens exceed the reference's sde.chaos.N_ref = "
+                f"{chaos['N_ref']}; the chaos run compares N tokens with the first of N_ref"
+            )
+    wanted, paths = sde["fits"]["min_effective_paths"], sde["sync"]["paths"]
+    if wanted > paths:
+        yield (
+            f"sde.fits.min_effective_paths: {wanted:g} exceeds sde.sync.paths = {paths}; the "
+            "effective number of paths (sum E)^2 / sum E^2 is at most the number of paths, so "
+            "the energy decay rate would never be fitted"
         )

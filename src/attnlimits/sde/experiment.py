@@ -22,6 +22,7 @@ def _row_job(kind: str) -> Job:
     return grid_job(
         "sde", kind, f"{RUNNERS}:{kind}", g.PATTERNS[kind], lambda b: g.row_jobs(b, kind),
         g.row_path, g.row_spec, g.find_row_job, wildcards=WILDCARDS, memory_mb=4000,
+        estimate=g.estimate_row,
     )  # fmt: skip
 
 
@@ -55,6 +56,7 @@ EXPERIMENT = Experiment(
             _find_chaos,
             wildcards={"d": INTEGER, "hash": HASH},
             memory_mb=4000,
+            estimate=g.estimate_chaos,
         ),
         Job(
             name="kernel_table",
@@ -62,6 +64,7 @@ EXPERIMENT = Experiment(
             spec=lambda c, k: {**c["sde"]["kernel_table"], "seed": c["sde"]["seed"]},
             outputs=("exponents",),
             memory_mb=4000,
+            estimate=g.estimate_kernel_table,
         ),
         Job(
             name="fit",
@@ -70,6 +73,7 @@ EXPERIMENT = Experiment(
             needs=_stores,
             outputs=("tables",),
             memory_mb=4000,
+            estimate=g.estimate_fit,
         ),
         Job(
             name="plots",
@@ -78,6 +82,7 @@ EXPERIMENT = Experiment(
             needs=lambda c, k: {"tables": "sde/tables", **_stores(c, k)},
             outputs=("plots",),
             memory_mb=4000,
+            estimate=g.estimate_plots,
         ),
     ),
     tables=captions.TABLES,
