@@ -94,7 +94,15 @@ SCHEMA = {
         | {"two_point_dt"},
     ),
 }
-TWO_POINT = {"lyap_per_path": ("path2",), "moment_ratio_sq": ("path2",)}
+TWO_POINT = {
+    name: ("path2",)
+    for name in (
+        "lyap_per_path",
+        "moment_ratio_sq",
+        "lyap_per_path_coarse",
+        "moment_ratio_sq_coarse",
+    )
+}
 NON_NEGATIVE = {
     "depth": ("err2", "level_diff2", "reference_error", "reference_error_orthogonal"),
     "width": ("err2", "cov_rel_err"),
