@@ -120,3 +120,13 @@ def test_tolerance_by_option_name():
     assert status(claim, row(fitted=-0.3, low=-0.35, high=-0.25), {"tolerance_x": 0.3}) == "matches"
     with pytest.raises(KeyError):
         status(claim, row(), {})
+
+
+def test_bound_flat_over_the_grid_but_growing_at_the_fine_end_is_unresolved():
+    flat = row(fitted=-0.5, low=-0.55, high=-0.45)
+    steep = {"fine_slope": 1.2, "fine_low": 0.9, "fine_high": 1.5}
+    status_, reason = judge(paper("bound"), {**flat, **steep}, {}, {})
+    assert status_ == "unresolved" and "not settled" in reason
+    # nor "not sharp" when the grid's interval lies below the rate
+    assert status(paper("bound"), {**row(fitted=-1.0, low=-1.1, high=-0.9), **steep}
+                  ) == "unresolved"  # fmt: skip

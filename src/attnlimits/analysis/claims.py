@@ -12,7 +12,8 @@ it has them ``fine_slope``/``fine_low``/``fine_high``: the local slope at the fi
   fine end: the fitted exponent's interval reaches the rate's, or the local slope at the fine
   end does), **holds, not sharp** (the interval lies entirely on the fast side), or, when the
   constant grows significantly both over the grid and at its fine end, **contradicted** for a
-  paper's statement and **exceeded** for a heuristic or derived bound;
+  paper's statement and **exceeded** for a heuristic or derived bound; **unresolved** when the
+  constant grows significantly at the fine end but not over the grid (local slopes not settled);
 - rate: **matches** (the interval reaches the prediction, or the fit is within the tolerance),
   **faster**, **slower**; **unresolved** when it is off over the grid but the local slope at the
   fine end reaches the prediction (local slopes not settled);
@@ -217,11 +218,12 @@ def _bound(
     (fitted − p) for a fine end at large x and (p − fitted) at small x, with its interval
     (MODELS.md, "Claims and verdicts").
 
-    Not sharp when the whole interval is below 0 (the constant decays); holds on the grid when
-    the interval reaches a growth of at most ``tol``, over the grid or at its fine end (the local
-    slope there); contradicted (or exceeded, for a heuristic or derived bound) when the constant
-    grows significantly both over the grid and at its fine end; unresolved when it grows over the
-    grid but there is no local slope at the fine end to confirm it."""
+    When the constant grows significantly at the fine end (the local slope there, growth above
+    ``tol`` on its whole interval): contradicted (or exceeded, for a heuristic or derived bound)
+    if it grows significantly over the grid too, else unresolved (local slopes not settled).
+    Otherwise: not sharp when the grid's interval lies below 0 (the constant decays); holds on the
+    grid when it reaches a growth of at most ``tol``, or when it does not but the fine end does;
+    unresolved when it grows over the grid and there is no local slope at the fine end."""
     sign = 1.0 if claim.fine_end == "large" else -1.0
 
     def growth(lo: float, hi: float) -> tuple[float, float]:
@@ -230,19 +232,24 @@ def _bound(
 
     g_low, g_high = growth(low, high)
     grid_text = f"growth exponent of the constant [{g_low:.3g}, {g_high:.3g}]"
+    fine = tuple(_number(row, c) for c in ("fine_slope", "fine_low", "fine_high"))
+    has_fine = all(math.isfinite(v) for v in fine)
+    fine_text = f"local slope at the fine end {fine[0]:.3g} [{fine[1]:.3g}, {fine[2]:.3g}]"
+    if has_fine and growth(fine[1], fine[2])[0] > tol:  # the constant grows at the fine end
+        if g_low > tol:
+            why = f"the constant grows over the grid ({grid_text}) and at its fine end ({fine_text})"
+            return (CONTRADICTED if paper else EXCEEDED), why
+        return UNRESOLVED, (
+            f"local slopes not settled: the constant does not grow over the grid ({grid_text}) "
+            f"but grows at its fine end ({fine_text})"
+        )
     if g_high < 0:
         return NOT_SHARP, f"the constant decays over the grid ({grid_text})"
     if g_low <= tol:
         return HOLDS, f"the constant does not grow significantly over the grid ({grid_text})"
-    fine = tuple(_number(row, c) for c in ("fine_slope", "fine_low", "fine_high"))
-    if not all(math.isfinite(v) for v in fine):
-        return UNRESOLVED, f"the constant grows over the grid ({grid_text}), no fine-end slope"
-    f_low, f_high = growth(fine[1], fine[2])
-    fine_text = f"local slope at the fine end {fine[0]:.3g} [{fine[1]:.3g}, {fine[2]:.3g}]"
-    if f_low <= tol:
+    if has_fine:
         return HOLDS, f"the constant grows over the grid but not at its fine end ({fine_text})"
-    why = f"the constant grows over the grid ({grid_text}) and at its fine end ({fine_text})"
-    return (CONTRADICTED if paper else EXCEEDED), why
+    return UNRESOLVED, f"the constant grows over the grid ({grid_text}), no fine-end slope"
 
 
 def _rate(
