@@ -155,3 +155,19 @@ def test_terminal_claims():
     assert claims.loc[("g", "terminal_time"), "status"] == "opposite"
     assert list(tables["claims"].columns) == CLAIM_COLUMNS + JUDGED_COLUMNS
     assert sorted(tables["terminal"]["N"].unique()) == [16, 64, 256]
+
+
+def test_beta_claims_need_a_positive_definite_qk():
+    run = synthetic_run()
+    pd_head = run.assign(
+        head_q=(("row", "column"), np.eye(2)), head_k=(("row", "column"), np.eye(2))
+    )
+    _, claims = claims_of(pd_head)
+    assert (claims.loc[["beta_shape"], "status"] != "outside the premise").all()
+    # QᵀK = diag(1, −1): indefinite, so P3's estimate does not apply
+    flip = np.diag([1.0, -1.0])
+    bad = run.assign(head_q=(("row", "column"), np.eye(2)), head_k=(("row", "column"), flip))
+    _, claims = claims_of(bad)
+    rows = claims.loc[["beta_shape", "beta_slope"]]
+    assert (rows["status"] == "outside the premise").all()
+    assert rows["note"].str.contains("not positive definite").all()

@@ -9,7 +9,8 @@ size)), ``lowtemp_tables`` builds
   - ``beta_slope`` / ``beta_shape``: the slope of log W2(μ^β_t, μ^∞_t) in log β (predicted −1/2)
     and in log s(β), s(β) = sqrt(log(β+1)/β) (predicted 1), at each t of ``fits.times``
     (``analysis.beta_slopes``; W2 exact, or its identity-coupling bound where N > exact_max);
-    ``premise_met`` false where the run lies outside the mean-field regime;
+    ``premise_met`` false where the run lies outside the mean-field regime or its QᵀK is not
+    positive definite (symmetric part, :func:`qk_min_eigenvalue`);
   - ``t_star``: the slope of t*(β) in log β over the βs whose t* lies inside the horizon
     (``analysis.best_times``): t* grows like log β (slope > 0); ``premise_met`` says whether the
     hardmax flow approaches T#μ₀;
@@ -115,7 +116,7 @@ def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[st
     """The tables of one run (lists of frames) and its claim rows."""
     level = opts["level"]
     slopes = beta_slopes(ds, _quantity(ds), level)
-    outside = str(ds.attrs.get("outside_regime", ""))
+    outside = "; ".join(filter(None, [str(ds.attrs.get("outside_regime", "")), _qk_indefinite(ds)]))
     evidence = [
         _claim(
             key, "beta_slope" if row.regressor == "log_beta" else "beta_shape", time=row.time,
@@ -144,6 +145,21 @@ def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[st
         "phase_curves": [_keyed(curves, key)],
         "w2": [_keyed(w2, key)],
     }
+
+
+def qk_min_eigenvalue(ds: xr.Dataset) -> float:
+    """The smallest eigenvalue of the symmetric part of QᵀK (the run store's head): QᵀK is
+    positive definite, as P3's premise asks, iff it is > 0."""
+    m = ds["head_q"].values.astype(np.float64).T @ ds["head_k"].values.astype(np.float64)
+    return float(np.linalg.eigvalsh((m + m.T) / 2).min())
+
+
+def _qk_indefinite(ds: xr.Dataset) -> str:
+    """The note of a run whose QᵀK is not positive definite (empty when it is)."""
+    if "head_q" not in ds or "head_k" not in ds:
+        return ""
+    low = qk_min_eigenvalue(ds)
+    return "" if low > 0 else f"Q^T K not positive definite (smallest eigenvalue {low:.3g})"
 
 
 def _t_star_claim(
