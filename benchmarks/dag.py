@@ -25,6 +25,8 @@ import xarray as xr
 import yaml
 from common import REPO, Row, run_measured, scratch_repo
 
+from attnlimits.storage import write_dataset
+
 BETAS = [0.5 + 0.1 * i for i in range(10)]
 DEPTHS = [1, 2, 4, 8]
 
@@ -62,7 +64,7 @@ def synthetic_cells(cells: int, root: Path) -> tuple[list[dict], list[str]]:
     for depth in DEPTHS:
         path = root / f"L{depth}.zarr"
         if not path.exists():
-            xr.Dataset(
+            ds = xr.Dataset(
                 {
                     "e2": (("seed", "input"), rng.random((seeds, inputs))),
                     "e_inf": (("seed", "input"), rng.random((seeds, inputs))),
@@ -72,7 +74,8 @@ def synthetic_cells(cells: int, root: Path) -> tuple[list[dict], list[str]]:
                     ),
                     "limit_error": ((), 1e-7),
                 }
-            ).to_zarr(path, mode="w", consolidated=True, zarr_format=2)
+            )
+            write_dataset(ds, path)  # with its manifest, as a cell job writes it
         real[depth] = path
     links = root / f"links{cells}"
     per_line = cells // (len(BETAS) * len(DEPTHS))

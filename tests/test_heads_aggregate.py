@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from attnlimits.heads.aggregate import GRID_DIMS, aggregate
-from attnlimits.storage import open_dataset, write_dataset
+from attnlimits.storage import StoreError, open_dataset, write_dataset
 
 SEEDS, INPUTS = 3, 2
 
@@ -83,3 +83,47 @@ def test_nan_outside_the_grid_and_chunked_lazily(grid):
     stored = ds["gram"].encoding["chunks"]  # on disk: runs of 3 cells along H, 1 elsewhere
     assert stored[: len(GRID_DIMS)] == (1,) * (len(GRID_DIMS) - 1) + (3,)
     assert ds.attrs["experiment"] == "heads"
+
+
+def test_present_says_which_cells_were_run(grid):
+    cells, _, ds = grid
+    present = ds["present"]
+    assert present.dtype == bool and present.dims == GRID_DIMS
+    assert int(present.sum()) == len(cells)
+    for cell in cells:
+        assert bool(present.sel({d: cell[d] for d in GRID_DIMS}))
+    assert not bool(present.sel(L=4, H=5).any())  # a hole: NaN there, and not present
+    filled = ds["e2"].notnull().any(["seed", "input"]).transpose(*GRID_DIMS)
+    assert (filled == present).all()
+
+
+def test_a_damaged_cell_store_fails_the_aggregation_naming_it(tmp_path):
+    rng = np.random.default_rng(1)
+    cells, stores = [], []
+    for H in (1, 2, 3):
+        cell = dict(mask="causal", normalisation="sphere", N=4, d=3, beta=1.0, L=2, H=H)
+        cell_store(tmp_path / f"H{H}.zarr", cell, rng)
+        cells.append(cell)
+        stores.append(str(tmp_path / f"H{H}.zarr"))
+    for chunk in (tmp_path / "H2.zarr" / "e2").iterdir():
+        if not chunk.name.startswith("."):
+            chunk.unlink()  # was: the cell silently NaN in the consolidated store
+    with pytest.raises(StoreError, match=r"H2\.zarr: damaged .*missing chunk .* of array 'e2'"):
+        aggregate(cells, stores, {"experiment": "heads"}, tmp_path / "results.zarr")
+    assert not (tmp_path / "results.zarr").exists()
+
+
+def test_statistics_take_the_cells_from_present_and_refuse_a_present_cell_without_values(grid):
+    from attnlimits.analysis.statistics import cell_statistics, replicate_weights, valid_cells
+
+    cells, _, ds = grid
+    mask = valid_cells(ds)
+    assert int(mask.sum()) == len(cells)
+    stats = cell_statistics(ds, replicate_weights(SEEDS, 3, 0))
+    assert (stats["present"] == ds["present"]).all()
+    assert (stats["err"].isel(replicate=0).notnull() == stats["present"]).all()
+    at = {d: cells[0][d] for d in GRID_DIMS}
+    damaged = ds.load()
+    damaged["e2"].loc[at] = np.nan
+    with pytest.raises(ValueError, match=r"1 cells marked present have no values .*'L': 2"):
+        valid_cells(damaged)

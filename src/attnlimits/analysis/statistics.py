@@ -129,18 +129,43 @@ def error_statistic(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def valid_cells(ds: xr.Dataset, dims: Sequence[str] = CELL_DIMS) -> xr.DataArray:
-    """Boolean mask over ``dims``: cells where ``e2`` is not all-NaN (the configured grids)."""
+    """Boolean mask over ``dims``: the cells that were run. The consolidated ``heads`` store says
+    so in its variable ``present``; a dataset without it, where ``e2`` is not all-NaN.
+
+    Where ``present`` is given, it must agree with ``e2``: a cell marked present whose ``e2`` is
+    all NaN (or values at a cell not marked present) is an error, never a cell left out.
+    """
     other = [dim for dim in ds["e2"].dims if dim not in dims]
-    return ds["e2"].notnull().any(other).transpose(*dims).load()
+    filled = ds["e2"].notnull().any(other).transpose(*dims).load()
+    if "present" not in ds:
+        return filled
+    present = ds["present"].transpose(*dims).load().astype(bool)
+    disagree = {
+        "marked present have no values (e2 all NaN)": present & ~filled,
+        "not marked present have values": filled & ~present,
+    }
+    for what, wrong in disagree.items():
+        if bool(wrong.any()):
+            where = np.argwhere(wrong.values)
+            shown = ", ".join(
+                str({dim: ds[dim].values[i].item() for dim, i in zip(dims, at, strict=True)})
+                for at in where[:3]
+            )
+            raise ValueError(
+                f"{len(where)} cells {what}, e.g. {shown}: the consolidated dataset is damaged "
+                "(rebuild it: `python -m attnlimits verify`)"
+            )
+    return present
 
 
 def cell_statistics(ds: xr.Dataset, weights: np.ndarray, block: int = 32) -> xr.Dataset:
     """Statistics of the module docstring for every cell of ``ds`` and every replicate.
 
-    ``ds`` is the consolidated ``heads`` dataset (possibly dask-backed); only cells that are not
-    all-NaN are loaded, ``block`` cells at a time. Returns a dataset over the cell dimensions and
-    ``replicate`` (0..B), all-NaN outside the grids, with ``limit_error`` and the weights carried
-    along (``weights(replicate, seed)``).
+    ``ds`` is the consolidated ``heads`` dataset (possibly dask-backed); only the cells that were
+    run (:func:`valid_cells`) are loaded, ``block`` cells at a time. Returns a dataset over the
+    cell dimensions and ``replicate`` (0..B), all-NaN outside the grids, with ``limit_error``,
+    ``present`` (the cells that were run, where ``ds`` says so: :func:`valid_cells`) and the
+    weights carried along (``weights(replicate, seed)``).
     """
     weights = np.asarray(weights, dtype=np.float64)
     if weights.shape[1] != ds.sizes["seed"]:
@@ -185,5 +210,7 @@ def cell_statistics(ds: xr.Dataset, weights: np.ndarray, block: int = 32) -> xr.
     )
     if "limit_error" in ds:
         stats["limit_error"] = ds["limit_error"].load()
+    if "present" in ds:
+        stats["present"] = mask.assign_attrs(ds["present"].attrs)
     stats.attrs["replicates"] = replicates - 1
     return stats

@@ -12,13 +12,16 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from attnlimits.storage import ZARR_FORMAT, open_dataset, write_atomic
+from attnlimits.storage import ZARR_FORMAT, open_dataset, open_group, write_atomic
 
 _LOG = logging.getLogger("attnlimits.heads")
 
 #: The grid dimensions of a cell, and those of its limit (the first five).
 GRID_DIMS = ("mask", "normalisation", "N", "d", "beta", "L", "H")
 LIMIT_DIMS = GRID_DIMS[:5]
+#: The boolean variable over the grid dimensions that says which cells were run (NaN in the
+#: other variables is a value, not a missing cell).
+PRESENT = "present"
 #: Per-cell variables and their own dimensions.
 CELL_VARS = {
     "e2": ("seed", "input"),
@@ -36,9 +39,11 @@ def _read_cell(store: str | Path) -> dict[str, np.ndarray]:
     """The arrays of ``CELL_VARS`` and ``limit_error`` of a cell store, as numpy, own dims first.
 
     Read through zarr directly (no xarray/dask objects per cell): at 100 000 cells the per-cell
-    overhead of opening a dataset is what the aggregation's time is made of.
+    overhead of opening a dataset is what the aggregation's time is made of. The store is
+    verified first (:func:`attnlimits.storage.open_group`, the chunks of these arrays): a
+    damaged or unfinished cell store is an error naming it, never a cell of NaN.
     """
-    group = zarr.open_group(str(store), mode="r")
+    group = open_group(store, arrays=[*CELL_VARS, "limit_error"])
     out = {}
     for name, dims in CELL_VARS.items():
         array = group[name]
@@ -71,7 +76,8 @@ def aggregate(
     logger: logging.Logger = _LOG,
     chunk: int = CHUNK_CELLS,
 ) -> Path:
-    """One consolidated store over the hypercube of grid values (NaN where no cell was run).
+    """One consolidated store over the hypercube of grid values: ``present`` (:data:`PRESENT`)
+    is True at the cells that were run, the other variables are NaN elsewhere.
 
     The target's metadata is written first (nothing is allocated); cells are then read one
     chunk at a time (at most ``chunk`` cells that differ only in H) and each chunk is written
@@ -103,6 +109,14 @@ def aggregate(
         empty(LIMIT_DIMS, (), n_beta),
         first["limit_error"].attrs,
     )
+    variables[PRESENT] = (
+        GRID_DIMS,
+        da.zeros([len(coords[d]) for d in GRID_DIMS], dtype=bool, chunks=-1),
+        {"long_name": "whether the cell was run (its values are stored)", "units": "1"},
+    )
+    present = np.zeros([len(coords[d]) for d in GRID_DIMS], dtype=bool)
+    for cell in cells:
+        present[tuple(index[d][cell[d]] for d in GRID_DIMS)] = True
     template = xr.Dataset(
         variables,
         coords={**coords, **{d: np.arange(n) for d, n in sizes.items()}},
@@ -136,6 +150,7 @@ def aggregate(
             if done * 10 // len(cells) != (done - len(members)) * 10 // len(cells):
                 logger.info("aggregated %d/%d cells", done, len(cells))
         group["limit_error"][...] = limit_error
+        group[PRESENT][...] = present
         zarr.consolidate_metadata(str(tmp))
 
     return write_atomic(out, write)

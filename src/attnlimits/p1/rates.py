@@ -162,7 +162,10 @@ def find_grids(
     constants: tuple[tuple[str, Any], ...] = (),
 ) -> list[Grid]:
     """Depth × heads grids, then tokens grids, present in ``stats`` (module docstring)."""
-    valid = stats["err"].isel(replicate=0, drop=True).notnull()
+    if "present" in stats:  # the cells that were run, recorded (the consolidated heads store)
+        valid = stats["present"]
+    else:
+        valid = stats["err"].isel(replicate=0, drop=True).notnull()
     grids = []
     for fixed in _combos(stats, layout.depth_fixed):
         block = valid.sel(fixed).transpose("L", "H").values
