@@ -2,14 +2,17 @@
 # `rule all`. Every experiment is declared in its own package (attnlimits.<name>.experiment);
 # the rules of workflow/rules/experiments.smk are made from those declarations.
 
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from attnlimits.config import ConfigError, duplicate_keys, validate_config
 from attnlimits.jobs import numeric_runtime
 from attnlimits.provenance import code_version
 from attnlimits.registry import STORES, registered
+from attnlimits.storage import remove_broken_links, remove_stale_temporaries
 
 config.pop(
     "report_captions", None
@@ -51,10 +54,44 @@ def job_code(job):
 
 
 def final_outputs():
-    """Every target of `rule all`: each configured experiment's outputs, and the verdicts."""
+    """Every target of `rule all`: each configured experiment's outputs, and the verdicts. The
+    stores of keyed jobs (limits, cells, runs) are targets too: a deleted one is rebuilt by the
+    next run (Snakemake does not rebuild a missing input of a job that need not run)."""
     targets = [results("verdicts.csv"), results("verdicts.html")]
     for experiment in EXPERIMENTS.values():
         for job in experiment.jobs:
-            if not job.keyed:
+            if job.keyed:
+                targets += [
+                    results(p) for p in experiment.store_paths(config, job.name)
+                ]
+            else:
                 targets += [results(p) for p in experiment.outputs(job).values()]
     return targets
+
+
+# A published store (<experiment>/results.zarr, statistics.zarr) is a link to its current version
+# (attnlimits.storage). One whose version is gone or emptied is missing: its link is removed
+# before the DAG is built, so that it is rebuilt (Snakemake cannot take the time of a dangling
+# link, and would keep a link to an emptied folder).
+for _link in remove_broken_links(
+    results(path)
+    for experiment in EXPERIMENTS.values()
+    for job in experiment.jobs
+    if not job.keyed
+    for name, path in experiment.outputs(job).items()
+    if name in STORES
+):
+    logger.warning(
+        f"removed {_link}: its version is gone or unfinished; it will be rebuilt"
+    )
+
+# The start of this run: hidden temporaries of killed jobs older than it are stale.
+RUN_START = time.time()
+
+
+onstart:
+    # Hidden temporary stores (and links) left by killed jobs (attnlimits.storage): no job of
+    # this run has started yet, so those whose process is gone, or that predate this run and were
+    # written on another machine, are removed. Nothing ever reads them.
+    for path in remove_stale_temporaries(RESULTS, before=RUN_START):
+        logger.info(f"removed {path}, left by a killed job")
