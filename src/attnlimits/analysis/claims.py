@@ -237,7 +237,8 @@ def _bound(
     fine_text = f"local slope at the fine end {fine[0]:.3g} [{fine[1]:.3g}, {fine[2]:.3g}]"
     if has_fine and growth(fine[1], fine[2])[0] > tol:  # the constant grows at the fine end
         if g_low > tol:
-            why = f"the constant grows over the grid ({grid_text}) and at its fine end ({fine_text})"
+            why = f"the constant grows over the grid ({grid_text}) and at its fine end "
+            why += f"({fine_text})"
             return (CONTRADICTED if paper else EXCEEDED), why
         return UNRESOLVED, (
             f"local slopes not settled: the constant does not grow over the grid ({grid_text}) "
