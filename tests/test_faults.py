@@ -11,6 +11,7 @@ while cells are being made is tests/test_workflow.py's test_interrupted_run_leav
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -143,7 +144,7 @@ def test_damaged_stores_are_errors_naming_them_never_nan(finished, tmp_path):
         (truncated.relative_to(repo), "heads_cell"),
     ]:
         assert f"DAMAGED {store} (rule {rule})" in cheap.stdout, cheap.stdout
-        assert f"rebuild: snakemake --cores N --forcerun {store}" in cheap.stdout
+        assert f"rebuild: snakemake --forcerun {store} --cores N" in cheap.stdout
     assert str(flipped.relative_to(repo)) not in cheap.stdout
     assert "3 of 9 stores are damaged" in cheap.stdout
     full = verify_cli(repo, "--full")
@@ -158,7 +159,7 @@ def test_a_deleted_chunk_of_a_cell_fails_the_aggregation_and_its_command_rebuild
     repo = copy_of(finished, tmp_path)
     damaged = cell(repo)
     chunk_of(repo / damaged, "e2").unlink()
-    failed = run(repo, "--cores", "1", "--forcerun", "heads_aggregate", CONSOLIDATED, check=False)
+    failed = run(repo, "--forcerun", "heads_aggregate", "--cores", "1", CONSOLIDATED, check=False)
     assert failed.returncode != 0
     said = failed.stdout + failed.stderr
     assert f"{damaged}: damaged or unfinished store: missing chunk" in said, said[-3000:]
@@ -171,52 +172,44 @@ def test_a_deleted_chunk_of_a_cell_fails_the_aggregation_and_its_command_rebuild
     assert report.returncode == 1
     [command] = [line for line in report.stdout.splitlines() if "rebuild:" in line]
     command = command.split("rebuild: ", 1)[1].replace("--cores N", "--cores 2").split()
-    assert command == ["snakemake", "--cores", "2", "--forcerun", str(damaged)]
-    # the command verify gives (the cell and what depends on it), up to the fit's tables
-    run(repo, *command[1:], STATISTICS)
+    assert command == ["snakemake", "--forcerun", str(damaged), "--cores", "2"]
+    # the command verify gives (the cell and what depends on it), up to the consolidated store
+    run(repo, *command[1:], CONSOLIDATED)
     assert verify_cli(repo).returncode == 0
-    assert_same_as(repo, finished, damaged, CONSOLIDATED, STATISTICS)
-    assert_same_claims(repo, finished)
+    assert_same_as(repo, finished, damaged, CONSOLIDATED)
 
 
 # --------------------------------------------------------------------------- deleted stores
 
 
 def test_deleted_stores_are_rebuilt_by_the_next_run(finished, tmp_path):
-    """Each kind of store, deleted alone, is rebuilt by the next run: every store is a target
-    of rule all (Snakemake rebuilds no missing input of a job that need not run), and a
-    published store whose version is gone or emptied is missing (its link is removed)."""
+    """Every store is a target of rule all, so a deleted one is rebuilt by the next run
+    (Snakemake rebuilds no missing input of a job that need not run: deleted limit and cell
+    stores were not), and a published store whose version is gone or emptied is missing (its
+    link is removed before the DAG is built)."""
     repo = copy_of(finished, tmp_path)
-    links = {rel: os.readlink(repo / rel) for rel in (CONSOLIDATED, STATISTICS)}
-    [limit] = (repo / "results/heads/limit").glob("*_N4_*.zarr")
-    deleted = {
-        # the link: what `rm -rf results/heads/statistics.zarr` removes
-        "heads_fit": repo / STATISTICS,
-        # the version the link points to: a dangling link
-        "heads_aggregate": (repo / CONSOLIDATED).resolve(),
-        "heads_cell": repo / cell(repo, "L4_H1_"),
-        "heads_limit": limit,
-    }
-    aside = tmp_path / "aside"
-    aside.mkdir()
-    for rule, path in deleted.items():  # one at a time, put back after the dry run
-        os.rename(path, aside / path.name)
-        jobs = planned_jobs(repo, CONFIG)
-        os.rename(aside / path.name, path)
-        upstream = CHAIN[: CHAIN.index(rule)]
-        assert jobs.get(rule) == 1 and not set(upstream) & set(jobs), (rule, jobs)
-        for rel, target in links.items():
-            if not (repo / rel).is_symlink():  # the dangling link, removed by the dry run
-                (repo / rel).symlink_to(target)
-    shutil.rmtree(deleted["heads_aggregate"])
+    link = os.readlink(repo / STATISTICS)
+    (repo / STATISTICS).unlink()  # the link: what `rm -rf results/heads/statistics.zarr` removes
+    jobs = planned_jobs(repo, CONFIG)
+    assert jobs.get("heads_fit") == 1 and "heads_aggregate" not in jobs, jobs
+    (repo / STATISTICS).symlink_to(link)
     for part in (repo / STATISTICS).resolve().iterdir():  # `rm -rf statistics.zarr/` empties it
-        if part.is_dir():
-            shutil.rmtree(part)
-        else:
-            part.unlink()
-    shutil.rmtree(deleted["heads_cell"])
+        _ = shutil.rmtree(part) if part.is_dir() else part.unlink()
+    shutil.rmtree((repo / CONSOLIDATED).resolve())  # the version: a dangling link
+    deleted_cell = cell(repo, "L4_H1_")  # N = 6, beside the cells that stay
+    shutil.rmtree(repo / deleted_cell)
+    [limit] = (repo / "results/heads/limit").glob("*_N4_*.zarr")  # and its one cell stays
     shutil.rmtree(limit)
-    run(repo, "--cores", "2")  # the next run
+    # the next run, up to the statistics (the plots and the verdict page aside)
+    out = run(repo, "--cores", "2", "all", "--omit-from", "heads_plots", "verdicts")
+    said = (out.stdout + out.stderr).split("Job stats:", 1)[1]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", said, re.M))
+    assert {rule: jobs.get(rule) for rule in CHAIN} == {
+        "heads_limit": "1",
+        "heads_cell": "2",  # the deleted one, and the one of the deleted limit
+        "heads_aggregate": "1",
+        "heads_fit": "1",
+    }, jobs
     assert stores(repo) == stores(finished)
     for rel in stores(repo):
         assert_same_store(repo / rel, finished / rel)
@@ -252,7 +245,10 @@ def kill_when_written(repo: Path, args: list[str], folder: Path, prefix: str) ->
         family = psutil.Process(proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         family = []
-    os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its jobs, mid-write
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its jobs, mid-write
+    except ProcessLookupError:  # it ended before (the assertion below says so)
+        pass
     for member in family:  # any job that left the process group
         try:
             member.kill()
@@ -264,33 +260,38 @@ def kill_when_written(repo: Path, args: list[str], folder: Path, prefix: str) ->
     return seen
 
 
-@pytest.mark.parametrize("stage", ["cell", "aggregate", "fit"])
-def test_sigkill_while_a_store_is_written(finished, tmp_path, stage):
+def test_sigkill_while_stores_are_written(finished, tmp_path):
+    """SIGKILL of Snakemake and its jobs while a cell store is written, then (the next run)
+    while the consolidated store is, then (the next) while the statistics are: each time
+    nothing unfinished is left under a final name and the datasets are the finished ones or
+    absent, never partial; each next run first removes what the killed one left."""
     repo = copy_of(finished, tmp_path)
-    target = {"cell": str(cell(repo)), "aggregate": CONSOLIDATED, "fit": STATISTICS}[stage]
-    force = target if stage == "cell" else f"heads_{stage}"
-    path = repo / target
-    kill_when_written(
-        repo, ["--cores", "1", "--forcerun", force, target], path.parent, f".{path.name}"
-    )
-    # nothing under a final name is unfinished; what was being written is hidden, or absent
-    report = verify_results(repo / "results")
-    assert report.ok, report.damaged
-    if stage != "cell":
-        try:
-            ds = attnlimits.open_results("heads", results=repo / "results")
-            stats = attnlimits.open_statistics("heads", results=repo / "results")
-        except FileNotFoundError as err:  # a clear error: the store being rebuilt is not there
-            assert target in str(err)
-        else:  # or the data of a finished store
-            assert_same_store(repo / CONSOLIDATED, finished / CONSOLIDATED)
-            assert int(ds["present"].sum()) == 5 and int(stats["present"].sum()) == 5
-    run(repo, "--unlock")  # a hard kill leaves Snakemake's lock
-    out = run(repo, "--cores", "2", target)
-    if report.temporaries:  # removed when the next run starts
-        assert "left by a killed job" in out.stdout + out.stderr
+    rebuilt = cell(repo)
+    # the next run (plots and verdict page aside); a hard kill leaves Snakemake's lock
+    # (`snakemake --unlock`: test_workflow's interrupted run)
+    run_args = ["--omit-from", "heads_plots", "verdicts", "--nolock", "--cores", "1", "all"]
+    left: list[Path] = []
+    for args, path in [
+        (["--forcerun", str(rebuilt)], repo / rebuilt),
+        ([], repo / CONSOLIDATED),
+        ([], repo / STATISTICS),
+    ]:
+        kill_when_written(repo, [*args, *run_args], path.parent, f".{path.name}")
+        assert not [p for p in left if p.exists() or p.is_symlink()]  # removed at the start
+        report = verify_results(repo / "results")
+        assert report.ok, report.damaged  # what was being written is hidden (or finished)
+        left = report.temporaries
+        for rel in (CONSOLIDATED, STATISTICS):
+            if (repo / rel).exists():
+                assert_same_store(repo / rel, finished / rel)
+            else:  # a clear error: the store being rebuilt is not there
+                with pytest.raises(FileNotFoundError, match=rel.split("/")[-1]):
+                    open_dataset(repo / rel)
+    out = run(repo, *run_args)
+    assert not left or "left by a killed job" in out.stdout + out.stderr
     assert not [p for p in (repo / "results").rglob("*") if ".tmp-" in p.name]
-    assert_same_as(repo, finished, target)
+    assert_same_as(repo, finished, rebuilt, CONSOLIDATED, STATISTICS)
+    assert_same_claims(repo, finished)
     assert verify_results(repo / "results").ok
 
 
@@ -312,10 +313,10 @@ def test_a_reader_keeps_valid_data_during_a_re_aggregation(finished, tmp_path):
             *SNAKEMAKE,
             "--configfile",
             "config/run.yaml",
-            "--cores",
-            "1",
             "--forcerun",
             "heads_aggregate",
+            "--cores",
+            "1",
             STATISTICS,
         ],
         cwd=repo,

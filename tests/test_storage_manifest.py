@@ -364,7 +364,7 @@ def test_verify_lists_every_damaged_store_with_its_rebuild_command(results, caps
     assert verify.main([str(results)]) == verify.DAMAGED
     out = capsys.readouterr().out
     assert f"DAMAGED {cell} (rule heads_cell)\n  - missing chunk 0.0 of array 'a'" in out
-    assert f"rebuild: snakemake --cores N --forcerun {cell}" in out
+    assert f"rebuild: snakemake --forcerun {cell} --cores N" in out
     assert f"DAMAGED {unknown}\n  - no manifest" in out and f"rm -rf {unknown}" in out
     assert "2 of 5 stores are damaged" in out
     assert "1 hidden temporaries of killed or running jobs" in out

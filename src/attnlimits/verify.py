@@ -114,7 +114,7 @@ def rebuild_command(
         rel = store.as_posix()
     for regex, rule in rules:
         if regex.fullmatch(rel):
-            return rule, f"snakemake --cores N --forcerun {store}"
+            return rule, f"snakemake --forcerun {store} --cores N"
     return None, f"rm -rf {store}  # no registered job writes it: delete it"
 
 
