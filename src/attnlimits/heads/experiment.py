@@ -105,7 +105,7 @@ EXPERIMENT = Experiment(
         "results": Dataset(
             opener="attnlimits.heads.datasets:open_results",
             doc="per-seed errors e2, e_inf and the Gram matrix of deviations over (mask, "
-            "normalisation, N, d, beta, L, H, seed), NaN where no cell was run",
+            "normalisation, N, d, beta, L, H, seed), present: which cells ran (NaN elsewhere)",
         ),
         "statistics": Dataset(
             opener="attnlimits.heads.datasets:open_statistics",
