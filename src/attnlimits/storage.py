@@ -459,14 +459,7 @@ def open_dataset(
     import xarray as xr
 
     store = checked_store(path, full=full)
-    try:
-        return xr.open_zarr(store, consolidated=True, chunks=chunks)
-    except StoreError:
-        raise
-    except (ValueError, KeyError, TypeError, OSError) as err:
-        raise StoreError(
-            path, [f"its metadata does not open ({type(err).__name__}: {err})"]
-        ) from err
+    return _opened(path, lambda: xr.open_zarr(store, consolidated=True, chunks=chunks))
 
 
 def open_group(path: str | os.PathLike, arrays: Iterable[str] | None = None) -> zarr.Group:
@@ -475,8 +468,16 @@ def open_group(path: str | os.PathLike, arrays: Iterable[str] | None = None) -> 
     import zarr
 
     store = checked_store(path, arrays=arrays)
+    return _opened(
+        path,
+        lambda: zarr.open_group(store, mode="r", zarr_format=ZARR_FORMAT, use_consolidated=True),
+    )
+
+
+def _opened(path: str | os.PathLike, opener: Callable[[], Any]) -> Any:
+    """``opener()``, its metadata errors as a :class:`StoreError` naming the store at ``path``."""
     try:
-        return zarr.open_group(store, mode="r", zarr_format=ZARR_FORMAT, use_consolidated=True)
+        return opener()
     except StoreError:
         raise
     except (ValueError, KeyError, TypeError, OSError) as err:
