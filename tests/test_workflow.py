@@ -40,7 +40,7 @@ def default_test_config() -> dict:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     repo = copy_repo(tmp_path_factory.mktemp("run") / "repo")
-    snakemake(repo, "--cores", "2")
+    snakemake(repo, "--cores", "2", trace=True)
     return repo
 
 

@@ -21,7 +21,7 @@ BASE = "test_adamw.yaml"
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("adamw") / "repo")
-    snakemake(repo, "--cores", "2", base=BASE)
+    snakemake(repo, "--cores", "2", base=BASE, trace=True)
     return repo
 
 

@@ -21,7 +21,7 @@ BASE = "test_lowtemp.yaml"
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("lowtemp") / "repo")
-    snakemake(repo, "--cores", "2", base=BASE)
+    snakemake(repo, "--cores", "2", base=BASE, trace=True)
     return repo
 
 

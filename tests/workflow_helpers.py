@@ -44,12 +44,18 @@ def snakemake(
     check: bool = True,
     timeout: float = 600,
     base: str = "test.yaml",
+    trace: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run Snakemake in ``repo`` on ``config`` (default: config/``base``), with the copy's code."""
+    """Run Snakemake in ``repo`` on ``config`` (default: config/``base``), with the copy's code.
+
+    ``trace``: every job traces the library functions it runs and warns when one lies outside
+    its code version (``ATTNLIMITS_TRACE_CODE``; about a third slower), which fails the call.
+    The first full run of each test config traces; the runs that follow re-run the same code."""
     cfg = repo / "config" / "run.yaml"
     cfg.write_text(yaml.safe_dump(config or load_config(base)))
-    # the copy's code, not the checkout's; jobs check that their code versions cover what ran
-    env = {**os.environ, "PYTHONPATH": str(repo / "src"), "ATTNLIMITS_TRACE_CODE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # the copy's code, not the checkout's
+    if trace:
+        env["ATTNLIMITS_TRACE_CODE"] = "1"
     proc = subprocess.run(
         [*SNAKEMAKE, "--configfile", str(cfg), *args],
         cwd=repo,
