@@ -147,6 +147,15 @@ class Dataset:
     doc: str
 
 
+def published(module: str, results: str, statistics: str) -> dict[str, Dataset]:
+    """The two datasets of an experiment whose ``module`` defines ``open_results`` and
+    ``open_statistics``, documented by ``results`` and ``statistics``."""
+    return {
+        "results": Dataset(f"{module}:open_results", results),
+        "statistics": Dataset(f"{module}:open_statistics", statistics),
+    }
+
+
 @dataclass(frozen=True)
 class Experiment:
     """Everything an experiment declares (module docstring)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from attnlimits.adamw import captions
 from attnlimits.adamw import grid as g
-from attnlimits.registry import Dataset, Experiment, Job, grid_job
+from attnlimits.registry import Experiment, Job, grid_job, published
 
 RUNNERS = "attnlimits.adamw.jobs"
 
@@ -67,14 +67,9 @@ EXPERIMENT = Experiment(
     claims="attnlimits.adamw.claims:CLAIMS",
     check="attnlimits.adamw.checks:problems",
     schema="attnlimits.adamw:schema.yaml",
-    datasets={
-        "results": Dataset(
-            opener="attnlimits.adamw.datasets:open_results",
-            doc="the cell stores: per-seed errors of X, P and θ after every AdamW step",
-        ),
-        "statistics": Dataset(
-            opener="attnlimits.adamw.datasets:open_statistics",
-            doc="statistics per variable and step selection over the cell dimensions, replicate",
-        ),
-    },
+    datasets=published(
+        "attnlimits.adamw.datasets",
+        results="the cell stores: per-seed errors of X, P and θ after every AdamW step",
+        statistics="statistics per variable and step selection over the cell dimensions, replicate",
+    ),
 )

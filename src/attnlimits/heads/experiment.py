@@ -11,7 +11,7 @@ from typing import Any
 
 from attnlimits.heads import captions
 from attnlimits.heads import grid as g
-from attnlimits.registry import Dataset, Experiment, Job, grid_job
+from attnlimits.registry import Experiment, Job, grid_job, published
 
 RUNNERS = "attnlimits.heads.jobs"
 
@@ -101,16 +101,11 @@ EXPERIMENT = Experiment(
     claims="attnlimits.heads.claims:CLAIMS",
     check="attnlimits.heads.checks:problems",
     schema="attnlimits.heads:schema.yaml",
-    datasets={
-        "results": Dataset(
-            opener="attnlimits.heads.datasets:open_results",
-            doc="per-seed errors e2, e_inf and the Gram matrix of deviations over (mask, "
-            "normalisation, N, d, beta, L, H, seed), present: which cells ran (NaN elsewhere)",
-        ),
-        "statistics": Dataset(
-            opener="attnlimits.heads.datasets:open_statistics",
-            doc="cell statistics (err, err_inf, bias, bias_raw, noise_floor, fluct, limit_error) "
-            "over the cell dimensions and replicate (0: the sample, 1..B: bootstrap)",
-        ),
-    },
+    datasets=published(
+        "attnlimits.heads.datasets",
+        results="per-seed errors e2, e_inf and the Gram matrix of deviations over (mask, "
+        "normalisation, N, d, beta, L, H, seed), present: which cells ran (NaN elsewhere)",
+        statistics="cell statistics (err, err_inf, bias, bias_raw, noise_floor, fluct, "
+        "limit_error) over the cell dimensions and replicate (0: the sample, 1..B: bootstrap)",
+    ),
 )

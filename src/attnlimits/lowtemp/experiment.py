@@ -11,7 +11,7 @@ from typing import Any
 
 from attnlimits.lowtemp import captions
 from attnlimits.lowtemp import grid as g
-from attnlimits.registry import Dataset, Experiment, Job, grid_job
+from attnlimits.registry import Experiment, Job, grid_job, published
 
 RUNNERS = "attnlimits.lowtemp.jobs"
 
@@ -77,14 +77,9 @@ EXPERIMENT = Experiment(
     claims="attnlimits.lowtemp.claims:CLAIMS",
     check="attnlimits.lowtemp.checks:problems",
     schema="attnlimits.lowtemp:schema.yaml",
-    datasets={
-        "results": Dataset(
-            opener="attnlimits.lowtemp.datasets:open_results",
-            doc="groups runs and terminal, the runs along `run` (head, variant, size)",
-        ),
-        "statistics": Dataset(
-            opener="attnlimits.lowtemp.datasets:open_statistics",
-            doc="the fit's slopes in beta per (head, variant, time) with intervals",
-        ),
-    },
+    datasets=published(
+        "attnlimits.lowtemp.datasets",
+        results="groups runs and terminal, the runs along `run` (head, variant, size)",
+        statistics="the fit's slopes in beta per (head, variant, time) with intervals",
+    ),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from attnlimits.grids import HASH, INTEGER
-from attnlimits.registry import Dataset, Experiment, Job, grid_job
+from attnlimits.registry import Experiment, Job, grid_job, published
 from attnlimits.sde import captions
 from attnlimits.sde import grid as g
 
@@ -90,14 +90,9 @@ EXPERIMENT = Experiment(
     claims="attnlimits.sde.claims:CLAIMS",
     check="attnlimits.sde.checks:problems",
     schema="attnlimits.sde:schema.yaml",
-    datasets={
-        "results": Dataset(
-            opener="attnlimits.sde.datasets:open_results",
-            doc="one group per kind (depth, width, chaos, sync), the runs along `run`",
-        ),
-        "statistics": Dataset(
-            opener="attnlimits.sde.datasets:open_statistics",
-            doc="the fit's points: every plotted statistic with its bootstrap interval",
-        ),
-    },
+    datasets=published(
+        "attnlimits.sde.datasets",
+        results="one group per kind (depth, width, chaos, sync), the runs along `run`",
+        statistics="the fit's points: every plotted statistic with its bootstrap interval",
+    ),
 )
