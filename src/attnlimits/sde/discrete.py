@@ -83,10 +83,29 @@ def simulate(
     out[:, 0] = x
     root = math.sqrt(dt)
     for layer in range(layers):
-        y = attention_half_step(x, attn, dt)
-        x = noise_half_step(y, root * field.sample(y, layer, xi[:, layer]))
+        x = layer_step(x, attn, dt, root, field, layer, xi[:, layer])
         out[:, layer + 1] = x
     return out
+
+
+def layer_step(
+    x: torch.Tensor,
+    attn: Attention,
+    dt: float | torch.Tensor,
+    root: float | torch.Tensor,
+    field: NoiseField,
+    layer: int,
+    xi: torch.Tensor,
+) -> torch.Tensor:
+    """One layer of the discrete model: Y = Π(X + Δ s A(X)), X' = Π(Y + sqrt(Δ) S(Y) ξ).
+
+    ``dt`` = Δ and ``root`` = sqrt(Δ) are floats or tensors (B, 1, 1) broadcasting over a batch
+    of systems (B, N, d) that run with different steps (``runs.depth``'s lock-step ladder); the
+    arithmetic per element is the same either way, so a system's result does not depend on the
+    batch it runs in.
+    """
+    y = attention_half_step(x, attn, dt)
+    return noise_half_step(y, root * field.sample(y, layer, xi))
 
 
 def simulate_depth(

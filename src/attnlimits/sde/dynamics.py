@@ -45,8 +45,8 @@ def attention_drift(x: torch.Tensor, attn: Attention) -> torch.Tensor:
     return attn.sign * attention(x, attn.head.qk, attn.head.v, attn.beta, "encoder")
 
 
-def attention_half_step(x: torch.Tensor, attn: Attention, dt: float) -> torch.Tensor:
-    """Y = Π(X + Δ·s·A(X))."""
+def attention_half_step(x: torch.Tensor, attn: Attention, dt: float | torch.Tensor) -> torch.Tensor:
+    """Y = Π(X + Δ·s·A(X)) (Δ a float, or a tensor broadcasting over the batch)."""
     return project(x + dt * attention_drift(x, attn), "sphere")
 
 

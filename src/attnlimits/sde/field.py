@@ -116,16 +116,33 @@ def lagrange_cubic(values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     n = values.shape[0]
     h = 2.0 / (n - 1)
     t = (u.clamp(-1.0, 1.0) + 1.0) / h
-    i = t.floor().clamp(1, n - 3)
-    f = t - i
-    i = i.long()
-    fm, f0, f1, f2 = f + 1.0, f, f - 1.0, f - 2.0
-    return (
-        -f0 * f1 * f2 / 6.0 * values[i - 1]
-        + fm * f1 * f2 / 2.0 * values[i]
-        - fm * f0 * f2 / 2.0 * values[i + 1]
-        + fm * f0 * f1 / 6.0 * values[i + 2]
-    )
+    i = t.floor().clamp_(1, n - 3)
+    f = t.sub_(i)
+    stencil = _stencils(values)[i.long()]  # (..., 4): values[i−1], …, values[i+2]
+    fm, f1, f2 = f + 1.0, f - 1.0, f - 2.0
+    # The four terms as written above, regrouped without changing a rounding: (−a)·b = −(a·b)
+    # and (−a)/c = −(a/c) exactly, so the first term is subtracted; f·(f−1) and (f+1)·f are shared.
+    p01, q = f * f1, fm * f
+    w0 = (p01 * f2).div_(6.0).mul_(stencil[..., 0])
+    w1 = (fm * f1).mul_(f2).div_(2.0).mul_(stencil[..., 1])
+    w2 = (q * f2).div_(2.0).mul_(stencil[..., 2])
+    w3 = q.mul_(f1).div_(6.0).mul_(stencil[..., 3])
+    return w1.sub_(w0).sub_(w2).add_(w3)
+
+
+def _stencils(values: torch.Tensor) -> torch.Tensor:
+    """(n, 4) table whose row i holds values[i−1], values[i], values[i+1], values[i+2] (rows 1 to
+    n−3 are used), so that ``lagrange_cubic`` gathers its stencil once; cached per table."""
+    key = (values.data_ptr(), values.shape[0], str(values.device))
+    if key not in _STENCILS:
+        padded = torch.cat([values[:1], values, values[-2:]])
+        if len(_STENCILS) >= 32:
+            _STENCILS.clear()
+        _STENCILS[key] = (padded.unfold(0, 4, 1)[: values.shape[0]].contiguous(), values)
+    return _STENCILS[key][0]
+
+
+_STENCILS: dict = {}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,10 +130,12 @@ def two_point_run(
 
 @dataclass(frozen=True)
 class EnergyCurve:
-    """e^{−β} E_β(μ_t) of every path at the layer times ``t`` (paths, times)."""
+    """e^{−β} E_β(μ_t) of every path at the layer times ``t`` (paths, times); ``snapshots`` the
+    tokens of the first paths at the requested layers (snapshot, paths, N, d), if any."""
 
     t: np.ndarray
     energy: np.ndarray
+    snapshots: torch.Tensor | None = None
 
     def mean(self) -> np.ndarray:
         return self.energy.mean(0)
@@ -151,16 +154,24 @@ def energy_curve(
     seed: int,
     record_every: int = 1,
     chunk: int = 128,
+    snapshot_layers: Sequence[int] = (),
+    snapshot_paths: int = 0,
 ) -> EnergyCurve:
     """Run the discrete model for ``layers`` layers of step Δ = ``dt`` from ``x0`` (paths, N, d)
     and record the interaction energy of every path every ``record_every`` layers.
 
     Depth is processed in chunks of ``chunk`` layers, so memory does not grow with the horizon;
     layer ℓ's normals come from the stream (seed, "sde.sync", N, d, ℓ), whatever the chunking.
+    The tokens of the first ``snapshot_paths`` paths at the layers ``snapshot_layers`` (each in
+    0..layers) are kept as ``snapshots``: every operation of a layer acts on each path alone, so
+    they equal a separate run of those paths on the same normals, bit for bit.
     """
     paths, n, d = x0.shape
     x = x0
     times, energies = [0.0], [interaction_energy(x, attn.beta).cpu()]
+    snap = {int(k): None for k in snapshot_layers}
+    if 0 in snap:
+        snap[0] = x0[:snapshot_paths].clone()
     for start in range(0, layers, chunk):
         steps = min(chunk, layers - start)
         xi = torch.stack(
@@ -171,5 +182,12 @@ def energy_curve(
             if (start + k) % record_every == 0:
                 times.append((start + k) * dt)
                 energies.append(interaction_energy(path[:, k], attn.beta).cpu())
+            if start + k in snap:
+                snap[start + k] = path[:snapshot_paths, k].clone()
         x = path[:, -1]
-    return EnergyCurve(np.asarray(times), torch.stack(energies, 1).numpy())
+    snapshots = None
+    if snap:
+        if any(v is None for v in snap.values()):
+            raise ValueError(f"snapshot layers {sorted(snap)} outside 0..{layers}")
+        snapshots = torch.stack([snap[int(k)] for k in snapshot_layers])
+    return EnergyCurve(np.asarray(times), torch.stack(energies, 1).numpy(), snapshots)

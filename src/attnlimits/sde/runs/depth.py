@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnlimits.sde.discrete import coarsen, simulate, uniform_tokens
+from attnlimits.sde.discrete import coarsen, layer_step, uniform_tokens
 from attnlimits.sde.dynamics import Attention
 from attnlimits.sde.field import GaussianField, NoiseField, zonal_kernel
 from attnlimits.sde.limit import reference_error_estimates, sup_mean_square
@@ -95,39 +95,71 @@ def _depth_ladder(
     ``pathwise_error(path_lo, path_hi)``; and the fine model's seed-0 tokens at the fine indices
     ``sample_at``. Equal to the library composition up to the summation order of the layers that
     span blocks (bit for bit where r divides the block).
+
+    The models run in lock step: at fine step k every model whose layer ends at k takes that
+    layer, all of them in one batch (``layer_step`` with per-system Δ), so the fine model's
+    L_fine layers carry the ladder's and the coarse models' layers (about 1.9 L_fine layers in
+    L_fine batched calls instead of separate ones). Every operation of a layer acts on each
+    system alone, so the values are those of separate ``simulate`` calls, bit for bit.
     """
     reps = x0.shape[0]
+    dev = x0.device
     state = {L: x0 for L in layer_counts}
     acc: dict[int, torch.Tensor] = {}
-    sups = {p: torch.zeros(reps, dtype=torch.float64, device=x0.device) for p in pairs}
+    sups = {p: torch.zeros(reps, dtype=torch.float64, device=dev) for p in pairs}
     wanted = {int(k) for k in sample_at}
     samples: dict[int, torch.Tensor] = {}
     if 0 in wanted:
         samples[0] = x0[0].clone()
+    strides = {L: fine // L for L in layer_counts}
+    steps: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def step_sizes(group: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Δ and sqrt(Δ) of each system of the batch of ``group``, (len·R, 1, 1)."""
+        if group not in steps:
+            dts = [horizon / L for L in group]
+            dt = torch.tensor(dts, dtype=torch.float64, device=dev).repeat_interleave(reps)
+            root = torch.tensor([math.sqrt(h) for h in dts], dtype=torch.float64, device=dev)
+            steps[group] = (dt.view(-1, 1, 1), root.repeat_interleave(reps).view(-1, 1, 1))
+        return steps[group]
+
     start = 0
     for xi in blocks:
         end = start + block
-        times: dict[int, np.ndarray] = {}
+        noise: dict[int, torch.Tensor] = {}
         paths: dict[int, torch.Tensor] = {}
+        times: dict[int, np.ndarray] = {}
         for L in layer_counts:
-            r = fine // L
+            r = strides[L]
             if block % r == 0:
-                path = simulate(state[L], attn, horizon / L, field, coarsen(xi, block // r))
+                noise[L] = coarsen(xi, block // r)
                 times[L] = np.arange(start + r, end + 1, r)
-                paths[L] = path[:, 1:]
             else:
                 acc[L] = acc[L] + xi.sum(1) if L in acc else xi.sum(1)
                 if end % r:
                     continue
-                xi_layer = (acc.pop(L) / math.sqrt(r)).unsqueeze(1)
-                path = simulate(state[L], attn, horizon / L, field, xi_layer)
+                noise[L] = (acc.pop(L) / math.sqrt(r)).unsqueeze(1)
                 times[L] = np.array([end])
-                paths[L] = path[:, 1:]
-            state[L] = paths[L][:, -1].clone()
+            paths[L] = torch.empty(
+                (reps, len(times[L]), *x0.shape[1:]), dtype=torch.float64, device=dev
+            )
+        for k in range(1, block + 1):
+            # models whose layer ends at fine step start + k (a spanning model: at the block end)
+            group = tuple(
+                L for L in times if (k % strides[L] == 0 if block % strides[L] == 0 else k == block)
+            )
+            j = {L: k // strides[L] - 1 if block % strides[L] == 0 else 0 for L in group}
+            x = torch.cat([state[L] for L in group])
+            xi_k = torch.cat([noise[L][:, j[L]] for L in group])
+            dt, root = step_sizes(group)
+            x = layer_step(x, attn, dt, root, field, 0, xi_k)
+            for L, x_l in zip(group, x.split(reps), strict=True):
+                state[L] = x_l
+                paths[L][:, j[L]] = x_l
         for lo, hi in pairs:
             if lo not in times:
                 continue
-            rows = torch.as_tensor(np.searchsorted(times[hi], times[lo]), device=x0.device)
+            rows = torch.as_tensor(np.searchsorted(times[hi], times[lo]), device=dev)
             gap = sup_mean_square(paths[lo], paths[hi][:, rows])
             sups[lo, hi] = torch.maximum(sups[lo, hi], gap)
         for k in sorted(wanted & set(range(start + 1, end + 1))):

@@ -8,17 +8,16 @@ attention sign 0 the two-point Lyapunov run (``sync.two_point_run``; rates λ₁
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
 
-from attnlimits.sde.discrete import simulate, uniform_tokens
-from attnlimits.sde.dynamics import Attention
+from attnlimits.sde.discrete import uniform_tokens
 from attnlimits.sde.exponents import energy_rate_bound, is_odd_field
-from attnlimits.sde.field import GaussianField, NoiseField, zonal_kernel
+from attnlimits.sde.field import GaussianField, zonal_kernel
 from attnlimits.sde.runs.common import (
     CountedField,
     Progress,
@@ -29,7 +28,6 @@ from attnlimits.sde.runs.common import (
     row_exponents,
 )
 from attnlimits.sde.sync import energy_curve, two_point_run
-from attnlimits.seeding import normal
 from attnlimits.storage import variable as _var
 
 SNAPSHOTS = 9
@@ -52,37 +50,6 @@ def sync_horizon_rate(lambda_1: float, lambda_bar: float, kappa_1: float) -> flo
     the pre-asymptotic phase), whatever its λ̄, so one ``cluster_threshold`` serves every row.
     """
     return max(abs(lambda_bar), 0.25 * sync_rate(lambda_1, lambda_bar, kappa_1))
-
-
-def _snapshots(
-    x0: torch.Tensor,
-    attn: Attention,
-    field: NoiseField,
-    dt: float,
-    at: Sequence[int],
-    seed: int,
-    paths: int,
-) -> torch.Tensor:
-    """Tokens of the first ``paths`` paths of ``energy_curve`` at layers ``at`` (snap, paths, N, d).
-
-    Re-runs ``simulate`` layer block by layer block on the same normals as ``energy_curve``
-    (layer ℓ: the first ``paths`` rows of ``normal((P, N, d), seed, "sde.sync", N, d, ℓ)``).
-    """
-    total, n, d = x0.shape
-    x = x0[:paths]
-    out = []
-    done = 0
-    for stop in at:
-        if stop == done:
-            out.append(x)
-            continue
-        xi = torch.stack(
-            [normal((total, n, d), seed, "sde.sync", n, d, k)[:paths] for k in range(done, stop)], 1
-        ).to(x0.device)
-        x = simulate(x, attn, dt, field, xi)[:, -1]
-        out.append(x)
-        done = stop
-    return torch.stack(out)
 
 
 def run_sync(
@@ -127,12 +94,22 @@ def run_sync(
         np.unique(np.rint(np.linspace(0, len(recorded) - 1, SNAPSHOTS)).astype(np.int64))
     ]
     pooled = min(paths, COSINE_PATHS)
-    ticker = Ticker(progress, layers + int(snap_layers[-1]) + (2 if sign == 0 else 0))
+    ticker = Ticker(progress, layers + (2 if sign == 0 else 0))
 
     x0 = uniform_tokens(seed, list(range(paths)), n, d, device)
     field = CountedField(GaussianField(kappa), ticker)
-    curve = energy_curve(x0, attn, field, dt, layers, seed, record_every)
-    snaps = _snapshots(x0, attn, field, dt, snap_layers.tolist(), seed, pooled)
+    curve = energy_curve(
+        x0,
+        attn,
+        field,
+        dt,
+        layers,
+        seed,
+        record_every,
+        snapshot_layers=snap_layers.tolist(),
+        snapshot_paths=pooled,
+    )
+    snaps = curve.snapshots
     i, j = np.triu_indices(n, 1)
     cosines = (snaps @ snaps.transpose(-1, -2))[:, :, i, j].reshape(len(snap_layers), -1)
 
