@@ -41,13 +41,15 @@ pytestmark = pytest.mark.slow
 
 
 def trimmed_config() -> dict:
-    """config/test.yaml with 5 cells over 2 limits (the fit still finds its grids)."""
+    """config/test.yaml with 5 cells over 2 limits (the fit still finds its grids), 2 cells per
+    job (several batches: a damaged or deleted cell re-runs its own batch, not the others)."""
     config = load_config("test.yaml")
     config["heads"]["grids"] = {
         "depth_heads": {"N": [6], "d": [3], "beta": [1.0], "L": [2, 4], "H": [1, 4]},
         "tokens": {"N": [4], "d": [3], "beta": [1.0], "L": [4], "H": [2]},
     }
     config["heads"]["fits"]["bootstrap"] = 10
+    config["runtime"]["cells_per_job"] = {"heads_cell": 2}
     return config
 
 
@@ -78,8 +80,13 @@ def copy_of(finished: Path, tmp_path: Path) -> Path:
 
 def cell(repo: Path, name: str = "L2_H1_") -> Path:
     """A cell store of the copy, relative to it (N = 6)."""
-    [found] = (repo / "results/heads/cells").glob(f"*_N6_*/{name}*.zarr")
+    [found] = (repo / "results/heads/cells").glob(f"batch*/*_N6_*/{name}*.zarr")
     return found.relative_to(repo)
+
+
+def batch_of(store: Path) -> Path:
+    """The folder of the batch of cells a cell store belongs to (results/heads/cells/<batch>)."""
+    return Path(*store.parts[:4])
 
 
 def verify_cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -138,13 +145,13 @@ def test_damaged_stores_are_errors_naming_them_never_nan(finished, tmp_path):
 
     cheap = verify_cli(repo)
     assert cheap.returncode == 1, cheap.stderr
-    for store, rule in [
-        (CONSOLIDATED, "heads_aggregate"),
-        (STATISTICS, "heads_fit"),
-        (truncated.relative_to(repo), "heads_cell"),
+    for store, rule, target in [
+        (CONSOLIDATED, "heads_aggregate", CONSOLIDATED),
+        (STATISTICS, "heads_fit", STATISTICS),
+        (truncated.relative_to(repo), "heads_cell", batch_of(truncated.relative_to(repo))),
     ]:
         assert f"DAMAGED {store} (rule {rule})" in cheap.stdout, cheap.stdout
-        assert f"rebuild: snakemake --forcerun {store} --cores N" in cheap.stdout
+        assert f"rebuild: snakemake --forcerun {target} --cores N" in cheap.stdout
     assert str(flipped.relative_to(repo)) not in cheap.stdout
     assert "3 of 9 stores are damaged" in cheap.stdout
     full = verify_cli(repo, "--full")
@@ -172,8 +179,9 @@ def test_a_deleted_chunk_of_a_cell_fails_the_aggregation_and_its_command_rebuild
     assert report.returncode == 1
     [command] = [line for line in report.stdout.splitlines() if "rebuild:" in line]
     command = command.split("rebuild: ", 1)[1].replace("--cores N", "--cores 2").split()
-    assert command == ["snakemake", "--forcerun", str(damaged), "--cores", "2"]
-    # the command verify gives (the cell and what depends on it), up to the consolidated store
+    assert command == ["snakemake", "--forcerun", str(batch_of(damaged)), "--cores", "2"]
+    # the command verify gives (the cell's batch and what depends on it), up to the consolidated
+    # store
     run(repo, *command[1:], CONSOLIDATED)
     assert verify_cli(repo).returncode == 0
     assert_same_as(repo, finished, damaged, CONSOLIDATED)
@@ -200,13 +208,16 @@ def test_deleted_stores_are_rebuilt_by_the_next_run(finished, tmp_path):
     shutil.rmtree(repo / deleted_cell)
     [limit] = (repo / "results/heads/limit").glob("*_N4_*.zarr")  # and its one cell stays
     shutil.rmtree(limit)
+    [limit_cell] = (repo / "results/heads/cells").glob("batch*/*_N4_*/*.zarr")
+    batches = {batch_of(deleted_cell), batch_of(limit_cell.relative_to(repo))}
     # the next run, up to the statistics (the plots and the verdict page aside)
     out = run(repo, "--cores", "2", "all", "--omit-from", "heads_plots", "verdicts")
     said = (out.stdout + out.stderr).split("Job stats:", 1)[1]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", said, re.M))
     assert {rule: jobs.get(rule) for rule in CHAIN} == {
         "heads_limit": "1",
-        "heads_cell": "2",  # the deleted one, and the one of the deleted limit
+        # the batches of the deleted cell and of the deleted limit's cell
+        "heads_cell": str(len(batches)),
         "heads_aggregate": "1",
         "heads_fit": "1",
     }, jobs
@@ -267,12 +278,13 @@ def test_sigkill_while_stores_are_written(finished, tmp_path):
     absent, never partial; each next run first removes what the killed one left."""
     repo = copy_of(finished, tmp_path)
     rebuilt = cell(repo)
+    batch = batch_of(rebuilt)  # its cells are written in a hidden folder, renamed when all are
     # the next run (plots and verdict page aside); a hard kill leaves Snakemake's lock
     # (`snakemake --unlock`: test_workflow's interrupted run)
     run_args = ["--omit-from", "heads_plots", "verdicts", "--nolock", "--cores", "1", "all"]
     left: list[Path] = []
     for args, path in [
-        (["--forcerun", str(rebuilt)], repo / rebuilt),
+        (["--forcerun", str(batch)], repo / batch),
         ([], repo / CONSOLIDATED),
         ([], repo / STATISTICS),
     ]:

@@ -98,7 +98,7 @@ def run_jobs(config: dict[str, Any], name: str, results: Path) -> None:
                 for k, v in job.needs(config, key).items()
             }
             if job.keyed:
-                outputs = {"store": str(results / job.path(config, key))}
+                outputs = {"store": str(results / experiment.store_path(config, job.name, key))}
             else:
                 outputs = {k: str(results / p) for k, p in experiment.outputs(job).items()}
             context = JobContext(
@@ -285,7 +285,8 @@ def test_heads_results_and_statistics(built):
     assert ds.sizes["seed"] == config["heads"]["seeds"]
     assert ds.sizes["layer"] == max(c.L for c in cells) + 1
     for cell in cells:
-        store = open_dataset(results / grid.cell_path(config["heads"], cell)).compute()
+        path = registered()["heads"].store_path(config, "cell", cell)
+        store = open_dataset(results / path).compute()
         at = ds.sel({k: getattr(cell, k) for k in ("mask", "normalisation", "N", "d", "beta")})
         at = at.sel(L=cell.L, H=cell.H)
         for name in ("e2", "e_inf"):
@@ -383,7 +384,8 @@ def test_adamw_results_are_the_cells_along_run(built):
     assert ds.sizes["layer"] == max(c.L for c in cells) + 1
     for cell in cells:
         key = {k: getattr(cell, k) for k in grid.CELL_DIMS}
-        assert_run_is_store(ds, key, results, grid.cell_path(block, cell))
+        path = registered()["adamw"].store_path(config, "cell", cell)
+        assert_run_is_store(ds, key, results, path)
     cube = ds["loss_limit"].unstack("run")
     assert set(cube.dims) == {*grid.CELL_DIMS, "step"}
     stats = attnlimits.open_statistics("adamw", results=results)

@@ -28,6 +28,7 @@ from workflow_helpers import (
     stores,
 )
 
+from attnlimits.registry import registered
 from attnlimits.storage import open_dataset
 
 pytestmark = pytest.mark.slow
@@ -74,12 +75,22 @@ def test_plot_option_reruns_only_plotting(finished):
     assert planned_jobs(finished, cfg) == {"heads_plots": 1, "all": 1}
 
 
+def cell_batches(config: dict) -> dict:
+    """Each heads cell of ``config`` → the folder of its batch."""
+    heads = registered()["heads"]
+    return {key: b.folder for b in heads.batches(config, "cell") for key in b.keys}
+
+
 def test_new_grid_value_runs_only_new_cells(finished):
+    """The batches that receive a new cell re-run; the others keep their stores."""
     cfg = default_test_config()
     cfg["heads"]["grids"]["depth_heads"]["L"].append(16)
+    before, after = cell_batches(default_test_config()), cell_batches(cfg)
+    touched = {after[key] for key in after.keys() - before.keys()}
+    assert len(touched) < len(set(after.values())) == len(set(before.values())) == 4
     jobs = planned_jobs(finished, cfg)
     assert jobs == {
-        "heads_cell": 2,
+        "heads_cell": len(touched),
         "heads_aggregate": 1,
         "heads_fit": 1,
         "heads_plots": 1,
@@ -107,19 +118,33 @@ def test_editing_model_code_reruns_simulations_not_limits(finished, tmp_path):
     assert planned_jobs(repo) == {}
     model.write_text(model.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(repo)
-    assert jobs.get("heads_cell") == 9 and "heads_limit" not in jobs, jobs
+    assert jobs.get("heads_cell") == 4 and "heads_limit" not in jobs, jobs  # every batch
     solver = repo / "src/attnlimits/p1/limit.py"
     solver.write_text(solver.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(repo)
     assert jobs.get("heads_limit") == 4, jobs
 
 
-def test_stores_bit_identical_whatever_cores(finished, tmp_path):
+def without_batch(rel: Path) -> Path:
+    """A store's path with its batch folder left out (results/heads/cells/<batch>/...)."""
+    parts = rel.parts
+    return Path(*parts[:3], *parts[4:]) if parts[:3] == ("results", "heads", "cells") else rel
+
+
+def test_stores_bit_identical_whatever_cores_and_batches(finished, tmp_path):
+    """One core instead of two, and every cell in one batch instead of four: the same stores
+    (the cells in other folders)."""
     repo = copy_repo(tmp_path / "one_core")
-    snakemake(repo, "--cores", "1")
-    assert stores(repo) == stores(finished)
-    for rel in stores(repo):
-        assert_same_store(repo / rel, finished / rel)
+    cfg = default_test_config()
+    cfg["runtime"]["cells_per_job"] = {"heads_cell": 64}
+    snakemake(repo, "--cores", "1", config=cfg)
+    ours, theirs = stores(repo), stores(finished)
+    assert len({rel.parts[3] for rel in ours if rel.parts[2] == "cells"}) == 1
+    assert len({rel.parts[3] for rel in theirs if rel.parts[2] == "cells"}) == 4
+    assert sorted(map(without_batch, ours)) == sorted(map(without_batch, theirs))
+    where = {without_batch(rel): rel for rel in theirs}
+    for rel in ours:
+        assert_same_store(repo / rel, finished / where[without_batch(rel)])
 
 
 @pytest.mark.parametrize(

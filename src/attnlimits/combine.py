@@ -26,6 +26,7 @@ import pandas as pd
 import xarray as xr
 import zarr
 
+from attnlimits.batches import pattern_regex
 from attnlimits.storage import open_dataset
 
 #: Attributes of :func:`attnlimits.provenance.provenance`: they describe how a store was made,
@@ -44,8 +45,6 @@ PROVENANCE_ATTRS = frozenset(
         "git_dirty",
     }
 )
-#: The pattern of a wildcard that has no constraint: one path part.
-ANY_PART = "[^/]+"
 RUN = "run"
 
 
@@ -71,19 +70,6 @@ class Found:
 
     wildcards: Mapping[str, str]
     path: Path
-
-
-def pattern_regex(pattern: str, constraints: Mapping[str, str]) -> re.Pattern[str]:
-    """The regular expression of a path pattern (``{name}`` → the group ``name``, matching
-    ``constraints[name]`` or one path part)."""
-    out, last = [], 0
-    for match in re.finditer(r"\{(\w+)\}", pattern):
-        out.append(re.escape(pattern[last : match.start()]))
-        name = match.group(1)
-        out.append(f"(?P<{name}>{constraints.get(name, ANY_PART)})")
-        last = match.end()
-    out.append(re.escape(pattern[last:]))
-    return re.compile("".join(out))
 
 
 def store_attrs(path: Path) -> dict[str, Any]:

@@ -292,10 +292,26 @@ def _semantic_problems(config: dict, experiments: Mapping[str, Experiment]) -> I
         )
 
     yield from _dask_problems(config["runtime"]["dask"])
+    yield from _batch_problems(config["runtime"]["cells_per_job"], experiments)
 
     for name, experiment in experiments.items():
         if experiment.check is not None and isinstance(config.get(name), dict):
             yield from resolve(experiment.check)(config)
+
+
+def _batch_problems(
+    chosen: Mapping[str, int], experiments: Mapping[str, Experiment]
+) -> Iterator[str]:
+    """Every key of ``runtime.cells_per_job`` names a batched job kind (``<experiment>_<job>``)."""
+    batched = sorted(
+        f"{name}_{job.name}" for name, e in experiments.items() for job in e.jobs if job.batched
+    )
+    for rule in chosen:
+        if rule not in batched:
+            yield (
+                f"runtime.cells_per_job.{rule}: no batched job of that name; "
+                f"allowed here: {batched}"
+            )
 
 
 def _dask_problems(scheduler: str) -> Iterator[str]:

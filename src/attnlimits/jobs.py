@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from typing import Any
 
 from attnlimits.progress import job_logger, reporter
 from attnlimits.registry import resolve
+from attnlimits.storage import commit_path, temporary_path
 
 #: Runtime settings that can change a number (they are part of a job's parameters); the others
 #: (``dask``: where lazy reads run) only change how a job runs.
@@ -76,6 +78,23 @@ class JobContext:
 
         return provenance(params, seeds, self.code)
 
+    def stores(self, job: str) -> list[str]:
+        """The store of every key of this experiment's keyed ``job`` (an input of this job), in
+        key order: inside its batch's folder for a batched kind (:mod:`attnlimits.batches`)."""
+        root = Path(self.config["results"])
+        return [str(root / p) for p in self._experiment().store_paths(self.config, job)]
+
+    def store(self, job: str, key: Any) -> str:
+        """The store of one ``key`` of this experiment's keyed ``job``."""
+        return str(
+            Path(self.config["results"]) / self._experiment().store_path(self.config, job, key)
+        )
+
+    def _experiment(self) -> Any:
+        from attnlimits.registry import registered
+
+        return registered(self.config.get("plugins", ()))[self.experiment]
+
     def folder(self, name: str) -> Path:
         """The output folder ``name`` (``tables``, ``plots``), created."""
         path = Path(getattr(self.output, name))
@@ -83,29 +102,83 @@ class JobContext:
         return path
 
 
+class Files(list):
+    """Paths by position and by name (``files[0]``, ``files.limit``), like Snakemake's."""
+
+    def __init__(self, named: Mapping[str, Any]) -> None:
+        super().__init__(named.values())
+        self.__dict__.update(named)
+
+
 def run_job(snakemake: Any) -> None:
-    """Run the job Snakemake hands the script: build its context, call its runner."""
+    """Run the job Snakemake hands the script: build its context, call its runner (once per key
+    of a batch, :func:`run_batch`)."""
     params = snakemake.params
     log = job_logger(snakemake.log[0], f"{params.experiment}_{params.job}")
-    job = JobContext(
-        experiment=params.experiment,
-        name=params.job,
-        spec=params.spec,
-        input=snakemake.input,
-        output=snakemake.output,
-        log=log,
-        code=params.code,
-        config=snakemake.config,
-    )
-    log.info("%s_%s: %s", job.experiment, job.name, params.runner)
+    context = {
+        "experiment": params.experiment,
+        "name": params.job,
+        "log": log,
+        "code": params.code,
+        "config": snakemake.config,
+    }
+    log.info("%s_%s: %s", params.experiment, params.job, params.runner)
     runner = resolve(params.runner)
+    batch = getattr(params, "batch", None)
+    if batch is None:
+        jobs = [
+            JobContext(spec=params.spec, input=snakemake.input, output=snakemake.output, **context)
+        ]
+        _run_traced(params.runner, runner, jobs, log)
+    else:
+        folder = temporary_path(snakemake.output[0])
+        try:
+            _run_traced(params.runner, runner, _batch_jobs(context, batch, folder), log)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        commit_path(folder, snakemake.output[0])
+    log.info("done")
+
+
+def _run_traced(
+    name: str, runner: Callable[[JobContext], None], jobs: list[JobContext], log: Any
+) -> None:
+    """Run ``runner`` on every job; with :data:`TRACE_CODE` set, check the library functions it
+    ran against the job's code version."""
     if os.environ.get(TRACE_CODE):
         with _FunctionsRun() as ran:
-            runner(job)
-        _check_code_version(params.runner, ran.modules(), log)
+            _run_all(runner, jobs, log)
+        _check_code_version(name, ran.modules(), log)
     else:
+        _run_all(runner, jobs, log)
+
+
+def _batch_jobs(
+    context: Mapping[str, Any], members: list[Mapping[str, Any]], folder: Path
+) -> list[JobContext]:
+    """The context of each key of a batch (:mod:`attnlimits.batches`): its own parameters and
+    inputs, its store inside ``folder`` (a temporary name of the batch's folder, renamed into
+    place once every store is written)."""
+    return [
+        JobContext(
+            spec=member["spec"],
+            input=Files(member["input"]),
+            output=Files({"store": str(folder / member["store"])}),
+            **context,
+        )
+        for member in members
+    ]
+
+
+def _run_all(runner: Callable[[JobContext], None], jobs: list[JobContext], log: Any) -> None:
+    if len(jobs) == 1:
+        runner(jobs[0])
+        return
+    progress = reporter(log, "keys of the batch")
+    for done, job in enumerate(jobs, 1):
         runner(job)
-    log.info("done")
+        progress(done, len(jobs))
 
 
 class _FunctionsRun:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnlimits.batches import Batch, batched_pattern, make_batches, member_path
+
 #: The experiments of this package: name → module defining ``EXPERIMENT``.
 BUILTIN: dict[str, str] = {
     "heads": "attnlimits.heads.experiment",
@@ -79,10 +81,17 @@ class Job:
     #: a few seconds of pandas: run on the submitting machine, not as a cluster job
     local: bool = False
     estimate: Callable[[Config, Any], Any] | None = None
+    #: keys per job by default for a cheap keyed job (:mod:`attnlimits.batches`; overridden by
+    #: ``runtime.cells_per_job.<experiment>_<name>``); None: one job per key
+    per_job: int | None = None
 
     @property
     def keyed(self) -> bool:
         return self.pattern is not None
+
+    @property
+    def batched(self) -> bool:
+        return self.per_job is not None
 
     def key_of(self, config: Config, wildcards: Any) -> Any:
         """The key whose path has these wildcards (keyed jobs)."""
@@ -122,6 +131,7 @@ def grid_job(
 
 
 _KEY_CACHE: dict[tuple[int, int], tuple[Config, Sequence[Any]]] = {}
+_BATCH_CACHE: dict[tuple[int, int], tuple[Config, int, list[Batch], dict[Any, str]]] = {}
 
 
 def _keys(job: Job, config: Config) -> Sequence[Any]:
@@ -179,11 +189,89 @@ class Experiment:
                 return job
         raise KeyError(f"experiment {self.name} has no job {name!r}")
 
+    def keys(self, config: Config, job: str) -> Sequence[Any]:
+        """The keys of the keyed ``job``, in configuration order."""
+        return _keys(self.job(job), config)
+
+    def per_job(self, config: Config, job: str) -> int | None:
+        """Keys per job of the keyed ``job``: ``runtime.cells_per_job.<experiment>_<job>``,
+        else its declared default; None for a job run once per key."""
+        kind = self.job(job)
+        if not kind.batched:
+            return None
+        chosen = config.get("runtime", {}).get("cells_per_job", {})
+        return int(chosen.get(f"{self.name}_{job}", kind.per_job))
+
+    def _batching(self, config: Config, job: str) -> tuple[list[Batch], dict[Any, str]]:
+        """The batches of the batched ``job`` and each key's store, computed once per config."""
+        kind = self.job(job)
+        per_job = self.per_job(config, job)
+        assert per_job is not None and kind.pattern is not None and kind.path is not None
+        cached = _BATCH_CACHE.get((id(config), id(kind)))
+        if cached is None or cached[0] is not config or cached[1] != per_job:
+            keys = _keys(kind, config)
+            paths = {key: kind.path(config, key) for key in keys}
+            found = make_batches(keys, list(paths.values()), kind.pattern, kind.wildcards, per_job)
+            where = {
+                key: member_path(batch.folder, paths[key], kind.pattern)
+                for batch in found
+                for key in batch.keys
+            }
+            cached = (config, per_job, found, where)
+            _BATCH_CACHE[(id(config), id(kind))] = cached
+        return cached[2], cached[3]
+
+    def batches(self, config: Config, job: str) -> list[Batch]:
+        """The batches of the batched ``job`` (:mod:`attnlimits.batches`), by index."""
+        return self._batching(config, job)[0]
+
+    def batch(self, config: Config, job: str, wildcards: Any) -> Batch:
+        """The batch of ``job`` whose folder has these wildcards (``part``, ``parts``)."""
+        given = {str(k): str(v) for k, v in wildcards.items()}
+        for found in self.batches(config, job):
+            if found.wildcards == {k: given.get(k) for k in ("part", "parts")}:
+                return found
+        raise KeyError(f"no batch of {self.name}_{job} matches {given}")
+
     def store_paths(self, config: Config, job: str) -> list[str]:
-        """The results-relative stores of every key of the keyed ``job``."""
+        """The results-relative store of every key of the keyed ``job``, in key order (inside
+        its batch's folder for a batched job)."""
+        return [self.store_path(config, job, key) for key in _keys(self.job(job), config)]
+
+    def store_path(self, config: Config, job: str, key: Any) -> str:
+        """The results-relative store of one ``key`` of the keyed ``job``."""
         kind = self.job(job)
         assert kind.path is not None
-        return [kind.path(config, key) for key in _keys(kind, config)]
+        if not kind.batched:
+            return kind.path(config, key)
+        where = self._batching(config, job)[1]
+        if key not in where:
+            raise KeyError(f"{key} is not a key of {self.name}_{job}")
+        return where[key]
+
+    def output_of(self, config: Config, job: str, key: Any) -> str:
+        """The results-relative output of the job that computes ``key`` of the keyed ``job``:
+        its store, or its batch's folder."""
+        if not self.job(job).batched:
+            return self.store_path(config, job, key)
+        for found in self.batches(config, job):
+            if key in found.keys:
+                return found.folder
+        raise KeyError(f"{key} is not a key of {self.name}_{job}")
+
+    def keyed_outputs(self, config: Config, job: str) -> list[str]:
+        """The results-relative outputs of the keyed ``job``'s jobs: a store per key, or a
+        folder per batch."""
+        if self.job(job).batched:
+            return [found.folder for found in self.batches(config, job)]
+        return self.store_paths(config, job)
+
+    def store_pattern(self, job: str) -> str:
+        """The path pattern of the keyed ``job``'s stores (with the wildcard ``batch``, the
+        batch's folder, for a batched job: :func:`attnlimits.batches.batched_pattern`)."""
+        kind = self.job(job)
+        assert kind.pattern is not None
+        return batched_pattern(kind.pattern) if kind.batched else kind.pattern
 
     def outputs(self, job: Job) -> dict[str, str]:
         """The results-relative outputs of a single ``job``, by name: a store for the names of

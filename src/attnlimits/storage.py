@@ -582,6 +582,21 @@ def remove_broken_links(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return removed
 
 
+def remove_incomplete_batches(batches: Mapping[str, Iterable[str]]) -> list[Path]:
+    """Remove each batch folder (:mod:`attnlimits.batches`; folder → its members' stores) that
+    exists but lacks one of its stores or a store's manifest (a store deleted by hand), so that
+    the batch is missing and rebuilt. A batch folder is renamed into place finished, so such a
+    folder is never one being written. Returns the folders it removed."""
+    removed = []
+    for folder, stores in batches.items():
+        if os.path.isdir(folder) and not all(
+            os.path.isfile(os.path.join(store, MANIFEST)) for store in stores
+        ):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(Path(folder))
+    return removed
+
+
 # --------------------------------------------------------------------------- killed jobs
 
 

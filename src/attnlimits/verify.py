@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,20 +73,9 @@ def verify_results(results: str | os.PathLike, full: bool = False) -> Report:
     return report
 
 
-def _pattern(pattern: str, constraints: Mapping[str, str]) -> re.Pattern[str]:
-    """The regular expression of a path pattern: ``{name}`` matches ``constraints[name]``, or
-    one path part."""
-    out, last = [], 0
-    for match in re.finditer(r"\{(\w+)\}", pattern):
-        out.append(re.escape(pattern[last : match.start()]))
-        out.append(f"(?:{constraints.get(match.group(1), '[^/]+')})")
-        last = match.end()
-    out.append(re.escape(pattern[last:]))
-    return re.compile("".join(out))
-
-
 def rules_by_path(plugins: Sequence[str] = ()) -> list[tuple[re.Pattern[str], str]]:
     """(results-relative path regex, rule name) of every store a registered job writes."""
+    from attnlimits.batches import BATCH_CONSTRAINT, pattern_regex
     from attnlimits.registry import STORES, registered
 
     out = []
@@ -94,8 +83,8 @@ def rules_by_path(plugins: Sequence[str] = ()) -> list[tuple[re.Pattern[str], st
         for job in experiment.jobs:
             rule = f"{experiment.name}_{job.name}"
             if job.keyed:
-                assert job.pattern is not None
-                out.append((_pattern(job.pattern, job.wildcards), rule))
+                constraints = {**job.wildcards, "batch": BATCH_CONSTRAINT}
+                out.append((pattern_regex(experiment.store_pattern(job.name), constraints), rule))
             else:
                 for name, path in experiment.outputs(job).items():
                     if name in STORES:
@@ -107,14 +96,17 @@ def rebuild_command(
     store: Path, results: Path, rules: Sequence[tuple[re.Pattern[str], str]]
 ) -> tuple[str | None, str]:
     """The rule that writes ``store`` (None if no registered job does) and the command that
-    rebuilds it."""
+    rebuilds it (a store of a batch: its batch's folder, :mod:`attnlimits.batches`)."""
     try:
         rel = store.relative_to(results).as_posix()
     except ValueError:
         rel = store.as_posix()
     for regex, rule in rules:
-        if regex.fullmatch(rel):
-            return rule, f"snakemake --forcerun {store} --cores N"
+        match = regex.fullmatch(rel)
+        if match is not None:
+            batch = match.groupdict().get("batch")
+            target = store if batch is None else results / rel[: match.end("batch")]
+            return rule, f"snakemake --forcerun {target} --cores N"
     return None, f"rm -rf {store}  # no registered job writes it: delete it"
 
 

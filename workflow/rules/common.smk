@@ -8,11 +8,18 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from attnlimits.batches import FOLDER as BATCH_FOLDER
+from attnlimits.batches import WILDCARDS as BATCH_WILDCARDS
+from attnlimits.batches import kind_folder
 from attnlimits.config import ConfigError, duplicate_keys, validate_config
 from attnlimits.jobs import numeric_runtime
 from attnlimits.provenance import code_version
 from attnlimits.registry import STORES, registered
-from attnlimits.storage import remove_broken_links, remove_stale_temporaries
+from attnlimits.storage import (
+    remove_broken_links,
+    remove_incomplete_batches,
+    remove_stale_temporaries,
+)
 
 config.pop(
     "report_captions", None
@@ -55,14 +62,15 @@ def job_code(job):
 
 def final_outputs():
     """Every target of `rule all`: each configured experiment's outputs, and the verdicts. The
-    stores of keyed jobs (limits, cells, runs) are targets too: a deleted one is rebuilt by the
-    next run (Snakemake does not rebuild a missing input of a job that need not run)."""
+    stores of keyed jobs (limits, cells, runs; a batch's folder) are targets too: a deleted one
+    is rebuilt by the next run (Snakemake does not rebuild a missing input of a job that need not run).
+    """
     targets = [results("verdicts.csv"), results("verdicts.html")]
     for experiment in EXPERIMENTS.values():
         for job in experiment.jobs:
             if job.keyed:
                 targets += [
-                    results(p) for p in experiment.store_paths(config, job.name)
+                    results(p) for p in experiment.keyed_outputs(config, job.name)
                 ]
             else:
                 targets += [results(p) for p in experiment.outputs(job).values()]
@@ -84,6 +92,26 @@ for _link in remove_broken_links(
     logger.warning(
         f"removed {_link}: its version is gone or unfinished; it will be rebuilt"
     )
+
+
+# A batch folder whose stores are not all there (one deleted by hand) is missing: removed, so
+# that its batch is rebuilt (Snakemake sees only the folder).
+def batch_stores(experiment, job):
+    stores = {}
+    for found in experiment.batches(config, job.name):
+        stores[results(found.folder)] = [
+            results(experiment.store_path(config, job.name, key)) for key in found.keys
+        ]
+    return stores
+
+
+for experiment in EXPERIMENTS.values():
+    for job in experiment.jobs:
+        if job.batched:
+            for _folder in remove_incomplete_batches(batch_stores(experiment, job)):
+                logger.warning(
+                    f"removed {_folder}: a store of its batch is gone; it will be rebuilt"
+                )
 
 # The start of this run: hidden temporaries of killed jobs older than it are stale.
 RUN_START = time.time()

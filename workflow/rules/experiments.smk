@@ -1,14 +1,21 @@
 # The rules of every configured experiment, made from its declaration (attnlimits.registry).
-# Keyed jobs (a limit, a cell, a run) write one store per key at the path of their pattern; the
-# others (aggregate, fit, plots) write a store and folders of tables and figures. Output, log and
-# benchmark paths come from one pattern per job kind; every rule runs workflow/scripts/job.py.
+# Keyed jobs (a limit, a cell, a run) write one store per key at the path of their pattern, or,
+# for a batched kind (attnlimits.batches: cheap cells), one folder per batch of keys holding each
+# key's store; the others (aggregate, fit, plots) write a store and folders of tables and
+# figures. Output, log and benchmark paths come from one pattern per job kind; every rule runs
+# workflow/scripts/job.py.
+
+
+def paths_of(needs):
+    """Results-relative inputs by name (a path or a list) as paths under the results folder."""
+    return {
+        name: results(p) if isinstance(p, str) else [results(q) for q in p]
+        for name, p in needs.items()
+    }
 
 
 def keyed_inputs(experiment, job):
-    return lambda wc: {
-        name: results(p) if isinstance(p, str) else [results(q) for q in p]
-        for name, p in job.needs(config, job.key_of(config, wc)).items()
-    }
+    return lambda wc: paths_of(job.needs(config, job.key_of(config, wc)))
 
 
 def keyed_spec(job):
@@ -22,10 +29,50 @@ def keyed_memory(job):
 
 
 def single_inputs(job):
-    return {
-        name: results(p) if isinstance(p, str) else [results(q) for q in p]
-        for name, p in job.needs(config, None).items()
-    }
+    return paths_of(job.needs(config, None))
+
+
+def batch_inputs(experiment, job):
+    """The inputs of a batch: those of its keys, by name, each path once."""
+
+    def inputs(wc):
+        union = {}
+        for key in experiment.batch(config, job.name, wc).keys:
+            for name, p in job.needs(config, key).items():
+                listed = union.setdefault(name, [])
+                listed += [
+                    q for q in ([p] if isinstance(p, str) else p) if q not in listed
+                ]
+        return paths_of(union)
+
+    return inputs
+
+
+def batch_members(experiment, job):
+    """Each key of a batch: its parameters, its inputs and its store's path in the folder."""
+
+    def members(wc):
+        found = experiment.batch(config, job.name, wc)
+        stores = {k: experiment.store_path(config, job.name, k) for k in found.keys}
+        return [
+            {
+                "spec": job.spec(config, key),
+                "input": paths_of(job.needs(config, key)),
+                "store": stores[key].removeprefix(found.folder + "/"),
+            }
+            for key in found.keys
+        ]
+
+    return members
+
+
+def batch_memory(experiment, job):
+    if callable(job.memory_mb):
+        return lambda wc: max(
+            job.memory_mb(job.spec(config, key))
+            for key in experiment.batch(config, job.name, wc).keys
+        )
+    return job.memory_mb
 
 
 def single_outputs(experiment, job):
@@ -55,7 +102,37 @@ def single_outputs(experiment, job):
 
 for experiment in EXPERIMENTS.values():
     for job in experiment.jobs:
-        if job.keyed:
+        if job.batched:
+            folder = kind_folder(job.pattern)
+
+            rule:
+                name:
+                    f"{experiment.name}_{job.name}"
+                input:
+                    unpack(batch_inputs(experiment, job)),
+                output:
+                    directory(results(f"{folder}/{BATCH_FOLDER}")),
+                log:
+                    results(f"logs/{folder}/{BATCH_FOLDER}.log"),
+                benchmark:
+                    results(f"benchmarks/{folder}/{BATCH_FOLDER}.tsv")
+                wildcard_constraints:
+                    **BATCH_WILDCARDS,
+                threads: 1
+                resources:
+                    mem_mb=batch_memory(experiment, job),
+                    runtime=job.runtime_min,
+                params:
+                    experiment=experiment.name,
+                    job=job.name,
+                    runner=job.runner,
+                    batch=batch_members(experiment, job),
+                    code=job_code(job),
+                    runtime=numeric_runtime(config["runtime"]),
+                script:
+                    "../scripts/job.py"
+
+        elif job.keyed:
             stem = job.pattern.removesuffix(".zarr")
 
             rule:

@@ -1,8 +1,9 @@
 """The datasets experiment ``adamw`` publishes (:func:`attnlimits.open_results`,
 :func:`attnlimits.open_statistics`), opened lazily (Dask-backed).
 
-``open_results(results)``: the cell stores ``<results>/adamw/cells/<variant>_eps<eps>_N<N>_d<d>_
-beta<beta>/L<L>_H<H>_<hash>.zarr`` (``adamw.runs.run_cell``) concatenated along a new dimension
+``open_results(results)``: the cell stores ``<results>/adamw/cells/<batch>/<variant>_eps<eps>_N<N>_
+d<d>_beta<beta>/L<L>_H<H>_<hash>.zarr`` (``adamw.runs.run_cell``; ``<batch>`` the folder of the
+job that computed it, :mod:`attnlimits.batches`) concatenated along a new dimension
 ``run`` indexed by a MultiIndex over the cell (``variant``, ``eps``, ``N``, ``d``, ``beta``, ``L``,
 ``H``): ``ds.sel(variant="blockwise", d=3, L=4, H=4)`` picks a run of one (ε, N, β), and
 ``ds.unstack("run")`` spreads the runs over the hypercube of the cell dimensions (NaN where no
@@ -54,6 +55,7 @@ from typing import Any
 import xarray as xr
 
 from attnlimits.adamw import grid as g
+from attnlimits.batches import BATCH_CONSTRAINT
 from attnlimits.combine import concat_runs, find_stores, open_store
 from attnlimits.grids import make_key
 
@@ -62,9 +64,12 @@ EXPERIMENT = "adamw"
 
 def open_results(results: Path, config: Mapping[str, Any] | None = None) -> xr.Dataset:
     """The cell stores along ``run`` (module docstring)."""
-    block = None if config is None else config.get(EXPERIMENT)
-    expected = None if block is None else [g.cell_path(block, c) for c in g.cells(block)]
-    found = find_stores(results, g.CELL_PATTERN, g.WILDCARD_CONSTRAINTS, EXPERIMENT, expected)
+    from attnlimits.adamw.experiment import EXPERIMENT as DECLARED
+
+    expected = None if config is None else DECLARED.store_paths(config, "cell")
+    constraints = {**g.WILDCARD_CONSTRAINTS, "batch": BATCH_CONSTRAINT}
+    pattern = DECLARED.store_pattern("cell")
+    found = find_stores(results, pattern, constraints, EXPERIMENT, expected)
     runs = [(asdict(make_key(g.Cell, item.wildcards)), item.path) for item in found]
     return concat_runs(runs, EXPERIMENT, results)
 

@@ -47,7 +47,7 @@ def fit(job: JobContext) -> None:
     keys = grid.cells(job.block)
     cells = [
         (key, open_dataset(path, chunks=None))  # lazily: the statistics need few variables
-        for key, path in zip(keys, job.input.cells, strict=True)
+        for key, path in zip(keys, job.stores("cell"), strict=True)
     ]
     weights = replicate_weights(
         cells[0][1].sizes["seed"], opts["bootstrap"], opts["bootstrap_seed"]

@@ -16,21 +16,22 @@ from attnlimits.registry import Experiment, Job, grid_job, published
 RUNNERS = "attnlimits.heads.jobs"
 
 
-def _trajectory_cell(config: dict[str, Any]) -> g.Cell:
+def trajectory_cell(config: dict[str, Any]) -> g.Cell:
+    """The cell whose trajectories are drawn (``plots.trajectories``)."""
     tr = config["plots"]["trajectories"]
     keys = ("mask", "normalisation", "N", "d", "beta", "L", "H")
     return g.Cell(**{k: (float(tr[k]) if k == "beta" else tr[k]) for k in keys})
 
 
-def _cell_paths(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
-    return {"cells": [g.cell_path(config["heads"], c) for c in g.cells(config["heads"])]}
+def _cell_outputs(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
+    return {"cells": EXPERIMENT.keyed_outputs(config, "cell")}
 
 
 def _plot_inputs(config: dict[str, Any], key: Any) -> dict[str, str]:
-    cell = _trajectory_cell(config)
+    cell = trajectory_cell(config)
     return {
         "tables": "heads/tables",
-        "cell": g.cell_path(config["heads"], cell),
+        "cell": EXPERIMENT.output_of(config, "cell", cell),
         "limit": g.limit_path(config["heads"], cell.limit),
     }
 
@@ -65,6 +66,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
             estimate=g.estimate_cell,
+            per_job=32,
         ),
         Job(
             name="aggregate",
@@ -74,7 +76,7 @@ EXPERIMENT = Experiment(
                 "seeds": c["heads"]["seeds"],
                 "cells": [asdict(cell) for cell in g.cells(c["heads"])],
             },
-            needs=_cell_paths,
+            needs=_cell_outputs,
             outputs=("results",),
             estimate=g.estimate_aggregate,
         ),
