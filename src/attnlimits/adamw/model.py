@@ -14,11 +14,13 @@ Backward. The backpropagated variables are normalised per token and input:
 
 so that P_n = Rᵀ(R X_nⁱ − yⁱ) and P_j = (∂X_{j+1}/∂X_j)ᵀ P_{j+1} exactly as in MODELS.md; they do
 not scale with L, S or N (J is a mean over inputs and tokens), so discrete and limit P compare
-directly. They are computed by autodiff (``torch.autograd.grad`` with respect to the list of
-states). On the sphere Π's Jacobian projects onto the tangent space, so P_j (j < n) is tangent up
-to O(Δ) while P_n is not: the P_j converge to the tangent part P(x)p of MODELS.md's ambient adjoint,
-the only part that enters the gradient (its normal part depends on how P(x) is extended off the
-sphere).
+directly. They are the exact reverse-mode derivative of the forward steps, written out by hand
+(``_step_back``: the chain rule through Π, the value products, the softmax and the scores;
+checked against autograd, finite differences and a per-head reference in the tests) rather than
+taped by autograd, whose graph costs several times the arithmetic for these small tensors. On the
+sphere Π's Jacobian projects onto the tangent space, so P_j (j < n) is tangent up to O(Δ) while
+P_n is not: the P_j converge to the tangent part P(x)p of MODELS.md's ambient adjoint, the only
+part that enters the gradient (its normal part depends on how P(x) is extended off the sphere).
 
 Scaled gradient. Per (step, atom) group, with Δ w_{jr} the head mass of the group,
 
@@ -40,8 +42,10 @@ from dataclasses import dataclass
 
 import torch
 
-from attnlimits.adamw.params import slice_steps, step_count
+from attnlimits.adamw.params import step_count
 from attnlimits.adamw.task import Task, loss
+from attnlimits.attention import MASKS
+from attnlimits.geometry import NORMALISATIONS
 from attnlimits.head import Head
 from attnlimits.p1.dynamics import Dynamics
 
@@ -64,6 +68,91 @@ def batch_shape(params: Head, weights: torch.Tensor) -> torch.Size:
     return batch
 
 
+def _check(dynamics: Dynamics) -> None:
+    if dynamics.mask not in MASKS:
+        raise ValueError(f"unknown mask {dynamics.mask!r}; allowed: {MASKS}")
+    if dynamics.normalisation not in NORMALISATIONS:
+        raise ValueError(
+            f"unknown normalisation {dynamics.normalisation!r}; allowed: {NORMALISATIONS}"
+        )
+
+
+def _step_matrices(params: Head, weights: torch.Tensor, beta: float) -> torch.Tensor:
+    """Every step's heads as one matrix KV (..., n, d, M·2·d), so that ``x @ KV`` gives at once,
+    per token k and atom r, the key side of the scores and the weighted values:
+
+        ``(x @ KV)[k, r, 0] = β (QᵀK)_r x_k``,  ``(x @ KV)[k, r, 1] = w_r V_r x_k``,
+
+    whence the scores β ⟨Q_r xⁱ, K_r xᵏ⟩ = xⁱ · (β (QᵀK)_r xᵏ) and Σ_r w_r A_r = Σ_{k,r} W_{i,kr}
+    (w_r V_r xᵏ) (one matrix product over the pairs (k, r)).
+    """
+    key = (beta * params.qk).movedim(-1, -3)  # (..., n, b, M, c) = β (QᵀK)_r[c, b]
+    value = (weights[..., None, None] * params.v).movedim(-1, -3)  # (..., n, c, M, e)
+    kv = torch.stack(torch.broadcast_tensors(key, value), dim=-2)  # (..., n, d, M, 2, d)
+    return kv.flatten(-3)
+
+
+def _mask(n_tokens: int, device: torch.device) -> torch.Tensor:
+    """True at the score (i, k, r) of a token k after i (causal mask), shape (N, N, 1)."""
+    return torch.ones(n_tokens, n_tokens, dtype=torch.bool, device=device).triu(1)[..., None]
+
+
+def _attention(x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> tuple:
+    """Softmax weights W (..., S, N, N·M) over (k, r) (normalised over k for each r), the key
+    side xk and the weighted values xv (..., S, N·M, d) of tokens ``x`` (..., S, N, d) under one
+    step's ``kv`` (..., d, M·2·d) (:func:`_step_matrices`).
+
+    The softmax is taken in log-sum-exp form (``attention.softmax_weights``): the row maximum is
+    subtracted before exp, so no score overflows whatever β; masked scores get weight exactly 0.
+    """
+    *batch, s, n, d = x.shape
+    atoms = kv.shape[-1] // (2 * d)
+    both = (x.reshape(*batch, s * n, d) @ kv).view(*batch, s, n * atoms, 2, d)
+    xk, xv = both[..., 0, :], both[..., 1, :]  # (..., S, N·M, d), rows (k, r)
+    scores = (x @ xk.transpose(-1, -2)).view(*batch, s, n, n, atoms)  # (i, k, r)
+    if mask is not None:
+        scores.masked_fill_(mask, float("-inf"))
+    scores = scores.sub_(scores.amax(-2, keepdim=True)).exp_()
+    w = scores.div_(scores.sum(-2, keepdim=True)).view(*batch, s, n, n * atoms)
+    return w, xk, xv
+
+
+def _project(y: torch.Tensor, sphere: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Π(y) and |y| (None for ``none``)."""
+    if not sphere:
+        return y, None
+    norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+    return y / norm, norm
+
+
+def _step(
+    x: torch.Tensor, kv: torch.Tensor, dt: float, mask: torch.Tensor | None, sphere: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """X_{j+1} = Π(X_j + Δ Σ_r w_r A_{θ_r}(X_j)) and |X_j + Δ …| (sphere) for one step."""
+    w, _, xv = _attention(x, kv, mask)
+    return _project(x + dt * (w @ xv), sphere)
+
+
+def _forward(
+    x: torch.Tensor, kv: torch.Tensor, dt: float, dynamics: Dynamics
+) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """States X_0..X_n and the norms |Y_j| before projection, from X_0 = ``x``."""
+    mask = _mask(x.shape[-2], x.device) if dynamics.mask == "causal" else None
+    sphere = dynamics.normalisation == "sphere"
+    states, norms = [x], []
+    for kv_j in kv.unbind(-3):
+        x, norm = _step(x, kv_j, dt, mask, sphere)
+        states.append(x)
+        norms.append(norm)
+    return states, norms
+
+
+def _setup(params: Head, weights: torch.Tensor, dynamics: Dynamics) -> torch.Tensor:
+    _check(dynamics)
+    batch_shape(params, weights)
+    return _step_matrices(params, weights, dynamics.beta)
+
+
 def layers(
     x: torch.Tensor,
     params: Head,
@@ -74,20 +163,10 @@ def layers(
     """[X_j, X_{j+1}, …, X_{j+n}] from X_j = ``x`` (..., S, N, d) through the n steps of ``params``.
 
     Implements X_{j+1} = Π(X_j + Δ Σ_r w_{jr} A_{θ_{jr}}(X_j)) with Δ = ``dt`` (the horizon of
-    ``dynamics`` plays no part); QᵀK is formed inside autograd, so gradients reach Q and K
-    separately.
+    ``dynamics`` plays no part), without autograd.
     """
-    # Per-step views, split once: indexing one step inside the loop would make autograd allocate
-    # and zero-fill a full-size gradient for every step (backward cost ∝ n²); unbind's backward
-    # stacks the n step gradients once.
-    qk = params.qk.unsqueeze(-4).unbind(-5)  # n × (..., 1, M, d, d): unit axis over inputs
-    v = params.v.unsqueeze(-4).unbind(-5)
-    w = weights.unsqueeze(-2).unbind(-3)  # n × (..., 1, M)
-    out = [x]
-    for j in range(step_count(params)):
-        x = dynamics.step(x, qk[j], v[j], w[j], dt)
-        out.append(x)
-    return out
+    with torch.no_grad():
+        return _forward(x, _setup(params, weights, dynamics), dt, dynamics)[0]
 
 
 def forward(
@@ -95,9 +174,8 @@ def forward(
 ) -> torch.Tensor:
     """States X_0..X_n (..., S, n+1, N, d) for inputs ``x0`` (S, N, d), Δ = T/n (no autograd)."""
     batch = batch_shape(params, weights)
-    with torch.no_grad():
-        x = x0.expand(*batch, *x0.shape)
-        states = layers(x, params, weights, dynamics, dynamics.horizon / step_count(params))
+    x = x0.expand(*batch, *x0.shape)
+    states = layers(x, params, weights, dynamics, dynamics.horizon / step_count(params))
     return torch.stack(states, dim=-3)
 
 
@@ -109,6 +187,66 @@ def scaled_gradient(dj: torch.Tensor, weights: torch.Tensor, dt: float) -> torch
     mass = (dt * weights)[..., None, None]
     safe = torch.where(mass > 0, mass, torch.ones_like(mass))
     return torch.where(mass > 0, dj / safe, torch.zeros_like(dj))
+
+
+def _step_back(
+    p: torch.Tensor,
+    x: torch.Tensor,
+    x_next: torch.Tensor,
+    norm: torch.Tensor | None,
+    step: tuple[torch.Tensor, ...],
+) -> torch.Tensor:
+    """P_j = (∂X_{j+1}/∂X_j)ᵀ P_{j+1} for one step, by the chain rule written out.
+
+    With Y = X + Δ a, a = Σ_{k,r} W_{i,kr} xv_{kr} (xv = w_r V_r xᵏ), scores
+    s_{i,kr} = xⁱ · xk_{kr} (xk = β (QᵀK)_r xᵏ) and W = softmax_k(s):
+
+    - Π (sphere): ∂Y = (P_{j+1} − (P_{j+1}·X_{j+1}) X_{j+1}) / |Y|; identity for ``none``;
+    - values: ∂W_{i,kr} = Δ ∂Yⁱ · xv_{kr}, ∂xv_{kr} = Δ Σ_i W_{i,kr} ∂Yⁱ;
+    - softmax: ∂s = W ⊙ (∂W − Σ_k W ⊙ ∂W) (per i, r);
+    - scores: ∂xⁱ += Σ_{k,r} ∂s_{i,kr} xk_{kr}, ∂xk_{kr} = Σ_i ∂s_{i,kr} xⁱ;
+    - ∂xᵏ += Σ_r (∂xk_{kr} β (QᵀK)_r + ∂xv_{kr} w_r V_r) (one product with KVᵀ).
+
+    ``step`` holds the step's views (:func:`_block_views`): W (..., S, N, N·M) and W as
+    (..., S, N, N, M), Wᵀ, xk, (Δ·xv)ᵀ, the outputs that receive ∂xk and ∂xv / Δ (for the
+    parameter gradients), both of them as one (..., S·N, M·2·d) matrix, and KVᵀ with its value
+    half times Δ.
+    """
+    w, w5, wt, xk, xv_dt_t, out_k, out_v, out_kv, kv_back_t = step
+    gy = p
+    if norm is not None:
+        gy = (p - (p * x_next).sum(-1, keepdim=True) * x_next) / norm
+    torch.matmul(wt, gy, out=out_v)  # ∂xv / Δ
+    gs = w * (gy @ xv_dt_t)
+    gs5 = gs.view(w5.shape)
+    gs5.addcmul_(w5, gs5.sum(-2, keepdim=True), value=-1.0)
+    torch.matmul(gs.transpose(-1, -2), x, out=out_k)  # ∂xk
+    back = out_kv @ kv_back_t
+    return gy + gs @ xk + back.view(x.shape)
+
+
+def _block_views(
+    w: torch.Tensor, xk: torch.Tensor, xv_dt: torch.Tensor, grads: torch.Tensor, kv_back_t: list
+) -> list[tuple[torch.Tensor, ...]]:
+    """Per step of a block, the views :func:`_step_back` uses, each list made by one unbind over
+    the block's step axis (-4 for W, xk, xv; -5 for ``grads`` (..., block, S, N·M, 2, d))."""
+    *batch, block, s, n, nm = w.shape
+    w5 = w.view(*batch, block, s, n, n, nm // n)
+    flat = grads.view(*batch, block, s * n, -1)
+    return list(
+        zip(
+            w.unbind(-4),
+            w5.unbind(-5),
+            w.transpose(-1, -2).unbind(-4),
+            xk.unbind(-4),
+            xv_dt.transpose(-1, -2).unbind(-4),
+            grads[..., 0, :].unbind(-4),
+            grads[..., 1, :].unbind(-4),
+            flat.unbind(-3),
+            kv_back_t,
+            strict=True,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -130,58 +268,75 @@ def forward_backward(
     Leading seed axes of ``params`` are independent models: the gradient of the summed loss with
     respect to one seed's parameters is that seed's own gradient.
 
-    ``segment`` = s > 1 checkpoints the pass (for the limit's long grids): the forward keeps X only
-    at every s-th step, without autograd; the backward recomputes one segment of s steps at a time
-    from its first state and pulls P back through it (``torch.autograd.grad`` with the segment's
-    end P as ``grad_outputs``). Autograd then holds the activations of s steps instead of n, for
-    one more forward pass; the same operations run in the same order, so X, P and ∂J/∂θ are those
-    of ``segment`` = 1, and ``states`` and ``p`` are returned at j = 0, s, 2s, …, n only.
+    The forward runs step by step and keeps X_j at every step (small: S N d numbers per step).
+    The backward goes through the steps in blocks of ``segment`` = s steps (all n steps at once
+    for s = 1): the attention weights of a block are recomputed from its stored X_j for all its
+    steps at once, P is pulled back step by step (:func:`_step_back`), and the block's parameter
+    gradients follow from its X_j and the pulled-back key and value sides in one product. So the
+    memory is that of the attention of s steps (n for s = 1), and ``states`` and ``p`` are returned
+    at j = 0, s, 2s, …, n only; the arithmetic of a step does not depend on s.
     """
     batch = batch_shape(params, weights)
     n = step_count(params)
     if segment < 1 or n % segment:
         raise ValueError(f"segment must be >= 1 and divide the number of steps {n}, got {segment}")
+    block = n if segment == 1 else segment
     dt = dynamics.horizon / n
-    scale = task.x0.shape[-3] * task.x0.shape[-2]  # S N
-    run = (dynamics, dt)
-    x0 = task.x0.detach().expand(*batch, *task.x0.shape)
-    bounds = [x0]  # X_0, X_s, ..., X_n
-    if segment > 1:
-        with torch.no_grad():
-            for start in range(0, n, segment):
-                end = start + segment
-                w = weights[..., start:end, :]
-                bounds.append(layers(bounds[-1], slice_steps(params, start, end), w, *run)[-1])
-    with torch.enable_grad():
-        if segment == 1:
-            theta = [t.detach().requires_grad_(True) for t in params.tensors()]
-            x = x0.clone().requires_grad_(True)
-            states = layers(x, Head(*theta), weights, *run)
-            j = loss(states[-1], task.readout, task.targets)
-            grads = torch.autograd.grad(j.sum(), [*states, *theta])
-            bounds = [s.detach() for s in states]
-            p_bounds, dj = list(grads[: len(states)]), Head(*grads[len(states) :])
-        else:
-            x_n = bounds[-1].clone().requires_grad_(True)
-            j = loss(x_n, task.readout, task.targets)
-            p_bounds = list(torch.autograd.grad(j.sum(), [x_n]))
-            pieces = []
-            for start in reversed(range(0, n, segment)):
-                end = start + segment
-                theta = [
-                    t.detach().requires_grad_(True)
-                    for t in slice_steps(params, start, end).tensors()
-                ]
-                x = bounds[start // segment].clone().requires_grad_(True)
-                out = layers(x, Head(*theta), weights[..., start:end, :], *run)[-1]
-                p_start, *d_theta = torch.autograd.grad(out, [x, *theta], grad_outputs=p_bounds[0])
-                p_bounds.insert(0, p_start)
-                pieces.insert(0, d_theta)
-            dj = Head(*(torch.cat(role, dim=-4) for role in zip(*pieces, strict=True)))
+    s_inputs, n_tokens, d = task.x0.shape
+    atoms = params.q.shape[-3]
+    with torch.no_grad():
+        kv = _setup(params, weights, dynamics)  # (..., n, d, M·2·d)
+        scale = torch.ones(2, 1, dtype=kv.dtype, device=kv.device)
+        scale[1] = dt
+        kv_back = (kv.view(*kv.shape[:-1], atoms, 2, d) * scale).view(kv.shape)
+        x0 = task.x0.expand(*batch, *task.x0.shape)
+        states, norms = _forward(x0, kv, dt, dynamics)
+        x_n = states[-1]
+        j = loss(x_n, task.readout, task.targets)
+        p = (x_n @ task.readout.transpose(-1, -2) - task.targets) @ task.readout  # P_n
+        mask = _mask(n_tokens, x0.device) if dynamics.mask == "causal" else None
+        p_bounds = [p]
+        d_kv = torch.empty_like(kv)  # Σ_{s,k} xᵏ ⊗ (∂xk, ∂xv)_k per step
+        kv_back_t = kv_back.transpose(-1, -2).unbind(-3)
+        for start in reversed(range(0, n, block)):
+            end = start + block
+            xs = torch.stack(states[start:end], dim=-4)  # (..., block, S, N, d)
+            w, xk, xv_dt = _attention(xs, kv_back[..., start:end, :, :], mask)
+            grads = torch.empty(
+                *xs.shape[:-2], n_tokens * atoms, 2, d, dtype=xs.dtype, device=xs.device
+            )
+            views = _block_views(w, xk, xv_dt, grads, kv_back_t[start:end])
+            for i in reversed(range(block)):
+                j_step = start + i
+                p = _step_back(p, states[j_step], states[j_step + 1], norms[j_step], views[i])
+                if j_step % segment == 0:
+                    p_bounds.append(p)
+            rows = xs.reshape(*xs.shape[:-4], block, s_inputs * n_tokens, d)
+            flat = grads.view(*rows.shape[:-1], atoms * 2 * d)
+            torch.matmul(rows.transpose(-1, -2), flat, out=d_kv[..., start:end, :, :])
+        dj = _parameter_gradients(d_kv, params, weights, dynamics.beta, dt, s_inputs * n_tokens)
     return Pass(
-        states=torch.stack(bounds, dim=-3),
-        p=scale * torch.stack(p_bounds, dim=-3),
-        loss=j.detach(),
+        states=torch.stack(states[::segment], dim=-3),
+        p=torch.stack(p_bounds[::-1], dim=-3),
+        loss=j,
         dj=dj,
         g=dj.map(lambda t: scaled_gradient(t, weights, dt)),
     )
+
+
+def _parameter_gradients(
+    d_kv: torch.Tensor,
+    params: Head,
+    weights: torch.Tensor,
+    beta: float,
+    dt: float,
+    scale: int,
+) -> Head:
+    """∂J/∂(Q, K, V) per step and atom from ∂(S N J)/∂KV (with the value half divided by Δ):
+    ∂(QᵀK)_r[c, b] = β ∂KV[b, r, 0, c], ∂V_r[e, c] = Δ w_r ∂KV[c, r, 1, e]; QᵀK gives
+    ∂Q = K ∂(QᵀK)ᵀ, ∂K = Q ∂(QᵀK); all divided by S N."""
+    d = params.q.shape[-1]
+    parts = d_kv.view(*d_kv.shape[:-1], -1, 2, d).movedim(-4, -1)  # (..., n, M, 2, c, b)
+    d_qk = (beta / scale) * parts[..., 0, :, :]
+    d_v = ((dt / scale) * weights)[..., None, None] * parts[..., 1, :, :]
+    return Head(params.k @ d_qk.transpose(-1, -2), params.q @ d_qk, d_v.contiguous())
