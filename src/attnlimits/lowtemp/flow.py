@@ -40,20 +40,54 @@ def scores(x: torch.Tensor, y: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
 
 
 def softmax_mean(
-    x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, qk: torch.Tensor, beta: float
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    qk: torch.Tensor,
+    beta: float,
+    log_w: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """m_β[μ](xⁱ) for μ = Σ_j w_j δ_{y_j} (module docstring), shape (n, d)."""
-    logits = beta * scores(x, y, qk) + torch.log(w)  # log 0 = −inf: massless points drop out
+    """m_β[μ](xⁱ) for μ = Σ_j w_j δ_{y_j} (module docstring), shape (n, d).
+
+    The logits β⟨Qxⁱ, K yʲ⟩ + log w_j are formed in place in the score matrix (the same
+    operations, in the same order, as ``beta * scores + log(w)``); ``log_w`` = log w may be
+    passed precomputed (the flow's weights never change).
+    """
+    if log_w is None:
+        log_w = torch.log(w)  # log 0 = −inf: massless points drop out
+    logits = scores(x, y, qk).mul_(beta).add_(log_w)
     return torch.softmax(logits, dim=-1) @ y
 
 
 def hardmax_mean(
-    x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, qk: torch.Tensor
+    x: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    qk: torch.Tensor,
+    massless: bool | None = None,
 ) -> torch.Tensor:
-    """m_∞[μ](xⁱ): the mass-weighted barycentre of the maximisers of ⟨Qxⁱ, K y⟩ over supp μ."""
-    s = scores(x, y, qk).masked_fill(w <= 0, float("-inf"))
-    top = s.max(dim=-1, keepdim=True).values
+    """m_∞[μ](xⁱ): the mass-weighted barycentre of the maximisers of ⟨Qxⁱ, K y⟩ over supp μ.
+
+    The barycentre is Σ_{j tied} w_j y_j / Σ_{j tied} w_j. When every row has a single
+    maximiser j (the usual case) this is (w_j y_j) / w_j, computed by gathering row j: the same
+    two roundings as the dense product (mass @ y) / mass.sum() over a row with one non-zero
+    mass, so the result is bit-identical, without the n × n mass matrix and its product. Rows
+    with ties take the dense form. ``massless`` (whether some w_j ≤ 0) may be passed
+    precomputed; points without mass never lead.
+    """
+    s = scores(x, y, qk)
+    if massless is None:
+        massless = bool((w <= 0).any())
+    if massless:
+        s = s.masked_fill(w <= 0, float("-inf"))
+    top = s.amax(dim=-1, keepdim=True)
     ties = s >= top - TIE_RTOL * top.abs().clamp(min=1.0)
+    found = ties.nonzero()  # (row, column) of every maximiser, in row order
+    rows = torch.arange(len(s), device=s.device)
+    if len(found) == len(s) and bool((found[:, 0] == rows).all()):  # one maximiser per row
+        lead = found[:, 1]
+        w_lead = w[lead, None]
+        return (w_lead * y[lead]) / w_lead
     mass = ties * w
     return (mass @ y) / mass.sum(-1, keepdim=True)
 
@@ -66,9 +100,15 @@ def mean_field(w: torch.Tensor, head: Head, beta: float, variant: str) -> Vector
     if not beta > 0:
         raise ValueError(f"beta must be > 0 (inf for hardmax), got {beta}")
     qk, vt = head.qk, head.v.T
+    hard = beta == float("inf")
+    massless = bool((w <= 0).any())
+    log_w = None if hard else torch.log(w)
 
     def field(x: torch.Tensor) -> torch.Tensor:
-        m = hardmax_mean(x, x, w, qk) if beta == float("inf") else softmax_mean(x, x, w, qk, beta)
+        if hard:
+            m = hardmax_mean(x, x, w, qk, massless)
+        else:
+            m = softmax_mean(x, x, w, qk, beta, log_w)
         out = m @ vt
         return out - x if variant == "consensus" else out
 
