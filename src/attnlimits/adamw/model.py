@@ -78,43 +78,48 @@ def _check(dynamics: Dynamics) -> None:
 
 
 def _step_matrices(params: Head, weights: torch.Tensor, beta: float) -> torch.Tensor:
-    """Every step's heads as one matrix KV (..., n, d, M·2·d), so that ``x @ KV`` gives at once,
-    per token k and atom r, the key side of the scores and the weighted values:
+    """Every step's heads as one matrix KV (..., n, d, 2·d·M), columns (t, c, r), such that
+    ``KVᵀ xᵏ`` gives at once, per atom r, the key side of the scores (t = 0) and the weighted
+    values (t = 1):
 
-        ``(x @ KV)[k, r, 0] = β (QᵀK)_r x_k``,  ``(x @ KV)[k, r, 1] = w_r V_r x_k``,
+        ``KV[:, 0, :, r]ᵀ xᵏ = β (QᵀK)_r xᵏ``,  ``KV[:, 1, :, r]ᵀ xᵏ = w_r V_r xᵏ``,
 
-    whence the scores β ⟨Q_r xⁱ, K_r xᵏ⟩ = xⁱ · (β (QᵀK)_r xᵏ) and Σ_r w_r A_r = Σ_{k,r} W_{i,kr}
-    (w_r V_r xᵏ) (one matrix product over the pairs (k, r)).
+    whence the scores β ⟨Q_r xⁱ, K_r xᵏ⟩ = xⁱ · (β (QᵀK)_r xᵏ) and Σ_r w_r A_r(X)ⁱ =
+    Σ_{r,k} W_{i,rk} w_r V_r xᵏ (one matrix product over the pairs (r, k)).
     """
-    key = (beta * params.qk).movedim(-1, -3)  # (..., n, b, M, c) = β (QᵀK)_r[c, b]
-    value = (weights[..., None, None] * params.v).movedim(-1, -3)  # (..., n, c, M, e)
-    kv = torch.stack(torch.broadcast_tensors(key, value), dim=-2)  # (..., n, d, M, 2, d)
-    return kv.flatten(-3)
+    key = beta * params.qk  # (..., n, M, c, b)
+    value = weights[..., None, None] * params.v
+    kv = torch.stack(torch.broadcast_tensors(key, value), dim=-4)  # (..., n, 2, M, c, b)
+    lead = list(range(kv.dim() - 4))
+    t, r, c, b = (kv.dim() - 4 + i for i in range(4))
+    return kv.permute(*lead, b, t, c, r).flatten(-3)
 
 
 def _mask(n_tokens: int, device: torch.device) -> torch.Tensor:
-    """True at the score (i, k, r) of a token k after i (causal mask), shape (N, N, 1)."""
-    return torch.ones(n_tokens, n_tokens, dtype=torch.bool, device=device).triu(1)[..., None]
+    """True at the score (i, r, k) of a token k after i (causal mask), shape (N, 1, N)."""
+    return torch.ones(n_tokens, n_tokens, dtype=torch.bool, device=device).triu(1)[:, None, :]
 
 
 def _attention(x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> tuple:
-    """Softmax weights W (..., S, N, N·M) over (k, r) (normalised over k for each r), the key
-    side xk and the weighted values xv (..., S, N·M, d) of tokens ``x`` (..., S, N, d) under one
-    step's ``kv`` (..., d, M·2·d) (:func:`_step_matrices`).
+    """Softmax weights W (..., S, N, M·N) over (r, k) (normalised over k for each r), the key
+    side Kt = (β (QᵀK)_r xᵏ)_{c,rk} and the weighted values Vt = (w_r V_r xᵏ)_{e,rk}, both
+    (..., S, d, M·N), of tokens ``x`` (..., S, N, d) under one step's ``kv`` (..., d, 2·d·M)
+    (:func:`_step_matrices`).
 
     The softmax is taken in log-sum-exp form (``attention.softmax_weights``): the row maximum is
     subtracted before exp, so no score overflows whatever β; masked scores get weight exactly 0.
     """
     *batch, s, n, d = x.shape
-    atoms = kv.shape[-1] // (2 * d)
-    both = (x.reshape(*batch, s * n, d) @ kv).view(*batch, s, n * atoms, 2, d)
-    xk, xv = both[..., 0, :], both[..., 1, :]  # (..., S, N·M, d), rows (k, r)
-    scores = (x @ xk.transpose(-1, -2)).view(*batch, s, n, n, atoms)  # (i, k, r)
+    both = kv.transpose(-1, -2).unsqueeze(-3) @ x.transpose(-1, -2)  # (..., S, 2·d·M, N)
+    both = both.view(*batch, s, 2, d, -1)
+    kt, vt = both[..., 0, :, :], both[..., 1, :, :]
+    scores = x @ kt  # (..., S, N, M·N)
+    rows = scores.view(*batch, s, n, -1, n)  # (i, r, k)
     if mask is not None:
-        scores.masked_fill_(mask, float("-inf"))
-    scores = scores.sub_(scores.amax(-2, keepdim=True)).exp_()
-    w = scores.div_(scores.sum(-2, keepdim=True)).view(*batch, s, n, n * atoms)
-    return w, xk, xv
+        rows.masked_fill_(mask, float("-inf"))
+    rows = rows.sub_(rows.amax(-1, keepdim=True)).exp_()
+    rows.div_(rows.sum(-1, keepdim=True))
+    return scores, kt, vt
 
 
 def _project(y: torch.Tensor, sphere: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -129,8 +134,8 @@ def _step(
     x: torch.Tensor, kv: torch.Tensor, dt: float, mask: torch.Tensor | None, sphere: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """X_{j+1} = Π(X_j + Δ Σ_r w_r A_{θ_r}(X_j)) and |X_j + Δ …| (sphere) for one step."""
-    w, _, xv = _attention(x, kv, mask)
-    return _project(x + dt * (w @ xv), sphere)
+    w, _, vt = _attention(x, kv, mask)
+    return _project(x + dt * (w @ vt.transpose(-1, -2)), sphere)
 
 
 def _forward(
@@ -198,52 +203,51 @@ def _step_back(
 ) -> torch.Tensor:
     """P_j = (∂X_{j+1}/∂X_j)ᵀ P_{j+1} for one step, by the chain rule written out.
 
-    With Y = X + Δ a, a = Σ_{k,r} W_{i,kr} xv_{kr} (xv = w_r V_r xᵏ), scores
-    s_{i,kr} = xⁱ · xk_{kr} (xk = β (QᵀK)_r xᵏ) and W = softmax_k(s):
+    With Y = X + Δ a, a = Σ_{r,k} W_{i,rk} Vt_{rk} (Vt = w_r V_r xᵏ), scores
+    s_{i,rk} = xⁱ · Kt_{rk} (Kt = β (QᵀK)_r xᵏ) and W = softmax_k(s):
 
     - Π (sphere): ∂Y = (P_{j+1} − (P_{j+1}·X_{j+1}) X_{j+1}) / |Y|; identity for ``none``;
-    - values: ∂W_{i,kr} = Δ ∂Yⁱ · xv_{kr}, ∂xv_{kr} = Δ Σ_i W_{i,kr} ∂Yⁱ;
+    - values: ∂W_{i,rk} = Δ ∂Yⁱ · Vt_{rk}, ∂Vt_{rk} = Δ Σ_i W_{i,rk} ∂Yⁱ;
     - softmax: ∂s = W ⊙ (∂W − Σ_k W ⊙ ∂W) (per i, r);
-    - scores: ∂xⁱ += Σ_{k,r} ∂s_{i,kr} xk_{kr}, ∂xk_{kr} = Σ_i ∂s_{i,kr} xⁱ;
-    - ∂xᵏ += Σ_r (∂xk_{kr} β (QᵀK)_r + ∂xv_{kr} w_r V_r) (one product with KVᵀ).
+    - scores: ∂xⁱ += Σ_{r,k} ∂s_{i,rk} Kt_{rk}, ∂Kt_{rk} = Σ_i ∂s_{i,rk} xⁱ;
+    - ∂xᵏ += Σ_r (β (QᵀK)_r ∂Kt_{rk} + w_r V_rᵀ ∂Vt_{rk}) (one product with KV).
 
-    ``step`` holds the step's views (:func:`_block_views`): W (..., S, N, N·M) and W as
-    (..., S, N, N, M), Wᵀ, xk, (Δ·xv)ᵀ, the outputs that receive ∂xk and ∂xv / Δ (for the
-    parameter gradients), both of them as one (..., S·N, M·2·d) matrix, and KVᵀ with its value
-    half times Δ.
+    ``step`` holds the step's views (:func:`_block_views`): W as (..., S, N, M·N) and as
+    (..., S, N, M, N), Kt, Δ·Vt, the outputs (..., S, d, M·N) that receive ∂Kt and ∂Vt / Δ (for
+    the parameter gradients), both of them as one (..., S, 2·d·M, N) matrix, and the step's KV
+    with its value half times Δ, (..., 1, d, 2·d·M).
     """
-    w, w5, wt, xk, xv_dt_t, out_k, out_v, out_kv, kv_back_t = step
+    w, w4, kt, vt_dt, out_k, out_v, grad_kv, kv_back = step
     gy = p
     if norm is not None:
         gy = (p - (p * x_next).sum(-1, keepdim=True) * x_next) / norm
-    torch.matmul(wt, gy, out=out_v)  # ∂xv / Δ
-    gs = w * (gy @ xv_dt_t)
-    gs5 = gs.view(w5.shape)
-    gs5.addcmul_(w5, gs5.sum(-2, keepdim=True), value=-1.0)
-    torch.matmul(gs.transpose(-1, -2), x, out=out_k)  # ∂xk
-    back = out_kv @ kv_back_t
-    return gy + gs @ xk + back.view(x.shape)
+    torch.matmul(gy.transpose(-1, -2), w, out=out_v)  # ∂Vt / Δ
+    gs = w * (gy @ vt_dt)
+    gs4 = gs.view(w4.shape)
+    gs4.addcmul_(w4, gs4.sum(-1, keepdim=True), value=-1.0)
+    torch.matmul(x.transpose(-1, -2), gs, out=out_k)  # ∂Kt
+    back = kv_back @ grad_kv  # (..., S, d, N)
+    return gy + gs @ kt.transpose(-1, -2) + back.transpose(-1, -2)
 
 
 def _block_views(
-    w: torch.Tensor, xk: torch.Tensor, xv_dt: torch.Tensor, grads: torch.Tensor, kv_back_t: list
+    w: torch.Tensor, kt: torch.Tensor, vt_dt: torch.Tensor, grads: torch.Tensor, kv_back: list
 ) -> list[tuple[torch.Tensor, ...]]:
     """Per step of a block, the views :func:`_step_back` uses, each list made by one unbind over
-    the block's step axis (-4 for W, xk, xv; -5 for ``grads`` (..., block, S, N·M, 2, d))."""
-    *batch, block, s, n, nm = w.shape
-    w5 = w.view(*batch, block, s, n, n, nm // n)
-    flat = grads.view(*batch, block, s * n, -1)
+    the block's step axis (-4 for W, Kt, Vt; -5 for ``grads`` (..., block, S, 2, d, M·N))."""
+    *batch, block, s, n, mn = w.shape
+    w4 = w.view(*batch, block, s, n, mn // n, n)
+    grad_kv = grads.view(*batch, block, s, -1, n)
     return list(
         zip(
             w.unbind(-4),
-            w5.unbind(-5),
-            w.transpose(-1, -2).unbind(-4),
-            xk.unbind(-4),
-            xv_dt.transpose(-1, -2).unbind(-4),
-            grads[..., 0, :].unbind(-4),
-            grads[..., 1, :].unbind(-4),
-            flat.unbind(-3),
-            kv_back_t,
+            w4.unbind(-5),
+            kt.unbind(-4),
+            vt_dt.unbind(-4),
+            grads[..., 0, :, :].unbind(-4),
+            grads[..., 1, :, :].unbind(-4),
+            grad_kv.unbind(-4),
+            kv_back,
             strict=True,
         )
     )
@@ -288,7 +292,7 @@ def forward_backward(
         kv = _setup(params, weights, dynamics)  # (..., n, d, M·2·d)
         scale = torch.ones(2, 1, dtype=kv.dtype, device=kv.device)
         scale[1] = dt
-        kv_back = (kv.view(*kv.shape[:-1], atoms, 2, d) * scale).view(kv.shape)
+        kv_back = (kv.view(*kv.shape[:-1], 2, d * atoms) * scale).view(kv.shape)
         x0 = task.x0.expand(*batch, *task.x0.shape)
         states, norms = _forward(x0, kv, dt, dynamics)
         x_n = states[-1]
@@ -296,24 +300,21 @@ def forward_backward(
         p = (x_n @ task.readout.transpose(-1, -2) - task.targets) @ task.readout  # P_n
         mask = _mask(n_tokens, x0.device) if dynamics.mask == "causal" else None
         p_bounds = [p]
-        d_kv = torch.empty_like(kv)  # Σ_{s,k} xᵏ ⊗ (∂xk, ∂xv)_k per step
-        kv_back_t = kv_back.transpose(-1, -2).unbind(-3)
+        d_kv = torch.empty_like(kv.transpose(-1, -2))  # ∂(S N J)/∂KVᵀ, value half / Δ
+        kv_back_steps = kv_back.unsqueeze(-3).unbind(-4)  # n × (..., 1, d, 2·d·M)
         for start in reversed(range(0, n, block)):
             end = start + block
             xs = torch.stack(states[start:end], dim=-4)  # (..., block, S, N, d)
-            w, xk, xv_dt = _attention(xs, kv_back[..., start:end, :, :], mask)
-            grads = torch.empty(
-                *xs.shape[:-2], n_tokens * atoms, 2, d, dtype=xs.dtype, device=xs.device
-            )
-            views = _block_views(w, xk, xv_dt, grads, kv_back_t[start:end])
+            w, kt, vt_dt = _attention(xs, kv_back[..., start:end, :, :], mask)
+            grads = torch.empty(*kt.shape[:-2], 2, *kt.shape[-2:], dtype=xs.dtype, device=xs.device)
+            views = _block_views(w, kt, vt_dt, grads, kv_back_steps[start:end])
             for i in reversed(range(block)):
                 j_step = start + i
                 p = _step_back(p, states[j_step], states[j_step + 1], norms[j_step], views[i])
                 if j_step % segment == 0:
                     p_bounds.append(p)
-            rows = xs.reshape(*xs.shape[:-4], block, s_inputs * n_tokens, d)
-            flat = grads.view(*rows.shape[:-1], atoms * 2 * d)
-            torch.matmul(rows.transpose(-1, -2), flat, out=d_kv[..., start:end, :, :])
+            flat = grads.view(*grads.shape[:-3], -1, n_tokens)  # (..., block, S, 2·d·M, N)
+            d_kv[..., start:end, :, :] = (flat @ xs).sum(-3)
         dj = _parameter_gradients(d_kv, params, weights, dynamics.beta, dt, s_inputs * n_tokens)
     return Pass(
         states=torch.stack(states[::segment], dim=-3),
@@ -332,11 +333,11 @@ def _parameter_gradients(
     dt: float,
     scale: int,
 ) -> Head:
-    """∂J/∂(Q, K, V) per step and atom from ∂(S N J)/∂KV (with the value half divided by Δ):
-    ∂(QᵀK)_r[c, b] = β ∂KV[b, r, 0, c], ∂V_r[e, c] = Δ w_r ∂KV[c, r, 1, e]; QᵀK gives
+    """∂J/∂(Q, K, V) per step and atom from ∂(S N J)/∂KVᵀ (..., n, 2·d·M, d) (value half divided
+    by Δ): ∂(QᵀK)_r[c, b] = β ∂KV[b, 0, c, r], ∂V_r[c, b] = Δ w_r ∂KV[b, 1, c, r]; QᵀK gives
     ∂Q = K ∂(QᵀK)ᵀ, ∂K = Q ∂(QᵀK); all divided by S N."""
     d = params.q.shape[-1]
-    parts = d_kv.view(*d_kv.shape[:-1], -1, 2, d).movedim(-4, -1)  # (..., n, M, 2, c, b)
+    parts = d_kv.view(*d_kv.shape[:-2], 2, d, -1, d).movedim(-2, -4)  # (..., n, M, 2, c, b)
     d_qk = (beta / scale) * parts[..., 0, :, :]
     d_v = ((dt / scale) * weights)[..., None, None] * parts[..., 1, :, :]
     return Head(params.k @ d_qk.transpose(-1, -2), params.q @ d_qk, d_v.contiguous())
