@@ -110,6 +110,10 @@ def run_jobs(config: dict[str, Any], name: str, results: Path) -> None:
                 log=log,
                 code="test",
                 config=config,
+                read={
+                    other: [str(results / p) for p in experiment.store_paths(config, other)]
+                    for other in job.reads
+                },
             )
             resolve(job.runner)(context)
 

@@ -334,9 +334,10 @@ def test_sigkill_while_publishing_leaves_the_old_version_in_place(tmp_path):
 
 @pytest.fixture
 def results(tmp_path) -> Path:
-    """A results folder of the heads layout: two cell stores, a limit, the published results."""
+    """A results folder of the heads layout: two cell stores (one batch), a limit, the published
+    results."""
     root = tmp_path / "results"
-    cells = root / "heads" / "cells" / "causal_sphere_N6_d3_beta1"
+    cells = root / "heads" / "cells" / "batch0-of-1_0123456789" / "causal_sphere_N6_d3_beta1"
     write_dataset(dataset(), cells / "L2_H1_0123456789.zarr")
     write_dataset(dataset(), cells / "L4_H1_0123456789.zarr")
     write_dataset(dataset(), root / "heads" / "limit" / "causal_sphere_N6_d3_beta1_0123456789.zarr")
@@ -354,7 +355,10 @@ def test_verify_passes_a_complete_folder(results, capsys):
 
 
 def test_verify_lists_every_damaged_store_with_its_rebuild_command(results, capsys):
-    cell = results / "heads/cells/causal_sphere_N6_d3_beta1/L2_H1_0123456789.zarr"
+    cell = (
+        results
+        / "heads/cells/batch0-of-1_0123456789/causal_sphere_N6_d3_beta1/L2_H1_0123456789.zarr"
+    )
     (cell / "a" / "0.0").unlink()
     consolidated = results / "heads" / "results.zarr"
     flip_last_byte(consolidated.resolve() / "a" / "2.0")
@@ -364,7 +368,8 @@ def test_verify_lists_every_damaged_store_with_its_rebuild_command(results, caps
     assert verify.main([str(results)]) == verify.DAMAGED
     out = capsys.readouterr().out
     assert f"DAMAGED {cell} (rule heads_cell)\n  - missing chunk 0.0 of array 'a'" in out
-    assert f"rebuild: snakemake --forcerun {cell} --cores N" in out
+    batch = cell.parent.parent  # a store of a batch: its batch is forced
+    assert f"rebuild: snakemake --forcerun {batch} --cores N" in out
     assert f"DAMAGED {unknown}\n  - no manifest" in out and f"rm -rf {unknown}" in out
     assert "2 of 5 stores are damaged" in out
     assert "1 hidden temporaries of killed or running jobs" in out

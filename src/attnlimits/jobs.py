@@ -15,13 +15,14 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from attnlimits.progress import job_logger, reporter
 from attnlimits.registry import resolve
 from attnlimits.storage import commit_path, temporary_path
+from attnlimits.timing import job_phases, summary
 
 #: Runtime settings that can change a number (they are part of a job's parameters); the others
 #: (``dask``: where lazy reads run) only change how a job runs.
@@ -52,6 +53,8 @@ class JobContext:
     log: logging.Logger
     code: str
     config: Mapping[str, Any]
+    #: the stores of the keyed jobs the job reads (``Job.reads``), in key order, by job name
+    read: Mapping[str, list[str]] = field(default_factory=dict)
 
     @property
     def block(self) -> Mapping[str, Any]:
@@ -79,21 +82,11 @@ class JobContext:
         return provenance(params, seeds, self.code)
 
     def stores(self, job: str) -> list[str]:
-        """The store of every key of this experiment's keyed ``job`` (an input of this job), in
-        key order: inside its batch's folder for a batched kind (:mod:`attnlimits.batches`)."""
-        root = Path(self.config["results"])
-        return [str(root / p) for p in self._experiment().store_paths(self.config, job)]
-
-    def store(self, job: str, key: Any) -> str:
-        """The store of one ``key`` of this experiment's keyed ``job``."""
-        return str(
-            Path(self.config["results"]) / self._experiment().store_path(self.config, job, key)
-        )
-
-    def _experiment(self) -> Any:
-        from attnlimits.registry import registered
-
-        return registered(self.config.get("plugins", ()))[self.experiment]
+        """The store of every key of this experiment's keyed ``job`` (declared in ``Job.reads``),
+        in key order: inside its batch's folder for a batched kind (:mod:`attnlimits.batches`)."""
+        if job not in self.read:
+            raise KeyError(f"{self.experiment}_{self.name} does not declare reads={job!r}")
+        return list(self.read[job])
 
     def folder(self, name: str) -> Path:
         """The output folder ``name`` (``tables``, ``plots``), created."""
@@ -121,6 +114,7 @@ def run_job(snakemake: Any) -> None:
         "log": log,
         "code": params.code,
         "config": snakemake.config,
+        "read": getattr(params, "stores", None) or {},
     }
     log.info("%s_%s: %s", params.experiment, params.job, params.runner)
     runner = resolve(params.runner)
@@ -144,14 +138,17 @@ def run_job(snakemake: Any) -> None:
 def _run_traced(
     name: str, runner: Callable[[JobContext], None], jobs: list[JobContext], log: Any
 ) -> None:
-    """Run ``runner`` on every job; with :data:`TRACE_CODE` set, check the library functions it
-    ran against the job's code version."""
-    if os.environ.get(TRACE_CODE):
-        with _FunctionsRun() as ran:
+    """Run ``runner`` on every job, timed (:mod:`attnlimits.timing`: the job's last log line
+    but one); with :data:`TRACE_CODE` set, check the library functions it ran against the
+    job's code version."""
+    with job_phases() as phases:
+        if os.environ.get(TRACE_CODE):
+            with _FunctionsRun() as ran:
+                _run_all(runner, jobs, log)
+            _check_code_version(name, ran.modules(), log)
+        else:
             _run_all(runner, jobs, log)
-        _check_code_version(name, ran.modules(), log)
-    else:
-        _run_all(runner, jobs, log)
+    log.info("%s", summary(phases))
 
 
 def _batch_jobs(

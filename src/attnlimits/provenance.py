@@ -65,6 +65,8 @@ NOT_NUMERICS = frozenset(
         "attnlimits.provenance",
         "attnlimits.config",
         "attnlimits.registry",
+        "attnlimits.batches",
+        "attnlimits.timing",
     }
 )
 

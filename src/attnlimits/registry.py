@@ -84,6 +84,9 @@ class Job:
     #: keys per job by default for a cheap keyed job (:mod:`attnlimits.batches`; overridden by
     #: ``runtime.cells_per_job.<experiment>_<name>``); None: one job per key
     per_job: int | None = None
+    #: the keyed jobs of the same experiment whose stores the runner reads (a single job):
+    #: their paths, in key order, are the job's parameter ``stores`` (JobContext.stores)
+    reads: tuple[str, ...] = ()
 
     @property
     def keyed(self) -> bool:

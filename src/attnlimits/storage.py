@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attnlimits.timing import add_writing
+
 if TYPE_CHECKING:
     import xarray as xr
     import zarr
@@ -545,6 +547,7 @@ def write_atomic(
     left only under a hidden temporary name, which nothing reads (and which the next run, or the
     next publication of a published store, removes once its process is gone).
     """
+    start = time.perf_counter()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
@@ -556,9 +559,9 @@ def write_atomic(
         raise
     if published is None:
         published = is_published(path)
-    if published:
-        return publish(tmp, path)
-    return commit_path(tmp, path)
+    done = publish(tmp, path) if published else commit_path(tmp, path)
+    add_writing(time.perf_counter() - start)
+    return done
 
 
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:

@@ -186,5 +186,9 @@ for experiment in EXPERIMENTS.values():
                     runner=job.runner,
                     spec=job.spec(config, None),
                     code=job_code(job),
+                    stores={
+                        name: [results(p) for p in experiment.store_paths(config, name)]
+                        for name in job.reads
+                    },
                 script:
                     "../scripts/job.py"

@@ -50,6 +50,7 @@ EXPERIMENT = Experiment(
             runner=f"{RUNNERS}:fit",
             spec=lambda c, k: c["adamw"]["fits"],
             needs=lambda c, k: {"cells": EXPERIMENT.keyed_outputs(c, "cell")},
+            reads=("cell",),
             outputs=("statistics", "tables"),
             memory_mb=4000,
             estimate=g.estimate_fit,

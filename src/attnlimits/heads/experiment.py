@@ -77,6 +77,7 @@ EXPERIMENT = Experiment(
                 "cells": [asdict(cell) for cell in g.cells(c["heads"])],
             },
             needs=_cell_outputs,
+            reads=("cell",),
             outputs=("results",),
             estimate=g.estimate_aggregate,
         ),
@@ -92,7 +93,10 @@ EXPERIMENT = Experiment(
         Job(
             name="plots",
             runner=f"{RUNNERS}:plots",
-            spec=lambda c, k: c["plots"],
+            spec=lambda c, k: {
+                **c["plots"],
+                "cell_store": EXPERIMENT.store_path(c, "cell", trajectory_cell(c)),
+            },
             needs=_plot_inputs,
             outputs=("plots",),
             estimate=g.estimate_plots,

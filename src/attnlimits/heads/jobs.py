@@ -57,7 +57,6 @@ def fit(job: JobContext) -> None:
 
 def plots(job: JobContext) -> None:
     """The figures of the tables, and the trajectories of one cell against its limit."""
-    from attnlimits.heads.experiment import trajectory_cell
     from attnlimits.heads.plots import heads_figures, trajectories_figure
     from attnlimits.plots import read_tables
     from attnlimits.storage import open_dataset
@@ -66,7 +65,7 @@ def plots(job: JobContext) -> None:
     outdir = job.folder("plots")
     heads_figures(read_tables(Path(job.input.tables)), outdir, opts)
     tr = opts["trajectories"]
-    cell = open_dataset(job.store("cell", trajectory_cell(job.config)), chunks=None)
+    cell = open_dataset(Path(job.config["results"]) / opts["cell_store"], chunks=None)
     limit = open_dataset(job.input.limit, chunks=None)
     discrete = cell["X"].sel(seed=tr["seed"], input=tr["input"])
     trajectories_figure(
