@@ -16,9 +16,12 @@ from attnlimits.sde.discrete import (
     simulate_depth,
     uniform_tokens,
 )
-from attnlimits.sde.dynamics import Attention
+from attnlimits.sde.dynamics import Attention, attention_drift
 from attnlimits.sde.field import (
+    CholeskyNoise,
     GaussianField,
+    NoiseField,
+    cholesky_factor,
     finite_width_covariance,
     finite_width_field,
     infinite_width_covariance,
@@ -101,6 +104,66 @@ def test_psd_sqrt():
     torch.testing.assert_close(s, s.transpose(-1, -2), rtol=0, atol=0)
     torch.testing.assert_close(s @ s, c, rtol=0, atol=1e-12)
     assert torch.linalg.eigvalsh(s).min() > -1e-7
+
+
+def test_cholesky_factor_is_a_factor_and_lower_triangular(relu_field):
+    y = uniform_tokens(5, range(6), N, D)
+    c = infinite_width_covariance(y, relu_field.kappa)
+    f, fallbacks = cholesky_factor(c)
+    assert fallbacks == 0
+    torch.testing.assert_close(f @ f.transpose(-1, -2), c, rtol=0, atol=1e-13)
+    assert torch.equal(f, f.tril()) and bool((f.diagonal(dim1=-2, dim2=-1) > 0).all())
+    assert torch.equal(f, torch.linalg.cholesky(c))
+
+
+def test_cholesky_factor_falls_back_to_the_symmetric_root_per_matrix():
+    good = torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]], dtype=torch.float64)
+    a = torch.as_tensor(np.random.default_rng(2).standard_normal((3, 1)))
+    singular = torch.diag(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64))  # zero pivot
+    indefinite = a @ a.T - 1e-9 * torch.eye(3, dtype=torch.float64)  # rounding-negative
+    c = torch.stack([good, singular, good, indefinite])
+    f, fallbacks = cholesky_factor(c)
+    assert fallbacks == 2
+    for k in (0, 2):  # the matrices Cholesky factors keep their Cholesky factor
+        assert torch.equal(f[k], torch.linalg.cholesky(good))
+    for k in (1, 3):  # the others take the symmetric root, exactly psd_sqrt's
+        assert torch.equal(f[k], psd_sqrt(c[k]))
+    torch.testing.assert_close(f[1] @ f[1].T, singular, rtol=0, atol=1e-15)
+
+    # CholeskyNoise counts the fallbacks of every sample and uses F ξ
+    class Fixed(NoiseField):
+        def covariance(self, y, layer):
+            return c
+
+    noise = CholeskyNoise(Fixed())
+    xi = torch.as_tensor(np.random.default_rng(3).standard_normal((4, 3, 2)))
+    for _ in range(3):
+        assert torch.equal(noise.sample(xi, 0, xi), f @ xi)
+    assert noise.fallbacks == 6
+
+
+def test_cholesky_noise_has_the_law_of_the_field(relu_field):
+    """F ξ with F = chol(K) and S ξ with S = K^{1/2}: the same covariance K ⊗ I_d."""
+    y = uniform_tokens(1, [0], N, D)[0]
+    xi = torch.as_tensor(np.random.default_rng(4).standard_normal((20000, N, D)))
+    ys = y.expand(xi.shape[0], N, D)
+    k = infinite_width_covariance(y, relu_field.kappa)
+    for field in (relu_field, CholeskyNoise(relu_field)):
+        g = field.sample(ys, 0, xi)
+        emp = torch.einsum("rik,rjk->ij", g, g) / (xi.shape[0] * D)
+        assert float((emp - k).abs().max()) < 0.03 * float(k.abs().max())
+
+
+def test_identity_head_drift_is_the_general_attention_bit_for_bit():
+    x = uniform_tokens(9, range(5), N, D)
+    for beta in (1.0, 2.5):
+        fast = Attention.identity(D, beta, -1.0)
+        general = Attention(fast.head.map(lambda t: t.clone()), beta, -1.0)
+        object.__setattr__(general, "identity_head", False)  # force the general path
+        assert fast.identity_head
+        assert torch.equal(attention_drift(x, fast), attention_drift(x, general))
+    other = Attention(fast.head.map(lambda t: 2 * t), 1.0, 1.0)
+    assert not other.identity_head
 
 
 # --------------------------------------------------------------------------- finite width

@@ -12,7 +12,7 @@ from attnlimits.sde.discrete import brownian_normals, simulate_depth, uniform_to
 from attnlimits.sde.dynamics import Attention
 from attnlimits.sde.exponents_table import TABLE_COLUMNS
 from attnlimits.sde.features import draw_coefficients, draw_features
-from attnlimits.sde.field import GaussianField, zonal_kernel
+from attnlimits.sde.field import CholeskyNoise, GaussianField, zonal_kernel
 from attnlimits.sde.limit import pathwise_error, reference, reference_error_by_levels
 from attnlimits.sde.runs.chaos import run_chaos
 from attnlimits.sde.runs.depth import brownian_blocks, run_depth
@@ -60,10 +60,11 @@ SCHEMA = {
             "level_diff2": ("level", "seed"),
             "reference_error": (),
             "reference_error_orthogonal": (),
+            "factor_fallbacks": (),
             "x0": ("seed", "token", "component"),
             "x_ref_sample": ("time", "token", "component"),
         },
-        ROW_ATTRS | EXPONENT_ATTRS | {"T", "N", "fine"},
+        ROW_ATTRS | EXPONENT_ATTRS | {"T", "N", "fine", "noise_factor"},
     ),
     "width": (
         {"err2": ("m", "seed"), "cov_rel_err": ("m", "seed")},
@@ -104,7 +105,13 @@ TWO_POINT = {
     )
 }
 NON_NEGATIVE = {
-    "depth": ("err2", "level_diff2", "reference_error", "reference_error_orthogonal"),
+    "depth": (
+        "err2",
+        "level_diff2",
+        "reference_error",
+        "reference_error_orthogonal",
+        "factor_fallbacks",
+    ),
     "width": ("err2", "cov_rel_err"),
     "chaos": ("sup_w2", "w2_final", "sup_w2_half", "floor", "kappa_truncation"),
     "sync": ("energy", "moment_ratio_sq"),
@@ -175,9 +182,11 @@ def test_depth_error_decreases_with_layers(stores):
 
 
 def test_depth_streaming_matches_the_library_composition():
+    """The ladder equals ``simulate_depth`` for every L and the fine reference, each with the
+    Cholesky noise factor: bit for bit, so every model and the reference use the same F."""
     spec = {**DEPTH, "seeds": 3, "levels": 3}
     activation, d, sigma = spec["activation"], spec["d"], spec["sigma"]
-    field = GaussianField(zonal_kernel(activation, d, sigma, sigma))
+    field = CholeskyNoise(GaussianField(zonal_kernel(activation, d, sigma, sigma)))
     attn = Attention.identity(d, 1.0, 1.0)
     x0 = uniform_tokens(spec["seed"], range(3), spec["N"], d)
     xi = brownian_normals(spec["seed"], range(3), spec["fine"], spec["N"], d)
@@ -193,6 +202,7 @@ def test_depth_streaming_matches_the_library_composition():
         compare(ds.err2.values, err2.numpy())
         compare(ds.level_diff2.values, torch.stack(levels.per_seed).numpy())
         compare(ds.x_ref_sample.values, ref[0].numpy())
+        assert ds.attrs["noise_factor"] == "cholesky" and int(ds.factor_fallbacks) == 0
         assert float(ds.reference_error) == pytest.approx(levels.reference_error, rel=1e-12)
         assert float(ds.reference_error_orthogonal) == pytest.approx(
             levels.reference_error_orthogonal, rel=1e-12
@@ -282,3 +292,25 @@ def test_kernel_table_wraps_exponents_table():
     df = run_kernel_table(spec)
     assert list(df.columns) == list(TABLE_COLUMNS) and len(df) == 1
     assert df.closed_abs_diff.iloc[0] < 1e-12
+
+
+def test_depth_store_counts_the_cholesky_fallbacks(monkeypatch):
+    """A matrix whose Cholesky factorisation fails takes the symmetric root, and is counted."""
+    cholesky_ex = torch.linalg.cholesky_ex
+
+    def failing_first(c):  # report the first system of every batched layer as failed
+        factor, info = cholesky_ex(c)
+        info = info.clone()
+        info[0] = 1
+        return factor, info
+
+    spec = {**DEPTH, "seeds": 2, "fine": 16, "levels": 1, "L": [4, 8]}
+    clean = run_depth(spec, "cpu")
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", failing_first)
+    ds = run_depth(spec, "cpu")
+    assert int(clean.factor_fallbacks) == 0
+    assert int(ds.factor_fallbacks) == spec["fine"]  # one batched layer per fine step
+    assert ds.attrs["noise_factor"] == "cholesky"
+    # the fallback changes the values (another factor for those matrices), still finite
+    assert not np.array_equal(ds.err2.values, clean.err2.values)
+    assert np.all(np.isfinite(ds.err2.values))

@@ -16,9 +16,11 @@ those without are padded with NaN to the largest run; a variable missing from a 
   the reference with ``fine`` layers; ``level_diff2`` (run, level, seed), the successive
   differences of the reference's ladder; ``reference_error``, ``reference_error_orthogonal``
   (run), its RMS error estimates; ``x0`` (run, seed, token, component), the initial tokens;
-  ``x_ref_sample`` (run, time, token, component), the reference's tokens of seed 0.
+  ``x_ref_sample`` (run, time, token, component), the reference's tokens of seed 0;
+  ``factor_fallbacks`` (run), the noise factors that fell back from Cholesky to the symmetric
+  root (0: every model used F = chol(Σ); NaN for stores written before the Cholesky factor).
   Coordinates ``L``, ``seed``, ``level``, ``time``; per run ``T``, ``N``, ``fine``, ``beta``,
-  ``kappa_1``, ``lambda_1``, ``lambda_bar``.
+  ``kappa_1``, ``lambda_1``, ``lambda_bar``, ``noise_factor`` (``cholesky``).
 - ``width``: ``err2`` (run, m, seed), sup over layers of (1/N) Σᵢ |X_mⁱ − X_∞ⁱ|² (same normals);
   ``cov_rel_err`` (run, m, seed), ‖C_m(X₀) − K(X₀)‖_F / ‖K(X₀)‖_F. Coordinates ``m``, ``seed``;
   per run ``beta``, ``T``, ``N``, ``L``, ``kappa_1``, ``lambda_1``, ``lambda_bar``.

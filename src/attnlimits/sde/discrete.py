@@ -3,7 +3,9 @@
 Per layer ℓ = 0..L−1, with Δ = T/L and standard normals ξ_ℓ (R, N, d):
 ``Y = Π(X_ℓ + Δ·s·A(X_ℓ))``,  ``X_{ℓ+1} = Π(Y + sqrt(Δ)·S(Y) ξ_ℓ)``,
 S(Y) the symmetric square root of the token covariance of the chosen field (``field.py``):
-K(Y) at infinite width, C_m(Y) at width m.
+K(Y) at infinite width, C_m(Y) at width m. A field may use another factor F with F Fᵀ = C
+(``field.CholeskyNoise``: F = chol(C), the depth runs' choice, ``runs.depth``); the law of the
+noise is the same, and a coupling is exact as long as every coupled model uses the same F.
 
 Couplings (one probability space for every error):
 

@@ -10,10 +10,11 @@ uses this one step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
-from attnlimits.attention import attention
+from attnlimits.attention import attention, softmax_weights
 from attnlimits.geometry import project
 from attnlimits.head import Head
 
@@ -37,11 +38,28 @@ class Attention:
         """Q = K = V = I (d, d), float64."""
         return cls(Head.identity(d, device), beta, sign)
 
+    @cached_property
+    def identity_head(self) -> bool:
+        """Whether Q = K = V = I exactly (``attention_drift`` then skips the products by I)."""
+        h = self.head
+        if h.batch_shape or h.q.shape[-1] != h.q.shape[-2]:
+            return False
+        eye = torch.eye(h.q.shape[-1], dtype=h.q.dtype, device=h.q.device)
+        return all(torch.equal(t, eye) for t in h.tensors())
+
 
 def attention_drift(x: torch.Tensor, attn: Attention) -> torch.Tensor:
-    """s·A(X) for tokens (..., N, d) (zero when s = 0, without evaluating the attention)."""
+    """s·A(X) for tokens (..., N, d) (zero when s = 0, without evaluating the attention).
+
+    With Q = K = V = I (``Attention.identity_head``) the logits (β·X QᵀK) Xᵀ and the values X Vᵀ
+    are computed as (β·X) Xᵀ and X: a product by I returns its finite factor exactly (x·1 + Σ 0),
+    so the values are those of ``attention`` bit for bit, two batched products cheaper.
+    """
     if attn.sign == 0:
         return torch.zeros_like(x)
+    if attn.identity_head:
+        w = softmax_weights((attn.beta * x) @ x.transpose(-1, -2))
+        return attn.sign * (w @ x)
     return attn.sign * attention(x, attn.head.qk, attn.head.v, attn.beta, "encoder")
 
 

@@ -13,7 +13,10 @@ Given tokens Y (..., N, d) and standard normals ξ (..., N, d), the field values
 The two widths use the SAME ξ through their own square roots, ``S_m ξ`` and ``S ξ``: this couples
 the finite-width noise with the Gaussian field pathwise (at the current token positions). The
 symmetric root is unique (whatever eigenbasis ``eigh`` returns for repeated eigenvalues), so the
-coupling is well defined; negative eigenvalues from rounding are clipped to 0.
+coupling is well defined; negative eigenvalues from rounding are clipped to 0. ``CholeskyNoise``
+wraps a field with the factor F = chol(C) instead (F Fᵀ = C, same law, other values, a fraction of
+the cost; ``cholesky_factor`` falls back to the symmetric root where Cholesky fails): the depth
+runs' choice, where every coupled model uses it.
 
 κ is evaluated fast: relu by its closed form (arc-cosine kernel, in torch); every other activation
 from a table of κ on a uniform grid of u ∈ [−1, 1] (``DEFAULT_TABLE_SIZE`` points, by the split
@@ -54,6 +57,27 @@ def psd_sqrt(c: torch.Tensor) -> torch.Tensor:
     lam, vec = torch.linalg.eigh(0.5 * (c + c.transpose(-1, -2)))
     s = (vec * lam.clamp_min(0.0).sqrt().unsqueeze(-2)) @ vec.transpose(-1, -2)
     return 0.5 * (s + s.transpose(-1, -2))
+
+
+def cholesky_factor(c: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """F with F Fᵀ = C (..., N, N): the lower Cholesky factor, the symmetric root where it fails.
+
+    Per matrix: F = L, C = L Lᵀ with L lower triangular and a positive diagonal (LAPACK reads C's
+    lower triangle), when ``torch.linalg.cholesky_ex`` reports success (info = 0, C numerically
+    positive definite); otherwise (a singular or rounding-indefinite C, e.g. coinciding tokens)
+    F = ``psd_sqrt(C)`` for that matrix alone. The rule depends on C only, so every system that
+    meets the same C gets the same F. Returns (F, the number of matrices that fell back).
+
+    Any F with F Fᵀ = C gives the noise F ξ the law N(0, C ⊗ I_d); which one is used matters only
+    for pathwise couplings, where every coupled model must use the same F (``runs.depth``).
+    """
+    factor, info = torch.linalg.cholesky_ex(c)
+    failed = info != 0
+    fallbacks = int(failed.sum())
+    if fallbacks:
+        factor = factor.clone()
+        factor[failed] = psd_sqrt(c[failed])
+    return factor, fallbacks
 
 
 def gram(y: torch.Tensor) -> torch.Tensor:
@@ -118,7 +142,9 @@ def lagrange_cubic(values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     t = (u.clamp(-1.0, 1.0) + 1.0) / h
     i = t.floor().clamp_(1, n - 3)
     f = t.sub_(i)
-    stencil = _stencils(values)[i.long()]  # (..., 4): values[i−1], …, values[i+2]
+    # (..., 4): values[i−1], …, values[i+2] (index_select on the flat index: the same gather as
+    # advanced indexing, several times faster on the CPU)
+    stencil = _stencils(values).index_select(0, i.long().reshape(-1)).view(*i.shape, 4)
     fm, f1, f2 = f + 1.0, f - 1.0, f - 2.0
     # The four terms as written above, regrouped without changing a rounding: (−a)·b = −(a·b)
     # and (−a)/c = −(a/c) exactly, so the first term is subtracted; f·(f−1) and (f+1)·f are shared.
@@ -231,6 +257,28 @@ class NoiseField:
     def sample(self, y: torch.Tensor, layer: int, xi: torch.Tensor) -> torch.Tensor:
         """G_{layer+1}(Y) = S ξ, S = C^{1/2} (symmetric PSD root), ξ (R, N, d) standard normal."""
         return field_values(psd_sqrt(self.covariance(y, layer)), xi)
+
+
+class CholeskyNoise(NoiseField):
+    """The field ``inner`` with the noise factor F = chol(C) instead of the symmetric root.
+
+    ``sample(y, layer, xi)`` = F(C(Y)) ξ with C = ``inner.covariance(y, layer)`` and
+    F = ``cholesky_factor`` (lower Cholesky factor; the symmetric root for a matrix where Cholesky
+    fails). Same law as ``inner.sample`` (F Fᵀ = C), other values. ``fallbacks`` counts the
+    matrices (systems × layers) that took the symmetric root since construction.
+    """
+
+    def __init__(self, inner: NoiseField) -> None:
+        self.inner = inner
+        self.fallbacks = 0
+
+    def covariance(self, y: torch.Tensor, layer: int) -> torch.Tensor:
+        return self.inner.covariance(y, layer)
+
+    def sample(self, y: torch.Tensor, layer: int, xi: torch.Tensor) -> torch.Tensor:
+        factor, fallbacks = cholesky_factor(self.covariance(y, layer))
+        self.fallbacks += fallbacks
+        return field_values(factor, xi)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,23 @@ E sup_l (1/N) Σᵢ |X_lⁱ − X̄ⁱ(t_l)|² of the L-layer model against the 
 ``fine`` layers, all driven by the same fine Brownian increments (``coarsen``), and the successive
 differences of the fine ladder (the reference's own error). The fine grid is streamed in blocks:
 memory does not grow with ``fine`` (``_depth_ladder``).
+
+Noise factor (a choice of this run, ``NOISE_FACTOR``, store attr ``noise_factor``): every model
+of the ladder, the fine reference included, takes the layer
+
+    X_{l+1} = Π(Y_l + √Δ F(Σ(Y_l)) ξ_l),  Y_l = Π(X_l + Δ b(X_l)),  F(Σ) = chol(Σ),
+
+i.e. X_{l+1} = X_l + Δ b(X_l) + √Δ F(Σ(X_l)) ξ_l up to the projections Π onto the sphere, with
+Σ = K(Y) = κ(Y Yᵀ) the infinite-width token covariance and F its lower Cholesky factor
+(F Fᵀ = Σ), instead of the symmetric root Σ^{1/2} of ``discrete.simulate``'s default field. Both
+give the noise the law N(0, Σ ⊗ I_d), so the model and its limit are unchanged; the pathwise
+coupling stays exact because every model uses the same F and the same Brownian increments (the
+reference solves the SDE with diffusion coefficient chol(Σ(X)), driven by the same W). A Cholesky
+factor costs a fraction of ``eigh``. Where Cholesky fails on a matrix (``cholesky_ex`` info ≠ 0:
+Σ numerically singular, e.g. tokens that coincide) that matrix alone takes the symmetric root
+(``field.cholesky_factor``, a rule that depends on Σ only, so it is the same for every model);
+the store's ``factor_fallbacks`` counts those matrices over all models and layers (0: the
+coupling was the pure Cholesky one). The width, sync and chaos runs keep the symmetric root.
 """
 
 from __future__ import annotations
@@ -20,7 +37,7 @@ import xarray as xr
 
 from attnlimits.sde.discrete import coarsen, layer_step, uniform_tokens
 from attnlimits.sde.dynamics import Attention
-from attnlimits.sde.field import GaussianField, NoiseField, zonal_kernel
+from attnlimits.sde.field import CholeskyNoise, GaussianField, NoiseField, zonal_kernel
 from attnlimits.sde.limit import reference_error_estimates, sup_mean_square
 from attnlimits.sde.runs.common import (
     Progress,
@@ -35,6 +52,8 @@ from attnlimits.storage import variable as _var
 
 X_REF_TIMES = 65
 """Equally spaced times of the depth store's reference sample ``x_ref_sample``."""
+NOISE_FACTOR = "cholesky"
+"""The noise factor F of every model of the depth ladder (store attr ``noise_factor``): F = chol."""
 BLOCK_NUMBERS = 2**22
 """Normals per block of the streamed fine grid in ``run_depth`` (32 MiB of float64)."""
 
@@ -100,7 +119,9 @@ def _depth_ladder(
     layer, all of them in one batch (``layer_step`` with per-system Δ), so the fine model's
     L_fine layers carry the ladder's and the coarse models' layers (about 1.9 L_fine layers in
     L_fine batched calls instead of separate ones). Every operation of a layer acts on each
-    system alone, so the values are those of separate ``simulate`` calls, bit for bit.
+    system alone, so the values are those of separate ``simulate`` calls, bit for bit. Every
+    model samples its noise through the one ``field`` (``run_depth``: ``CholeskyNoise``), so
+    all of them use the same noise factor F(Σ).
     """
     reps = x0.shape[0]
     dev = x0.device
@@ -186,6 +207,8 @@ def run_depth(
     reference_error = rms(level fine/2)/(√2 − 1) (triangle bound), reference_error_orthogonal =
     rms(level fine/2)/√(2 − 1), as ``limit.successive_differences``. ``block`` fixes the number
     of fine steps streamed at once (default: as many as ``BLOCK_NUMBERS`` normals allow).
+    Every model's noise is F(K(Y)) ξ with F = chol (``CholeskyNoise``, see the module docstring);
+    factor_fallbacks counts the matrices where Cholesky failed and the symmetric root was used.
     """
     activation, d, sigma = row(spec)
     n, fine, levels, reps = (
@@ -214,11 +237,12 @@ def run_depth(
     x0 = uniform_tokens(seed, seeds, n, d, device)
     sample_at = np.rint(np.linspace(0, fine, X_REF_TIMES)).astype(np.int64)
     ticker = Ticker(progress, fine)
+    noise = CholeskyNoise(GaussianField(kappa))
     sups, x_ref_sample = _depth_ladder(
         x0,
         identity_attention(spec, device),
         horizon,
-        GaussianField(kappa),
+        noise,
         brownian_blocks(seed, seeds, fine, n, d, block, device),
         fine,
         layer_counts,
@@ -254,6 +278,11 @@ def run_depth(
                 (),
                 "reference RMS error estimate, orthogonal differences rms(diff fine/2)",
             ),
+            "factor_fallbacks": _var(
+                np.int64(noise.fallbacks),
+                (),
+                "noise factors that fell back from Cholesky to the symmetric root (matrices)",
+            ),
             "x0": _var(x0, ("seed", "token", "component"), "initial tokens X_0"),
             "x_ref_sample": _var(
                 x_ref_sample, ("time", "token", "component"), "reference tokens of seed 0"
@@ -278,6 +307,7 @@ def run_depth(
             "T": horizon,
             "N": n,
             "fine": fine,
+            "noise_factor": NOISE_FACTOR,
             **{
                 k: v for k, v in row_exponents(activation, d, sigma).items() if k != "kappa_prime_1"
             },
