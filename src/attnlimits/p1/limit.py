@@ -11,34 +11,20 @@ from collections.abc import Callable
 
 import torch
 
-from attnlimits.attention import mixture_attention
-from attnlimits.geometry import tangent
 from attnlimits.head import Head
 from attnlimits.integrators import HalvingSolution, VectorField, solve_with_halving
 from attnlimits.p1.dynamics import Dynamics
 from attnlimits.p1.law import atom_count
 
-#: Numbers of one atom chunk of scores, in units of the N × N scores of the whole batch: one
-#: atom at a time keeps the chunk (S N² numbers) near the cache, where the softmax's passes
-#: over it run faster than over the scores of all M atoms at once.
-ATOMS_PER_CHUNK = 1
-
 
 def vector_field(atoms: Head, dynamics: Dynamics) -> VectorField:
     """x ↦ P(x) (1/M) Σ_r A_{θ⁽ʳ⁾}(x) for tokens (..., N, d) and atoms (M, d, d); the horizon
-    of ``dynamics`` plays no part.
-
-    The same operations as ``dynamics.drift``, with the atoms evaluated
-    :data:`ATOMS_PER_CHUNK` at a time (``mixture_attention``'s ``max_elements``); each atom's
-    attention is computed alone either way, and their weighted sum is taken in the same order.
-    """
+    of ``dynamics`` plays no part."""
     qk, v, m = atoms.qk, atoms.v, atom_count(atoms)
     weights = torch.full((m,), 1.0 / m, dtype=qk.dtype, device=qk.device)
 
     def f(x: torch.Tensor) -> torch.Tensor:
-        chunk = ATOMS_PER_CHUNK * x.numel() // x.shape[-1] * x.shape[-2]
-        mixture = mixture_attention(x, qk, v, weights, dynamics.beta, dynamics.mask, chunk)
-        return tangent(x, mixture, dynamics.normalisation)
+        return dynamics.drift(x, qk, v, weights)
 
     return f
 
