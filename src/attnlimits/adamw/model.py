@@ -190,8 +190,9 @@ def scaled_gradient(dj: torch.Tensor, weights: torch.Tensor, dt: float) -> torch
     ``dj`` (..., n, M, d, d), ``weights`` (..., n, M).
     """
     mass = (dt * weights)[..., None, None]
-    safe = torch.where(mass > 0, mass, torch.ones_like(mass))
-    return torch.where(mass > 0, dj / safe, torch.zeros_like(dj))
+    empty = mass <= 0
+    safe = torch.where(empty, torch.ones_like(mass), mass)
+    return (dj / safe).masked_fill_(empty, 0.0)
 
 
 def _step_back(

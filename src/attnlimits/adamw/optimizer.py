@@ -106,9 +106,11 @@ def adamw_step(
     if state.k < 0:
         raise ValueError(f"state.k must be >= 0, got {state.k}")
     k = state.k + 1
-    m = opt.beta1 * state.m + (1 - opt.beta1) * grad
-    v = opt.beta2 * state.v + (1 - opt.beta2) * s
-    m_hat = m / (1 - opt.beta1**k)
-    v_hat = v / (1 - opt.beta2**k)
-    new = (1 - opt.lr * opt.weight_decay) * param - opt.lr * m_hat / (v_hat.sqrt() + opt.eps)
+    # the formulas of the module docstring, operation by operation in the same order (so the same
+    # numbers), with the temporaries updated in place: these tensors are parameter-sized
+    m = (opt.beta1 * state.m).add_((1 - opt.beta1) * grad)
+    v = (opt.beta2 * state.v).add_(s.mul_(1 - opt.beta2))
+    step = (m / (1 - opt.beta1**k)).mul_(opt.lr)  # η m̂
+    denom = (v / (1 - opt.beta2**k)).sqrt_().add_(opt.eps)  # √v̂ + ε
+    new = ((1 - opt.lr * opt.weight_decay) * param).sub_(step.div_(denom))
     return new, AdamWState(m=m, v=v, k=k)

@@ -23,6 +23,7 @@ with a leading step axis) and parameters θ_{ℓh} − θ_{r(ℓ,h)}(t_ℓ) (``p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,9 +48,15 @@ Progress = Callable[[int, int], None]
 
 
 def _task(spec: Mapping[str, Any]) -> Task:
-    """The training task of the spec: S inputs, read-out, teacher targets (``task.draw_task``)."""
+    """The training task of the spec: S inputs, read-out, teacher targets (``task.draw_task``).
+
+    Drawn once per process and setting (:func:`_drawn_task`): the limit and every cell of one
+    (N, d, β, …) share it, and the teacher's RK4 solve costs about as much as a small cell's
+    training, so cells run one after another in one process reuse it (the tensors are never
+    modified in place).
+    """
     task = spec["task"]
-    return draw_task(
+    return _drawn_task(
         task["inputs"],
         spec["N"],
         spec["d"],
@@ -61,6 +68,11 @@ def _task(spec: Mapping[str, Any]) -> Task:
         task["teacher_steps"],
         task["seed"],
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _drawn_task(*args: Any) -> Task:
+    return draw_task(*args)
 
 
 def optimizer(spec: Mapping[str, Any]) -> AdamW:

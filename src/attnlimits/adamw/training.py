@@ -81,6 +81,7 @@ def train(
         raise ValueError(f"stride must be >= 1 and divide the number of steps {n}, got {stride}")
     batch_shape(params, weights)
     active = (weights > 0)[..., None, None]
+    everyone = bool(active.all())  # no group to freeze (the limit): skip the mask
     states = [init_state(t, optimizer) for t in params.tensors()]
     records = []
     for k in range(steps + 1):
@@ -93,7 +94,7 @@ def train(
         new = []
         for i, (theta, g) in enumerate(zip(params.tensors(), ps.g.tensors(), strict=True)):
             theta_new, states[i] = adamw_step(theta, g, states[i], optimizer)
-            new.append(torch.where(active, theta_new, theta))
+            new.append(theta_new if everyone else torch.where(active, theta_new, theta))
         params = Head(*new)
     cols = [torch.stack(c) for c in zip(*records, strict=True)]
     times = torch.arange(0, n + 1, stride, dtype=task.x0.dtype, device=task.x0.device)
