@@ -141,7 +141,7 @@ def test_cells_per_job_chooses_the_batches_and_is_checked(heads_config):
     assert len(heads.keyed_outputs(config, "cell")) <= 9
     assert {b.count for b in heads.batches(config, "cell")} == {16}
     config["runtime"]["cells_per_job"] = {}
-    assert heads.per_job(config, "cell") == heads.job("cell").per_job == 32
+    assert heads.per_job(config, "cell") == heads.job("cell").per_job == 64
     assert heads.per_job(config, "limit") is None
     for bad, said in [
         ({"heads_limit": 4}, "runtime.cells_per_job.heads_limit: no batched job"),
@@ -167,3 +167,28 @@ def test_a_damaged_store_of_a_batch_is_rebuilt_by_forcing_its_batch():
         "heads_limit",
         f"snakemake --forcerun {limit} --cores N",
     )
+
+
+def test_only_a_batch_folder_missing_a_store_it_wrote_is_removed(tmp_path):
+    """A store deleted by hand: the folder goes (and its batch is rebuilt). A folder without its
+    index is unfinished: it goes. A folder whose keys the configuration changed stays (its job
+    re-runs through its parameters; a dry run must not delete results)."""
+    import xarray as xr
+
+    from attnlimits.storage import remove_incomplete_batches, write_batch_index, write_dataset
+
+    folders = {}
+    for name in ("complete", "damaged", "unindexed"):
+        folder = tmp_path / name
+        stores = ["a/L2_H1_0.zarr", "a/L4_H1_0.zarr"]
+        for store in stores:
+            write_dataset(xr.Dataset({"e2": ("seed", [1.0, 2.0])}), folder / store)
+        if name != "unindexed":
+            write_batch_index(folder, stores)
+        folders[name] = folder
+    import shutil
+
+    shutil.rmtree(folders["damaged"] / "a/L4_H1_0.zarr")
+    removed = remove_incomplete_batches([*folders.values(), tmp_path / "absent"])
+    assert removed == [folders["damaged"], folders["unindexed"]]
+    assert folders["complete"].is_dir() and not folders["damaged"].exists()

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnlimits.grids import key_fields
+
 #: Resident memory of a job that holds no large array: Python, numpy, torch, xarray, zarr
 #: (the default run's smallest jobs peak at 450-520 MB).
 BASE_MB = 500.0
@@ -73,7 +75,7 @@ def cost(memory_bytes: float, seconds: float, base_mb: float = BASE_MB) -> tuple
 def grid_of(grids: Mapping[str, Mapping[str, Sequence[Any]]], key: Any) -> str:
     """The name of the first grid of ``grids`` (name → lists per axis) that holds the key (a
     dataclass whose fields include the grid's axes), for naming the keys a cell grows with."""
-    values = dataclasses.asdict(key)
+    values = key_fields(key)
     for name, grid in grids.items():
         if all(values[axis] in grid[axis] for axis in grid if axis in values):
             return name
@@ -132,7 +134,7 @@ def _describe(key: Any) -> str:
         return ""
     if dataclasses.is_dataclass(key) and not isinstance(key, type):
         fields = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in dataclasses.asdict(key).items())  # fmt: skip
+                           for k, v in key_fields(key).items())  # fmt: skip
         return f" ({fields})"
     return f" ({key})"
 
@@ -211,7 +213,7 @@ def budget_problems(
         for job in experiments[name].jobs:
             if getattr(job, "estimate", None) is None:
                 continue
-            keys = list(job.keys(config)) if job.keyed else [None]
+            keys = list(experiments[name].keys(config, job.name)) if job.keyed else [None]
             estimates = [(key, job.estimate(config, key)) for key in keys]
             for attribute, (limit, where) in limits.items():
                 found = _worst(estimates, attribute, limit)

@@ -294,9 +294,10 @@ def _semantic_problems(config: dict, experiments: Mapping[str, Experiment]) -> I
     yield from _dask_problems(config["runtime"]["dask"])
     yield from _batch_problems(config["runtime"]["cells_per_job"], experiments)
 
-    for name, experiment in experiments.items():
-        if experiment.check is not None and isinstance(config.get(name), dict):
-            yield from resolve(experiment.check)(config)
+    for name, experiment in experiments.items():  # those the configuration runs
+        if name in config["experiments"] and experiment.check is not None:
+            if isinstance(config.get(name), dict):
+                yield from resolve(experiment.check)(config)
 
 
 def _batch_problems(

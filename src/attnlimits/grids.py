@@ -7,12 +7,13 @@ or ``str``; its fields are the grid axes and, in the same order, the wildcards o
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
 from typing import Any, TypeVar
 
 from attnlimits.naming import format_number
-from attnlimits.provenance import params_hash
+from attnlimits.provenance import canonical_json, params_hash
 
 K = TypeVar("K")
 
@@ -27,19 +28,60 @@ _CASTS = {"int": int, "float": float, "str": str}
 
 def make_key(cls: type[K], values: Mapping[str, Any]) -> K:
     """The key ``cls`` from ``values``, each cast to its field's type (16 → 16.0 for a float)."""
-    return cls(**{f.name: _CASTS[str(f.type)](values[f.name]) for f in fields(cls)})
+    casts = _FIELD_CASTS.get(cls)
+    if casts is None:
+        casts = _FIELD_CASTS[cls] = tuple((f.name, _CASTS[str(f.type)]) for f in fields(cls))
+    return cls(**{name: cast(values[name]) for name, cast in casts})
+
+
+_FIELD_CASTS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def key_fields(key: Any) -> dict[str, Any]:
+    """The fields of a flat key as a dict (``dataclasses.asdict`` without its deep copies:
+    at 10⁵ cells those are seconds of a dry run)."""
+    return {name: getattr(key, name) for name in _names(type(key))}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def sort_keys(keys: Iterable[K]) -> list[K]:
     """The distinct ``keys``, sorted by their field values in field order."""
-    return sorted(set(keys), key=astuple)
+    distinct = set(keys)
+    if not distinct:
+        return []
+    values = operator.attrgetter(*_names(type(next(iter(distinct)))))
+    return sorted(distinct, key=values)  # one field: its value, which sorts as its 1-tuple
 
 
 def union_of_products(cls: type[K], grids: Iterable[Mapping[str, Sequence[Any]]]) -> list[K]:
     """Every point of the union over ``grids`` of the full product of their axes, once, sorted.
 
     Each grid maps every field name of ``cls`` to its list of values (other entries are ignored).
+    The result is remembered per (``cls``, grids): the workflow asks for the keys of one grid
+    from several places while it builds a DAG (10⁵ cells: seconds each time).
     """
+    grids = list(grids)
+    memo = (cls, canonical_json(grids))
+    if memo not in _PRODUCTS:
+        if len(_PRODUCTS) >= 16:  # the few grids of a run, not every grid a test builds
+            del _PRODUCTS[next(iter(_PRODUCTS))]
+        _PRODUCTS[memo] = _union_of_products(cls, grids)
+    return list(_PRODUCTS[memo])
+
+
+_PRODUCTS: dict[tuple[type, str], list[Any]] = {}
+
+
+def _union_of_products(cls: type[K], grids: list[Mapping[str, Sequence[Any]]]) -> list[K]:
     names = [f.name for f in fields(cls)]
     found = (
         make_key(cls, dict(zip(names, combo, strict=True)))

@@ -21,7 +21,7 @@ from typing import Any
 
 from attnlimits.progress import job_logger, reporter
 from attnlimits.registry import resolve
-from attnlimits.storage import commit_path, temporary_path
+from attnlimits.storage import commit_path, temporary_path, write_batch_index
 from attnlimits.timing import job_phases, summary
 
 #: Runtime settings that can change a number (they are part of a job's parameters); the others
@@ -128,6 +128,7 @@ def run_job(snakemake: Any) -> None:
         folder = temporary_path(snakemake.output[0])
         try:
             _run_traced(params.runner, runner, _batch_jobs(context, batch, folder), log)
+            write_batch_index(folder, [member["store"] for member in batch])
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -155,12 +156,18 @@ def _batch_jobs(
     context: Mapping[str, Any], members: list[Mapping[str, Any]], folder: Path
 ) -> list[JobContext]:
     """The context of each key of a batch (:mod:`attnlimits.batches`): its own parameters and
-    inputs, its store inside ``folder`` (a temporary name of the batch's folder, renamed into
-    place once every store is written)."""
+    inputs (results-relative in the job's parameters), its store inside ``folder`` (a
+    temporary name of the batch's folder, renamed into place once every store is written)."""
+    root = Path(context["config"]["results"])
     return [
         JobContext(
             spec=member["spec"],
-            input=Files(member["input"]),
+            input=Files(
+                {
+                    name: str(root / p) if isinstance(p, str) else [str(root / q) for q in p]
+                    for name, p in member["input"].items()
+                }
+            ),
             output=Files({"store": str(folder / member["store"])}),
             **context,
         )

@@ -134,7 +134,8 @@ def grid_job(
 
 
 _KEY_CACHE: dict[tuple[int, int], tuple[Config, Sequence[Any]]] = {}
-_BATCH_CACHE: dict[tuple[int, int], tuple[Config, int, list[Batch], dict[Any, str]]] = {}
+_NEEDS_CACHE: dict[tuple[int, int], tuple[Config, dict[Any, Any]]] = {}
+_BATCH_CACHE: dict[tuple[int, int], tuple[Any, ...]] = {}
 
 
 def _keys(job: Job, config: Config) -> Sequence[Any]:
@@ -205,8 +206,11 @@ class Experiment:
         chosen = config.get("runtime", {}).get("cells_per_job", {})
         return int(chosen.get(f"{self.name}_{job}", kind.per_job))
 
-    def _batching(self, config: Config, job: str) -> tuple[list[Batch], dict[Any, str]]:
-        """The batches of the batched ``job`` and each key's store, computed once per config."""
+    def _batching(
+        self, config: Config, job: str
+    ) -> tuple[list[Batch], dict[Any, str], dict[tuple[str, str], Batch]]:
+        """The batches of the batched ``job``, each key's store and the batches by their
+        wildcards, computed once per config."""
         kind = self.job(job)
         per_job = self.per_job(config, job)
         assert per_job is not None and kind.pattern is not None and kind.path is not None
@@ -220,9 +224,10 @@ class Experiment:
                 for batch in found
                 for key in batch.keys
             }
-            cached = (config, per_job, found, where)
+            index = {(b.wildcards["part"], b.wildcards["parts"]): b for b in found}
+            cached = (config, per_job, found, where, index)
             _BATCH_CACHE[(id(config), id(kind))] = cached
-        return cached[2], cached[3]
+        return cached[2], cached[3], cached[4]
 
     def batches(self, config: Config, job: str) -> list[Batch]:
         """The batches of the batched ``job`` (:mod:`attnlimits.batches`), by index."""
@@ -231,15 +236,21 @@ class Experiment:
     def batch(self, config: Config, job: str, wildcards: Any) -> Batch:
         """The batch of ``job`` whose folder has these wildcards (``part``, ``parts``)."""
         given = {str(k): str(v) for k, v in wildcards.items()}
-        for found in self.batches(config, job):
-            if found.wildcards == {k: given.get(k) for k in ("part", "parts")}:
-                return found
-        raise KeyError(f"no batch of {self.name}_{job} matches {given}")
+        index = self._batching(config, job)[2]
+        found = index.get((given.get("part"), given.get("parts")))
+        if found is None:
+            raise KeyError(f"no batch of {self.name}_{job} matches {given}")
+        return found
 
     def store_paths(self, config: Config, job: str) -> list[str]:
         """The results-relative store of every key of the keyed ``job``, in key order (inside
         its batch's folder for a batched job)."""
         return [self.store_path(config, job, key) for key in _keys(self.job(job), config)]
+
+    def store_paths_of(self, config: Config, job: str, batch: Batch) -> list[str]:
+        """The results-relative stores of the keys of one ``batch`` of ``job``."""
+        where = self._batching(config, job)[1]
+        return [where[key] for key in batch.keys]
 
     def store_path(self, config: Config, job: str, key: Any) -> str:
         """The results-relative store of one ``key`` of the keyed ``job``."""
@@ -251,6 +262,19 @@ class Experiment:
         if key not in where:
             raise KeyError(f"{key} is not a key of {self.name}_{job}")
         return where[key]
+
+    def needs_of(self, config: Config, job: str, key: Any) -> Mapping[str, str | list[str]]:
+        """``needs(config, key)`` of the keyed ``job``, computed once per config and key (a
+        batch's inputs and its members' parameters both ask)."""
+        kind = self.job(job)
+        cached = _NEEDS_CACHE.get((id(config), id(kind)))
+        if cached is None or cached[0] is not config:
+            cached = (config, {})
+            _NEEDS_CACHE[(id(config), id(kind))] = cached
+        found = cached[1].get(key)
+        if found is None:
+            found = cached[1][key] = kind.needs(config, key)
+        return found
 
     def output_of(self, config: Config, job: str, key: Any) -> str:
         """The results-relative output of the job that computes ``key`` of the keyed ``job``:

@@ -585,18 +585,32 @@ def remove_broken_links(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return removed
 
 
-def remove_incomplete_batches(batches: Mapping[str, Iterable[str]]) -> list[Path]:
-    """Remove each batch folder (:mod:`attnlimits.batches`; folder → its members' stores) that
-    exists but lacks one of its stores or a store's manifest (a store deleted by hand), so that
-    the batch is missing and rebuilt. A batch folder is renamed into place finished, so such a
-    folder is never one being written. Returns the folders it removed."""
+#: The list of the stores of a batch folder (:mod:`attnlimits.batches`), written last.
+BATCH_INDEX = ".batch.json"
+
+
+def write_batch_index(folder: str | os.PathLike, stores: Iterable[str]) -> None:
+    """Record the stores (paths relative to ``folder``) a finished batch folder holds."""
+    (Path(folder) / BATCH_INDEX).write_text(json.dumps(sorted(stores)), encoding="utf-8")
+
+
+def remove_incomplete_batches(folders: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove each batch folder among ``folders`` that exists but lacks a store its index
+    lists, or a store's manifest (a store deleted by hand), or its index, so that the batch is
+    missing and rebuilt. A batch folder is renamed into place finished, so such a folder is
+    never one being written; a folder whose keys the configuration changed is not touched (its
+    job re-runs: its parameters changed). Returns the folders it removed."""
     removed = []
-    for folder, stores in batches.items():
-        if os.path.isdir(folder) and not all(
-            os.path.isfile(os.path.join(store, MANIFEST)) for store in stores
-        ):
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            continue
+        try:
+            stores = json.loads((folder / BATCH_INDEX).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stores = None
+        if stores is None or not all((folder / s / MANIFEST).is_file() for s in stores):
             shutil.rmtree(folder, ignore_errors=True)
-            removed.append(Path(folder))
+            removed.append(folder)
     return removed
 
 

@@ -49,9 +49,13 @@ config["report_captions"] = {
 }
 
 
+RESULTS_PREFIX = str(RESULTS).rstrip("/") + "/"
+
+
 def results(path):
-    """A path under the configured results folder, as a string."""
-    return str(RESULTS / path)
+    """A path under the configured results folder, as a string (joined as text: a DAG of 10⁵
+    cells asks for a few hundred thousand)."""
+    return RESULTS_PREFIX + path
 
 
 def job_code(job):
@@ -96,19 +100,11 @@ for _link in remove_broken_links(
 
 # A batch folder whose stores are not all there (one deleted by hand) is missing: removed, so
 # that its batch is rebuilt (Snakemake sees only the folder).
-def batch_stores(experiment, job):
-    stores = {}
-    for found in experiment.batches(config, job.name):
-        stores[results(found.folder)] = [
-            results(experiment.store_path(config, job.name, key)) for key in found.keys
-        ]
-    return stores
-
-
 for experiment in EXPERIMENTS.values():
     for job in experiment.jobs:
         if job.batched:
-            for _folder in remove_incomplete_batches(batch_stores(experiment, job)):
+            folders = [results(p) for p in experiment.keyed_outputs(config, job.name)]
+            for _folder in remove_incomplete_batches(folders):
                 logger.warning(
                     f"removed {_folder}: a store of its batch is gone; it will be rebuilt"
                 )

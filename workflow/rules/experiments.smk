@@ -38,7 +38,7 @@ def batch_inputs(experiment, job):
     def inputs(wc):
         union = {}
         for key in experiment.batch(config, job.name, wc).keys:
-            for name, p in job.needs(config, key).items():
+            for name, p in experiment.needs_of(config, job.name, key).items():
                 listed = union.setdefault(name, [])
                 listed += [
                     q for q in ([p] if isinstance(p, str) else p) if q not in listed
@@ -49,18 +49,19 @@ def batch_inputs(experiment, job):
 
 
 def batch_members(experiment, job):
-    """Each key of a batch: its parameters, its inputs and its store's path in the folder."""
+    """Each key of a batch: its parameters, its inputs (under the results folder) and its
+    store's path in the batch's folder."""
 
     def members(wc):
         found = experiment.batch(config, job.name, wc)
-        stores = {k: experiment.store_path(config, job.name, k) for k in found.keys}
+        stores = experiment.store_paths_of(config, job.name, found)
         return [
             {
                 "spec": job.spec(config, key),
-                "input": paths_of(job.needs(config, key)),
-                "store": stores[key].removeprefix(found.folder + "/"),
+                "input": experiment.needs_of(config, job.name, key),
+                "store": store.removeprefix(found.folder + "/"),
             }
-            for key in found.keys
+            for key, store in zip(found.keys, stores)
         ]
 
     return members
@@ -187,7 +188,9 @@ for experiment in EXPERIMENTS.values():
                     spec=job.spec(config, None),
                     code=job_code(job),
                     stores={
-                        name: [results(p) for p in experiment.store_paths(config, name)]
+                        name: [
+                            results(p) for p in experiment.store_paths(config, name)
+                        ]
                         for name in job.reads
                     },
                 script:

@@ -12,7 +12,7 @@ different settings live side by side and are reused when a setting comes back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from attnlimits.grids import (
     NUMBER,
     WORD,
     find_key,
+    key_fields,
     key_wildcards,
     sort_keys,
     union_of_products,
@@ -118,7 +119,7 @@ def limit_spec(adamw: Mapping[str, Any], key: LimitKey) -> dict[str, Any]:
     equal settings give equal specs and paths.
     """
     spec: dict[str, Any] = {
-        **asdict(key),
+        **key_fields(key),
         "T": float(adamw["T"]),
         "mask": str(adamw["mask"]),
         "normalisation": str(adamw["normalisation"]),

@@ -6,9 +6,9 @@ limit (per mask, normalisation, N, d, β) → cell (per L, H: simulate and measu
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
+from attnlimits.grids import key_fields
 from attnlimits.heads import captions
 from attnlimits.heads import grid as g
 from attnlimits.registry import Experiment, Job, grid_job, published
@@ -66,7 +66,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
             estimate=g.estimate_cell,
-            per_job=32,
+            per_job=64,
         ),
         Job(
             name="aggregate",
@@ -74,7 +74,7 @@ EXPERIMENT = Experiment(
             spec=lambda c, k: {
                 "T": c["heads"]["T"],
                 "seeds": c["heads"]["seeds"],
-                "cells": [asdict(cell) for cell in g.cells(c["heads"])],
+                "cells": [key_fields(cell) for cell in EXPERIMENT.keys(c, "cell")],
             },
             needs=_cell_outputs,
             reads=("cell",),

@@ -9,7 +9,7 @@ of different settings live side by side and are reused when a setting comes back
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from attnlimits.budget import (
@@ -27,6 +27,7 @@ from attnlimits.grids import (
     NUMBER,
     WORD,
     find_key,
+    key_fields,
     key_wildcards,
     sort_keys,
     union_of_products,
@@ -107,12 +108,12 @@ def cell_path(heads: Mapping[str, Any], cell: Cell) -> str:
 
 def limit_spec(heads: Mapping[str, Any], key: LimitKey) -> dict[str, Any]:
     """Everything a limit job needs, as plain data (recorded in the store's provenance)."""
-    return {"experiment": "heads", **asdict(key), **limit_settings(heads)}
+    return {"experiment": "heads", **key_fields(key), **limit_settings(heads)}
 
 
 def cell_spec(heads: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
     """Everything a cell job needs, as plain data (recorded in the store's provenance)."""
-    return {"experiment": "heads", **asdict(cell), **cell_settings(heads)}
+    return {"experiment": "heads", **key_fields(cell), **cell_settings(heads)}
 
 
 def find(keys: list, wildcards: Mapping[str, str]):
