@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import dask
 import torch
 
 
@@ -42,6 +41,8 @@ def dask_scheduler(runtime: Mapping[str, Any]) -> Iterator[None]:
         with Client(choice, set_as_default=True):
             yield
         return
+    import dask
+
     options = {"scheduler": choice}
     if choice == "threads":
         options["num_workers"] = int(runtime.get("torch_threads", 1))

@@ -20,6 +20,12 @@ def _run(job: JobContext, kind: str, run: Callable) -> None:
 
     job.log.info("%s run %s", kind, dict(job.spec))
     ds = run(job.spec, job.device(), progress=job.progress(kind))
+    if "factor_fallbacks" in ds:  # depth: the noise factor (attnlimits.sde.runs.depth)
+        job.log.info(
+            "noise factor %s; symmetric root where it failed: %d matrices",
+            ds.attrs.get("noise_factor"),
+            int(ds["factor_fallbacks"]),
+        )
     ds.attrs.update(job.provenance(job.spec, {"seed": job.spec["seed"]}))
     write_dataset(ds, job.output[0])
 
