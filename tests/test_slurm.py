@@ -83,14 +83,15 @@ def test_slurm_run_equals_local_run(cluster, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "slurm"
     local_cmd, local_env = prepare(local)
     slurm_cmd, slurm_env = prepare(remote)
-    # the profile as it is, with groups sized for this node: 4 limits and 9 cells in two group
-    # jobs each, side by side on 2 cores (a group job runs its members one after the other)
+    # the profile as it is, with groups sized for this node: 4 limits and 4 batches of cells (9
+    # cells) in two group jobs each, side by side on 2 cores (a group job runs its members one
+    # after the other)
     slurm_cmd += [
         "--workflow-profile",
         "workflow/profiles/slurm",
         "--group-components",
         "heads_limits=2",
-        "heads_cells=5",
+        "heads_cells=2",
         "--slurm-init-seconds-before-status-checks",
         str(INIT_STATUS_DELAY),
         "--slurm-keep-successful-logs",
@@ -122,7 +123,7 @@ def test_slurm_run_equals_local_run(cluster, tmp_path):
     finished = re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", text)
     rule_jobs = [r for r in finished if r != "all"]  # `all` has no action, it is not submitted
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", text)
-    assert rule_jobs.count("heads_cell") == 9 and rule_jobs.count("heads_limit") == 4, finished
+    assert rule_jobs.count("heads_cell") == 4 and rule_jobs.count("heads_limit") == 4, finished
     assert len(submitted) < len(rule_jobs), (finished, submitted)
     assert "Falling back to 'sacct'" not in text
     # squeue keeps finished jobs long enough for the profile's own first status delay
