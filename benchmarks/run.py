@@ -34,6 +34,7 @@ REGISTRY: list[tuple[str, str, str]] = [
     ("d", "pipeline", "the default pipeline's wall time, cold and with everything cached"),
     ("e", "dag", "dry-run DAG and heads aggregation at 10^3, 10^4, 10^5 cells, with memory"),
     ("f", "peak_memory", "peak memory of the largest default job vs its reserved mem_mb"),
+    ("g", "startup", "imports of each job kind's process, ours vs the previous main"),
 ]
 
 
