@@ -77,22 +77,26 @@ def _check(dynamics: Dynamics) -> None:
         )
 
 
-def _step_matrices(params: Head, weights: torch.Tensor, beta: float) -> torch.Tensor:
+def _step_matrices(params: Head, weights: torch.Tensor, beta: float, dt: float) -> torch.Tensor:
     """Every step's heads as one matrix KV (..., n, d, 2·d·M), columns (t, c, r), such that
     ``KVᵀ xᵏ`` gives at once, per atom r, the key side of the scores (t = 0) and the weighted
-    values (t = 1):
+    values times Δ (t = 1):
 
-        ``KV[:, 0, :, r]ᵀ xᵏ = β (QᵀK)_r xᵏ``,  ``KV[:, 1, :, r]ᵀ xᵏ = w_r V_r xᵏ``,
+        ``KV[:, 0, :, r]ᵀ xᵏ = β (QᵀK)_r xᵏ``,  ``KV[:, 1, :, r]ᵀ xᵏ = Δ w_r V_r xᵏ``,
 
-    whence the scores β ⟨Q_r xⁱ, K_r xᵏ⟩ = xⁱ · (β (QᵀK)_r xᵏ) and Σ_r w_r A_r(X)ⁱ =
-    Σ_{r,k} W_{i,rk} w_r V_r xᵏ (one matrix product over the pairs (r, k)).
+    whence the scores β ⟨Q_r xⁱ, K_r xᵏ⟩ = xⁱ · (β (QᵀK)_r xᵏ) and Δ Σ_r w_r A_r(X)ⁱ =
+    Σ_{r,k} W_{i,rk} Δ w_r V_r xᵏ (one matrix product over the pairs (r, k)). Both halves are
+    written straight into their columns (one pass over the parameters each).
     """
-    key = beta * params.qk  # (..., n, M, c, b)
-    value = weights[..., None, None] * params.v
-    kv = torch.stack(torch.broadcast_tensors(key, value), dim=-4)  # (..., n, 2, M, c, b)
-    lead = list(range(kv.dim() - 4))
-    t, r, c, b = (kv.dim() - 4 + i for i in range(4))
-    return kv.permute(*lead, b, t, c, r).flatten(-3)
+    q = params.q
+    *lead, n, m, d, _ = q.shape
+    kv = torch.empty(*lead, n, d, 2, d, m, dtype=q.dtype, device=q.device)  # (…, n, b, t, c, r)
+    k = len(lead)
+    to_columns = (*range(k), k, k + 3, k + 2, k + 1)  # (…, n, r, c, b) -> (…, n, b, c, r)
+    torch.mul(params.qk.permute(to_columns), beta, out=kv[..., 0, :, :])
+    mass = (dt * weights)[..., None, None, :]  # (…, n, 1, 1, M)
+    torch.mul(params.v.permute(to_columns), mass, out=kv[..., 1, :, :])
+    return kv.view(*lead, n, d, 2 * d * m)
 
 
 def _mask(n_tokens: int, device: torch.device) -> torch.Tensor:
@@ -104,22 +108,20 @@ def _attention(x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> 
     """Softmax weights W (..., S, N, M·N) over (r, k) (normalised over k for each r), the key
     side Kt = (β (QᵀK)_r xᵏ)_{c,rk} and the weighted values Vt = (w_r V_r xᵏ)_{e,rk}, both
     (..., S, d, M·N), of tokens ``x`` (..., S, N, d) under one step's ``kv`` (..., d, 2·d·M)
-    (:func:`_step_matrices`).
+    (:func:`_step_matrices`; the value half may carry a factor, e.g. Δ, which Vt then carries).
 
     The softmax is taken in log-sum-exp form (``attention.softmax_weights``): the row maximum is
     subtracted before exp, so no score overflows whatever β; masked scores get weight exactly 0.
     """
     *batch, s, n, d = x.shape
-    both = kv.transpose(-1, -2).unsqueeze(-3) @ x.transpose(-1, -2)  # (..., S, 2·d·M, N)
-    both = both.view(*batch, s, 2, d, -1)
-    kt, vt = both[..., 0, :, :], both[..., 1, :, :]
-    scores = x @ kt  # (..., S, N, M·N)
-    rows = scores.view(*batch, s, n, -1, n)  # (i, r, k)
+    both = kv.mT.unsqueeze(-3) @ x.mT  # (..., S, 2·d·M, N)
+    kt, vt = both.view(*batch, s, 2, d, -1).unbind(-3)
+    scores = (x @ kt).view(*batch, s, n, -1, n)  # (i, r, k)
     if mask is not None:
-        rows.masked_fill_(mask, float("-inf"))
-    rows = rows.sub_(rows.amax(-1, keepdim=True)).exp_()
-    rows.div_(rows.sum(-1, keepdim=True))
-    return scores, kt, vt
+        scores.masked_fill_(mask, float("-inf"))
+    scores = scores.sub_(scores.amax(-1, keepdim=True)).exp_()
+    scores.div_(scores.sum(-1, keepdim=True))
+    return scores.view(*batch, s, n, -1), kt, vt
 
 
 def _project(y: torch.Tensor, sphere: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -131,31 +133,34 @@ def _project(y: torch.Tensor, sphere: bool) -> tuple[torch.Tensor, torch.Tensor 
 
 
 def _step(
-    x: torch.Tensor, kv: torch.Tensor, dt: float, mask: torch.Tensor | None, sphere: bool
+    x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None, sphere: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """X_{j+1} = Π(X_j + Δ Σ_r w_r A_{θ_r}(X_j)) and |X_j + Δ …| (sphere) for one step."""
-    w, _, vt = _attention(x, kv, mask)
-    return _project(x + dt * (w @ vt.transpose(-1, -2)), sphere)
+    """X_{j+1} = Π(X_j + Δ Σ_r w_r A_{θ_r}(X_j)) and |X_j + Δ …| (sphere) for one step, with the
+    value half of ``kv`` carrying Δ (:func:`_step_matrices`)."""
+    w, _, vt_dt = _attention(x, kv, mask)
+    y = torch.baddbmm(x, w, vt_dt.mT) if x.dim() == 3 else (w @ vt_dt.mT).add_(x)
+    return _project(y, sphere)
 
 
 def _forward(
-    x: torch.Tensor, kv: torch.Tensor, dt: float, dynamics: Dynamics
+    x: torch.Tensor, kv_dt: torch.Tensor, dynamics: Dynamics
 ) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
-    """States X_0..X_n and the norms |Y_j| before projection, from X_0 = ``x``."""
+    """States X_0..X_n and the norms |Y_j| before projection, from X_0 = ``x``; ``kv_dt`` the
+    steps' matrices with their value half times Δ (:func:`_step_matrices`)."""
     mask = _mask(x.shape[-2], x.device) if dynamics.mask == "causal" else None
     sphere = dynamics.normalisation == "sphere"
     states, norms = [x], []
-    for kv_j in kv.unbind(-3):
-        x, norm = _step(x, kv_j, dt, mask, sphere)
+    for kv_j in kv_dt.unbind(-3):
+        x, norm = _step(x, kv_j, mask, sphere)
         states.append(x)
         norms.append(norm)
     return states, norms
 
 
-def _setup(params: Head, weights: torch.Tensor, dynamics: Dynamics) -> torch.Tensor:
+def _setup(params: Head, weights: torch.Tensor, dynamics: Dynamics, dt: float) -> torch.Tensor:
     _check(dynamics)
     batch_shape(params, weights)
-    return _step_matrices(params, weights, dynamics.beta)
+    return _step_matrices(params, weights, dynamics.beta, dt)
 
 
 def layers(
@@ -171,7 +176,7 @@ def layers(
     ``dynamics`` plays no part), without autograd.
     """
     with torch.no_grad():
-        return _forward(x, _setup(params, weights, dynamics), dt, dynamics)[0]
+        return _forward(x, _setup(params, weights, dynamics, dt), dynamics)[0]
 
 
 def forward(
@@ -221,14 +226,14 @@ def _step_back(
     w, w4, kt, vt_dt, out_k, out_v, grad_kv, kv_back = step
     gy = p
     if norm is not None:
-        gy = (p - (p * x_next).sum(-1, keepdim=True) * x_next) / norm
-    torch.matmul(gy.transpose(-1, -2), w, out=out_v)  # ∂Vt / Δ
-    gs = w * (gy @ vt_dt)
+        gy = torch.addcmul(p, (p * x_next).sum(-1, keepdim=True), x_next, value=-1.0).div_(norm)
+    torch.matmul(gy.mT, w, out=out_v)  # ∂Vt / Δ
+    gs = (gy @ vt_dt).mul_(w)
     gs4 = gs.view(w4.shape)
     gs4.addcmul_(w4, gs4.sum(-1, keepdim=True), value=-1.0)
-    torch.matmul(x.transpose(-1, -2), gs, out=out_k)  # ∂Kt
-    back = kv_back @ grad_kv  # (..., S, d, N)
-    return gy + gs @ kt.transpose(-1, -2) + back.transpose(-1, -2)
+    torch.matmul(x.mT, gs, out=out_k)  # ∂Kt
+    back = (kv_back @ grad_kv).mT.add(gy)  # (..., S, N, d)
+    return back.baddbmm_(gs, kt.mT) if back.dim() == 3 else back.add_(gs @ kt.mT)
 
 
 def _block_views(
@@ -261,8 +266,13 @@ class Pass:
     states: torch.Tensor  # (..., S, n/s+1, N, d) X_0, X_s, ..., X_n (s: the pass's segment)
     p: torch.Tensor  # (..., S, n/s+1, N, d) P_j = S N ∂J/∂X_j at the same j
     loss: torch.Tensor  # (...) J
-    dj: Head  # ∂J/∂θ_{jr}, (..., n, M, d, d)
-    g: Head  # scaled gradient g_{jr} = ∂J/∂θ_{jr} / (Δ w_{jr})
+    g: Head  # scaled gradient g_{jr} = ∂J/∂θ_{jr} / (Δ w_{jr}), (..., n, M, d, d)
+    mass: torch.Tensor  # (..., n, M) the head mass Δ w_{jr} of each group
+
+    @property
+    def dj(self) -> Head:
+        """∂J/∂θ_{jr} = Δ w_{jr} g_{jr} (..., n, M, d, d)."""
+        return self.g.map(lambda t: t * self.mass[..., None, None])
 
 
 def forward_backward(
@@ -288,20 +298,16 @@ def forward_backward(
     block = n if segment == 1 else segment
     dt = dynamics.horizon / n
     s_inputs, n_tokens, d = task.x0.shape
-    atoms = params.q.shape[-3]
     with torch.no_grad():
-        kv = _setup(params, weights, dynamics)  # (..., n, d, M·2·d)
-        scale = torch.ones(2, 1, dtype=kv.dtype, device=kv.device)
-        scale[1] = dt
-        kv_back = (kv.view(*kv.shape[:-1], 2, d * atoms) * scale).view(kv.shape)
+        kv_back = _setup(params, weights, dynamics, dt)  # (..., n, d, 2·d·M), values times Δ
         x0 = task.x0.expand(*batch, *task.x0.shape)
-        states, norms = _forward(x0, kv, dt, dynamics)
+        states, norms = _forward(x0, kv_back, dynamics)
         x_n = states[-1]
         j = loss(x_n, task.readout, task.targets)
         p = (x_n @ task.readout.transpose(-1, -2) - task.targets) @ task.readout  # P_n
         mask = _mask(n_tokens, x0.device) if dynamics.mask == "causal" else None
         p_bounds = [p]
-        d_kv = torch.empty_like(kv.transpose(-1, -2))  # ∂(S N J)/∂KVᵀ, value half / Δ
+        d_kv = torch.empty_like(kv_back.mT)  # ∂(S N J)/∂KVᵀ, value half / Δ
         kv_back_steps = kv_back.unsqueeze(-3).unbind(-4)  # n × (..., 1, d, 2·d·M)
         for start in reversed(range(0, n, block)):
             end = start + block
@@ -316,17 +322,17 @@ def forward_backward(
                     p_bounds.append(p)
             flat = grads.view(*grads.shape[:-3], -1, n_tokens)  # (..., block, S, 2·d·M, N)
             d_kv[..., start:end, :, :] = (flat @ xs).sum(-3)
-        dj = _parameter_gradients(d_kv, params, weights, dynamics.beta, dt, s_inputs * n_tokens)
+        g = _scaled_gradients(d_kv, params, weights, dynamics.beta, dt, s_inputs * n_tokens)
     return Pass(
         states=torch.stack(states[::segment], dim=-3),
         p=torch.stack(p_bounds[::-1], dim=-3),
         loss=j,
-        dj=dj,
-        g=dj.map(lambda t: scaled_gradient(t, weights, dt)),
+        g=g,
+        mass=dt * weights,
     )
 
 
-def _parameter_gradients(
+def _scaled_gradients(
     d_kv: torch.Tensor,
     params: Head,
     weights: torch.Tensor,
@@ -334,11 +340,22 @@ def _parameter_gradients(
     dt: float,
     scale: int,
 ) -> Head:
-    """∂J/∂(Q, K, V) per step and atom from ∂(S N J)/∂KVᵀ (..., n, 2·d·M, d) (value half divided
-    by Δ): ∂(QᵀK)_r[c, b] = β ∂KV[b, 0, c, r], ∂V_r[c, b] = Δ w_r ∂KV[b, 1, c, r]; QᵀK gives
-    ∂Q = K ∂(QᵀK)ᵀ, ∂K = Q ∂(QᵀK); all divided by S N."""
+    """The scaled gradients g = ∂J/∂θ / (Δ w) of (Q, K, V) per step and atom (0 where w = 0,
+    :func:`scaled_gradient`) from ∂(S N J)/∂KVᵀ (..., n, 2·d·M, d) (value half divided by Δ):
+    ∂(QᵀK)_r[c, b] = β ∂KV[b, 0, c, r], ∂V_r[c, b] = Δ w_r ∂KV[b, 1, c, r]; QᵀK gives
+    ∂Q = K ∂(QᵀK)ᵀ, ∂K = Q ∂(QᵀK); all divided by S N. The same operations as
+    :func:`scaled_gradient` of ∂J/∂θ, the division done in place on ∂J/∂θ."""
     d = params.q.shape[-1]
     parts = d_kv.view(*d_kv.shape[:-2], 2, d, -1, d).movedim(-2, -4)  # (..., n, M, 2, c, b)
     d_qk = (beta / scale) * parts[..., 0, :, :]
     d_v = ((dt / scale) * weights)[..., None, None] * parts[..., 1, :, :]
-    return Head(params.k @ d_qk.transpose(-1, -2), params.q @ d_qk, d_v.contiguous())
+    mass = (dt * weights)[..., None, None]
+    empty = mass <= 0
+    everyone = not bool(empty.any())  # every group has a head (the limit): no mask pass
+    safe = mass if everyone else torch.where(empty, torch.ones_like(mass), mass)
+
+    def scaled(dj: torch.Tensor) -> torch.Tensor:
+        g = dj.div_(safe)
+        return g if everyone else g.masked_fill_(empty, 0.0)
+
+    return Head(scaled(params.k @ d_qk.mT), scaled(params.q @ d_qk), scaled(d_v))

@@ -90,11 +90,19 @@ def init_state(param: torch.Tensor, opt: AdamW) -> AdamWState:
 
 
 def adamw_step(
-    param: torch.Tensor, grad: torch.Tensor, state: AdamWState, opt: AdamW
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: AdamWState,
+    opt: AdamW,
+    *,
+    in_place: bool = False,
 ) -> tuple[torch.Tensor, AdamWState]:
     """One AdamW step (module docstring): returns θ_k and the state after k = state.k + 1 steps.
 
-    Pure: the inputs are not modified.
+    Pure by default: the inputs are not modified. With ``in_place`` the moments of ``state`` are
+    updated in place (and returned in the new state; the old state must not be used again):
+    two parameter-sized tensors fewer to allocate. ``param`` and ``grad`` are never
+    modified.
     """
     if grad.shape != param.shape:
         raise ValueError(f"grad shape {tuple(grad.shape)} != param shape {tuple(param.shape)}")
@@ -106,10 +114,12 @@ def adamw_step(
     if state.k < 0:
         raise ValueError(f"state.k must be >= 0, got {state.k}")
     k = state.k + 1
+    m, v = (state.m, state.v) if in_place else (state.m.clone(), state.v.clone())
     # the formulas of the module docstring, operation by operation in the same order (so the same
-    # numbers), with the temporaries updated in place: these tensors are parameter-sized
-    m = (opt.beta1 * state.m).add_((1 - opt.beta1) * grad)
-    v = (opt.beta2 * state.v).add_(s.mul_(1 - opt.beta2))
+    # numbers), with the moments and temporaries updated in place: these tensors are
+    # parameter-sized
+    m.mul_(opt.beta1).add_((1 - opt.beta1) * grad)
+    v.mul_(opt.beta2).add_(s.mul_(1 - opt.beta2))
     step = (m / (1 - opt.beta1**k)).mul_(opt.lr)  # η m̂
     denom = (v / (1 - opt.beta2**k)).sqrt_().add_(opt.eps)  # √v̂ + ε
     new = ((1 - opt.lr * opt.weight_decay) * param).sub_(step.div_(denom))

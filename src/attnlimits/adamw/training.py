@@ -93,7 +93,7 @@ def train(
             break
         new = []
         for i, (theta, g) in enumerate(zip(params.tensors(), ps.g.tensors(), strict=True)):
-            theta_new, states[i] = adamw_step(theta, g, states[i], optimizer)
+            theta_new, states[i] = adamw_step(theta, g, states[i], optimizer, in_place=True)
             new.append(theta_new if everyone else torch.where(active, theta_new, theta))
         params = Head(*new)
     cols = [torch.stack(c) for c in zip(*records, strict=True)]
