@@ -11,7 +11,8 @@ from attnlimits.p1.discrete import simulate
 from attnlimits.p1.dynamics import Dynamics
 from attnlimits.p1.inputs import draw_inputs
 from attnlimits.p1.law import atom_counts, draw_atoms, head_atoms
-from attnlimits.p1.limit import solve_limit, vector_field
+from attnlimits.p1.limit import limit_field, solve_limit, vector_field
+from attnlimits.p1.limit_field import LimitField
 
 ATOMS = draw_atoms(5, 4, 1.0, 1.0, seed=11)
 
@@ -97,3 +98,21 @@ def test_discrete_model_converges_to_limit_at_first_order_with_many_heads():
         errs.append(torch.max(torch.abs(x - sol.x[:, :: 64 // layers])).item())
     ratios = np.array(errs[:-1]) / np.array(errs[1:])
     assert np.all(np.abs(ratios - 2) < 0.15), ratios
+
+
+@pytest.mark.parametrize("mask", ["encoder", "causal"])
+@pytest.mark.parametrize("normalisation", ["sphere", "none"])
+@pytest.mark.parametrize("beta", [1.0, 30.0, 1e4])
+@pytest.mark.parametrize("block", [1, 3, 32])
+def test_limit_field_equals_reference_field(mask, normalisation, beta, block):
+    """The fast field of the limit solver (no max shift, exp2, triangular blocks) is the
+    reference field at rounding level; at β = 10⁴ it falls back to the reference."""
+    x = draw_inputs(3, 11, 4, normalisation, seed=6)
+    dynamics = Dynamics(1.0, beta, mask, normalisation)
+    ref = vector_field(ATOMS, dynamics)
+    fast = LimitField(ATOMS.qk, ATOMS.v, beta, mask, normalisation, ref, block=block)
+    for y in (x, 0.5 * x, x[0]):  # the buffers follow the shape; one input without batch axis
+        want, got = ref(y), fast(y)
+        assert got.shape == want.shape
+        assert torch.max(torch.abs(got - want)) <= 1e-13 * max(1.0, beta) * want.abs().max()
+    assert limit_field(ATOMS, dynamics)(x).shape == x.shape
