@@ -329,10 +329,12 @@ def test_sde_results_one_group_per_kind(built):
                 "sigma": job.sigma,
                 "attention_sign": job.sign,
             }
-            assert_run_is_store(group, key, results, grid.row_path(sde, job), rename)
+            path = registered()["sde"].store_path(config, kind, job)
+            assert_run_is_store(group, key, results, path, rename)
     sync = tree["sync"].to_dataset()
     for job in expected["sync"]:
-        store = open_dataset(results / grid.row_path(sde, job), chunks=None)
+        path = registered()["sde"].store_path(config, "sync", job)
+        store = open_dataset(results / path, chunks=None)
         run = sync.sel(activation=job.activation, d=job.d, sigma=job.sigma, attention_sign=job.sign)
         times = run["time"].values[: store.sizes["time"]]
         np.testing.assert_array_equal(times, store["time"].values)
@@ -422,7 +424,8 @@ def test_lowtemp_results_runs_and_terminal(built):
     terminal = tree["terminal"].to_dataset()
     assert list(terminal.indexes["run"].names) == ["head", "variant", "size"]
     for key in grid.terminal_keys(low):
-        assert_run_is_store(terminal, vars(key), results, grid.terminal_path(low, key))
+        path = registered()["lowtemp"].store_path(config, "terminal", key)
+        assert_run_is_store(terminal, vars(key), results, path)
     counts = terminal["particle_count"].values
     assert terminal.sizes["particle"] == counts.max() and len(set(counts)) == 3
 

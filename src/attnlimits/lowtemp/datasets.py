@@ -19,8 +19,9 @@ Particles are in the measured variable: z = e^{−tV} x for the variant ``plain`
   T#μ₀; ``weights`` (run, particle); ``head_q``, ``head_k``, ``head_v`` (run, row, column).
   Coordinates ``beta``, ``time``; per run ``particle_count``, ``exact_w2`` (1 where W2 is exact),
   ``outside_regime`` (the βs outside the mean-field regime, "" if none).
-- ``terminal`` (``<results>/lowtemp/terminal/<head>/<variant>_size<size>_<hash>.zarr``,
-  ``lowtemp.runs.run_terminal``), ``run`` over (``head``, ``variant``, ``size``): the hardmax
+- ``terminal`` (``<results>/lowtemp/terminal/<batch>/<head>/<variant>_size<size>_<hash>.zarr``,
+  ``lowtemp.runs.run_terminal``; ``<batch>`` the folder of the job that computed it,
+  :mod:`attnlimits.batches`), ``run`` over (``head``, ``variant``, ``size``): the hardmax
   variables ``hardmax_w2_target``, ``hardmax_particles``, ``target``, ``weights``, ``head_q``,
   ``head_k``, ``head_v`` as above (``particle`` padded with NaN beyond a run's
   ``particle_count``). Coordinate ``time``; per run ``particle_count``.
@@ -60,20 +61,14 @@ from typing import Any
 
 import xarray as xr
 
+from attnlimits.batches import BATCH_CONSTRAINT
 from attnlimits.combine import concat_runs, find_stores, read_table
 from attnlimits.grids import make_key
 from attnlimits.lowtemp import grid as g
 
 EXPERIMENT = "lowtemp"
-#: The groups of ``open_results``: the path pattern, the key and the paths of a config block.
-GROUPS = {
-    "runs": (g.RUN_PATTERN, g.RunKey, lambda low: [g.run_path(low, k) for k in g.run_keys(low)]),
-    "terminal": (
-        g.TERMINAL_PATTERN,
-        g.TerminalKey,
-        lambda low: [g.terminal_path(low, k) for k in g.terminal_keys(low)],
-    ),
-}
+#: The groups of ``open_results``: the keyed job whose stores they hold, and its key.
+GROUPS = {"runs": ("run", g.RunKey), "terminal": ("terminal", g.TerminalKey)}
 #: The tables of ``open_statistics`` and their key columns.
 TABLES = {
     "slopes": ("variant", "head", "time", "regressor"),
@@ -88,11 +83,14 @@ TABLES = {
 
 def open_results(results: Path, config: Mapping[str, Any] | None = None) -> xr.DataTree:
     """The runs and the terminal runs, one group each (module docstring)."""
-    low = None if config is None else config.get(EXPERIMENT)
+    from attnlimits.lowtemp.experiment import EXPERIMENT as DECLARED
+
+    constraints = {**g.WILDCARD_CONSTRAINTS, "batch": BATCH_CONSTRAINT}
     groups = {}
-    for name, (pattern, key, paths) in GROUPS.items():
-        expected = None if low is None else paths(low)
-        found = find_stores(results, pattern, g.WILDCARD_CONSTRAINTS, EXPERIMENT, expected)
+    for name, (job, key) in GROUPS.items():
+        expected = None if config is None else DECLARED.store_paths(config, job)
+        pattern = DECLARED.store_pattern(job)
+        found = find_stores(results, pattern, constraints, EXPERIMENT, expected)
         runs = [(asdict(make_key(key, item.wildcards)), item.path) for item in found]
         groups[name] = concat_runs(runs, EXPERIMENT, results)
     return xr.DataTree.from_dict(groups, name=EXPERIMENT)

@@ -22,8 +22,7 @@ def _runs(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
 
 
 def _terminals(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
-    low = config["lowtemp"]
-    return {"terminals": [g.terminal_path(low, k) for k in g.terminal_keys(low)]}
+    return {"terminals": EXPERIMENT.keyed_outputs(config, "terminal")}
 
 
 EXPERIMENT = Experiment(
@@ -53,12 +52,14 @@ EXPERIMENT = Experiment(
             g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_terminal,
+            per_job=8,
         ),
         Job(
             name="fit",
             runner=f"{RUNNERS}:fit",
             spec=lambda c, k: c["lowtemp"]["fits"],
             needs=lambda c, k: {**_runs(c, k), **_terminals(c, k)},
+            reads=("terminal",),
             outputs=("tables",),
             memory_mb=4000,
             estimate=g.estimate_fit,

@@ -42,7 +42,7 @@ def fit(job: JobContext) -> None:
     from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
 
     runs = _keyed(grid.run_keys(job.block), job.input.runs)
-    terminals = _keyed(grid.terminal_keys(job.block), job.input.terminals)
+    terminals = _keyed(grid.terminal_keys(job.block), job.stores("terminal"))
     tables = lowtemp_tables(runs, terminals, job.spec)
     write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
 

@@ -2,15 +2,16 @@
 :func:`attnlimits.open_statistics`).
 
 ``open_results(results)`` is an ``xarray.DataTree`` with one group per kind of run, ``depth``,
-``width``, ``chaos`` and ``sync``: the kind's stores (``<results>/sde/<kind>/…_<hash>.zarr``,
-written by ``attnlimits.sde.runs``) opened lazily (Dask-backed) and concatenated along a new
-dimension ``run``, indexed by a MultiIndex over ``activation``, ``d``, ``sigma`` (σ = σ_U = σ_W)
-and ``attention_sign`` (+1 attractive, 0 pure noise, −1 repulsive), read from each store's
-attributes. ``ds.sel(activation="relu", d=5, sigma=0.1, attention_sign=0)`` picks one run.
-Along ``run`` too: ``store`` (its path under the results folder), ``created``, and the store's
-other scalar attributes (``beta``, ``T``, ``N``, the exponents ``kappa_1``, ``lambda_1``,
-``lambda_bar``, …). Dimensions with an index are joined outer (NaN where a run has no value),
-those without are padded with NaN to the largest run; a variable missing from a run is NaN there.
+``width``, ``chaos`` and ``sync``: the kind's stores (``<results>/sde/<kind>/…_<hash>.zarr``;
+``sync`` inside the folder of the batch that computed it, ``sde/sync/<batch>/…``,
+:mod:`attnlimits.batches`; written by ``attnlimits.sde.runs``) opened lazily (Dask-backed) and
+concatenated along a new dimension ``run``, indexed by a MultiIndex over ``activation``, ``d``,
+``sigma`` (σ = σ_U = σ_W) and ``attention_sign`` (+1 attractive, 0 pure noise, −1 repulsive), read
+from each store's attributes. ``ds.sel(activation="relu", d=5, sigma=0.1, attention_sign=0)`` picks
+one run. Along ``run`` too: ``store`` (its path under the results folder), ``created``, and the
+store's other scalar attributes (``beta``, ``T``, ``N``, the exponents ``kappa_1``, ``lambda_1``,
+``lambda_bar``, …). Dimensions with an index are joined outer (NaN where a run has no value), those
+without are padded with NaN to the largest run; a variable missing from a run is NaN there.
 
 - ``depth``: ``err2`` (run, L, seed), sup over layer times of (1/N) Σᵢ |X_lⁱ − X̄ⁱ(t_l)|² against
   the reference with ``fine`` layers; ``level_diff2`` (run, level, seed), the successive
@@ -62,6 +63,7 @@ from typing import Any
 
 import xarray as xr
 
+from attnlimits.batches import BATCH_CONSTRAINT
 from attnlimits.combine import concat_runs, find_stores, read_table, store_attrs
 from attnlimits.grids import HASH, INTEGER
 from attnlimits.sde import grid as g
@@ -71,13 +73,7 @@ KINDS = ("depth", "width", "chaos", "sync")
 #: The fields of ``run``: a store's row and attention sign (``claims.KEYS``).
 KEYS = ("activation", "d", "sigma", "attention_sign")
 POINT_KEYS = (*KEYS, "quantity", "swept", "x")
-CONSTRAINTS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH}
-
-
-def _expected(sde: Mapping[str, Any], kind: str) -> list[str]:
-    if kind == "chaos":
-        return [g.chaos_path(sde, d) for d in sde["chaos"]["d"]]
-    return [g.row_path(sde, job) for job in g.row_jobs(sde, kind)]
+CONSTRAINTS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH, "batch": BATCH_CONSTRAINT}
 
 
 def _key(path: Path) -> dict[str, Any]:
@@ -100,15 +96,16 @@ def _records(ds: xr.Dataset) -> xr.Dataset:
 
 def open_results(results: Path, config: Mapping[str, Any] | None = None) -> xr.DataTree:
     """The runs of every kind, one group per kind (module docstring)."""
-    sde = None if config is None else config.get(EXPERIMENT)
+    from attnlimits.sde.experiment import EXPERIMENT as DECLARED
+
     groups = {}
     for kind in KINDS:
         found = find_stores(
             results,
-            g.PATTERNS[kind],
+            DECLARED.store_pattern(kind),
             CONSTRAINTS,
             EXPERIMENT,
-            None if sde is None else _expected(sde, kind),
+            None if config is None else DECLARED.store_paths(config, kind),
         )
         runs = [(_key(item.path), item.path) for item in found]
         if kind == "sync":

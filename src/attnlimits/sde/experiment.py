@@ -18,19 +18,22 @@ KINDS = ("depth", "width", "sync")
 WILDCARDS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH}
 
 
+#: Keys per job of the row kinds: the synchronization runs (18 of 10–40 s) are batched by three
+#: (attnlimits.batches), the others are jobs of a minute and more.
+PER_JOB = {"depth": None, "width": None, "sync": 3}
+
+
 def _row_job(kind: str) -> Job:
     return grid_job(
         "sde", kind, f"{RUNNERS}:{kind}", g.PATTERNS[kind], lambda b: g.row_jobs(b, kind),
         g.row_path, g.row_spec, g.find_row_job, wildcards=WILDCARDS, memory_mb=4000,
-        estimate=g.estimate_row,
+        estimate=g.estimate_row, per_job=PER_JOB[kind],
     )  # fmt: skip
 
 
 def _stores(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
-    sde = config["sde"]
-    stores = {kind: [g.row_path(sde, job) for job in g.row_jobs(sde, kind)] for kind in KINDS}
-    stores["chaos"] = [g.chaos_path(sde, d) for d in sde["chaos"]["d"]]
-    return stores
+    """The outputs of every run job (a store, or a batch's folder), by kind."""
+    return {kind: EXPERIMENT.keyed_outputs(config, kind) for kind in (*KINDS, "chaos")}
 
 
 def _find_chaos(keys: list[int], wildcards: Any) -> int:
@@ -71,6 +74,7 @@ EXPERIMENT = Experiment(
             runner=f"{RUNNERS}:fit",
             spec=lambda c, k: c["sde"]["fits"],
             needs=_stores,
+            reads=(*KINDS, "chaos"),
             outputs=("tables",),
             memory_mb=4000,
             estimate=g.estimate_fit,

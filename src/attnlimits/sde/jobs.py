@@ -67,7 +67,7 @@ def kernel_table(job: JobContext) -> None:
 def _stores(job: JobContext) -> dict:
     from attnlimits.storage import open_dataset
 
-    return {k: [open_dataset(p, chunks=None) for p in job.input[k]] for k in KINDS}
+    return {k: [open_dataset(p, chunks=None) for p in job.stores(k)] for k in KINDS}
 
 
 def fit(job: JobContext) -> None:
