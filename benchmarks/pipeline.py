@@ -9,8 +9,10 @@ In one process, on this machine, one after the other:
    to date (the DAG and the cache check only).
 
 ``C`` is the machine's core count, or ``ATTNLIMITS_BENCH_CORES``; ``--quick`` runs
-config/test.yaml instead (seconds; the ratio is then only indicative), and
-``ATTNLIMITS_BENCH_NO_BASELINE=1`` skips the previous main (ours only).
+config/test.yaml instead (seconds; the ratio is then only indicative),
+``ATTNLIMITS_BENCH_NO_BASELINE=1`` skips the previous main (ours only), and
+``ATTNLIMITS_BENCH_KEEP=<folder>`` keeps both runs' tables, verdicts, logs and benchmark files
+there (``before/`` and ``after/``) to compare their numbers.
 
 Rows: the cold wall time, ours against the previous main (target: 3× faster); the cached re-run
 (target: at most 5 s); the share of our jobs' time spent in the numerics (target: 70%), from the
@@ -86,6 +88,22 @@ def phase_totals(results: Path) -> dict[str, float]:
     return dict(totals)
 
 
+def keep(results: Path, name: str) -> None:
+    """Copy the small outputs of a run (tables, verdicts, logs, benchmark files) to
+    ``$ATTNLIMITS_BENCH_KEEP/<name>`` when that is set."""
+    folder = os.environ.get("ATTNLIMITS_BENCH_KEEP")
+    if not folder:
+        return
+    dest = Path(folder) / name
+    for path in results.rglob("*"):
+        rel = path.relative_to(results)
+        small = path.is_file() and ".zarr" not in str(rel)
+        if small and (rel.parts[0] in ("logs", "benchmarks") or "tables" in rel.parts
+                      or rel.name.startswith("verdicts")):  # fmt: skip
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest / rel)
+
+
 def cold_run(repo: Path, env: dict[str, str], config: str, cores: int, device: torch.device):
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
     cmd += ["--configfile", str(repo / "config" / config)]
@@ -122,6 +140,7 @@ def measure(device: torch.device, quick: bool) -> list[Row]:
         old, old_env = baseline_repo(revision, Path(tmp) / "baseline")
         _, old_wall = cold_run(old, old_env, config, cores, device)
         before = job_times(old / "results")
+        keep(old / "results", "before")
         shutil.rmtree(old / "results", ignore_errors=True)
 
     repo, env = scratch_repo(Path(tmp) / "repo")
@@ -130,6 +149,7 @@ def measure(device: torch.device, quick: bool) -> list[Row]:
     if "Nothing to be done" not in text:
         raise RuntimeError(f"the second run was not a no-op:\n{text[-1500:]}")
     LAST_REPO = repo
+    keep(repo / "results", "after")
     ours = job_times(repo / "results")
     phases = phase_totals(repo / "results")
     job_wall = sum(sum(times) for times in ours.values())
