@@ -103,10 +103,15 @@ def test_energy_curve_decays_at_lambda_bar_when_typical_and_mean_rates_agree():
     curve = energy_curve(
         x0, Attention.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10
     )
-    again = energy_curve(
-        x0, Attention.identity(d, 1.0, 0.0), field, dt, layers, seed=1, record_every=10, chunk=37
-    )
-    np.testing.assert_array_equal(curve.energy, again.energy)  # chunking changes nothing
+    # the layers of ``simulate`` on the same normals, bit for bit
+    from attnlimits.sde.discrete import simulate
+    from attnlimits.sde.sync import interaction_energy
+
+    xi = torch.stack([normal((48, 6, d), 1, "sde.sync", 6, d, k) for k in range(30)], 1)
+    path = simulate(x0, Attention.identity(d, 1.0, 0.0), dt, field, xi)
+    short = energy_curve(x0, Attention.identity(d, 1.0, 0.0), field, dt, 30, 1, record_every=10)
+    expected = torch.stack([interaction_energy(path[:, k], 1.0) for k in (0, 10, 20, 30)], 1)
+    np.testing.assert_array_equal(short.energy, expected.numpy())
     late = curve.t >= 3.0
     rng = np.random.default_rng(0)
     weights = np.vstack([np.full(48, 1 / 48), rng.multinomial(48, np.full(48, 1 / 48), 100) / 48])

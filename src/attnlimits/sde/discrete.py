@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from attnlimits.sde.dynamics import Attention, attention_half_step, noise_half_step
+from attnlimits.sde.dynamics import Attention, attention_half_step, scaled_noise_half_step
 from attnlimits.sde.field import NoiseField
 from attnlimits.seeding import generator
 
@@ -107,7 +107,7 @@ def layer_step(
     batch it runs in.
     """
     y = attention_half_step(x, attn, dt)
-    return noise_half_step(y, root * field.sample(y, layer, xi))
+    return scaled_noise_half_step(y, root, field.sample(y, layer, xi))
 
 
 def simulate_depth(

@@ -58,16 +58,35 @@ def attention_drift(x: torch.Tensor, attn: Attention) -> torch.Tensor:
     if attn.sign == 0:
         return torch.zeros_like(x)
     if attn.identity_head:
-        w = softmax_weights((attn.beta * x) @ x.transpose(-1, -2))
-        return attn.sign * (w @ x)
+        # β·X is X itself for β = 1 (1·v = v exactly): no product
+        xb = x if attn.beta == 1.0 else attn.beta * x
+        w = softmax_weights(xb @ x.transpose(-1, -2))
+        return (w @ x).mul_(attn.sign)
     return attn.sign * attention(x, attn.head.qk, attn.head.v, attn.beta, "encoder")
 
 
 def attention_half_step(x: torch.Tensor, attn: Attention, dt: float | torch.Tensor) -> torch.Tensor:
-    """Y = Π(X + Δ·s·A(X)) (Δ a float, or a tensor broadcasting over the batch)."""
-    return project(x + dt * attention_drift(x, attn), "sphere")
+    """Y = Π(X + Δ·s·A(X)) (Δ a float, or a tensor broadcasting over the batch).
+
+    Computed in place on the fresh drift (Δ·(s·A) + X, then divided by its norm: the operations
+    of ``project(x + dt * drift)``, commuted, bit for bit). With s = 0 it is Π(X) (X + Δ·0 = X,
+    but for the sign of a zero coordinate).
+    """
+    if attn.sign == 0:
+        return project(x, "sphere")
+    step = attention_drift(x, attn).mul_(dt).add_(x)
+    return step.div_(torch.linalg.vector_norm(step, dim=-1, keepdim=True))
 
 
 def noise_half_step(y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """X_{ℓ+1} = Π(Y + noise), with ``noise`` = sqrt(Δ)·G(Y) already scaled."""
     return project(y + noise, "sphere")
+
+
+def scaled_noise_half_step(
+    y: torch.Tensor, root: float | torch.Tensor, field_values: torch.Tensor
+) -> torch.Tensor:
+    """``noise_half_step(y, root * field_values)`` bit for bit, with one new tensor instead of
+    three (root·G, then + Y and the division by the norm in place)."""
+    step = torch.mul(field_values, root).add_(y)
+    return step.div_(torch.linalg.vector_norm(step, dim=-1, keepdim=True))

@@ -54,9 +54,9 @@ def psd_sqrt(c: torch.Tensor) -> torch.Tensor:
     C is symmetrised first; eigenvalues below 0 (rounding) are clipped to 0; S is returned exactly
     symmetric.
     """
-    lam, vec = torch.linalg.eigh(0.5 * (c + c.transpose(-1, -2)))
-    s = (vec * lam.clamp_min(0.0).sqrt().unsqueeze(-2)) @ vec.transpose(-1, -2)
-    return 0.5 * (s + s.transpose(-1, -2))
+    lam, vec = torch.linalg.eigh((c + c.transpose(-1, -2)).mul_(0.5))
+    s = (vec * lam.clamp_min_(0.0).sqrt_().unsqueeze(-2)) @ vec.transpose(-1, -2)
+    return (s + s.transpose(-1, -2)).mul_(0.5)
 
 
 def cholesky_factor(c: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -82,7 +82,7 @@ def cholesky_factor(c: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def gram(y: torch.Tensor) -> torch.Tensor:
     """⟨yⁱ, yʲ⟩ clipped to [−1, 1], for tokens (..., N, d) on the sphere."""
-    return (y @ y.transpose(-1, -2)).clamp(-1.0, 1.0)
+    return (y @ y.transpose(-1, -2)).clamp_(-1.0, 1.0)
 
 
 def cosine_gram(x: torch.Tensor) -> torch.Tensor:
@@ -116,10 +116,12 @@ class ReluKernel(ZonalKernel):
     """relu: κ(u) = s²/(2π) (sqrt(1−ρ²) + (π − arccos ρ) ρ) + σ_W², ρ = (u/d + σ_U²)/s², exact."""
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
+        # in place on fresh tensors, the operations of the formula in its order (commuted only)
         s2 = 1.0 / self.d + self.sigma_u**2
-        rho = ((u / self.d + self.sigma_u**2) / s2).clamp(-1.0, 1.0)
-        root = (1.0 - rho * rho).clamp_min(0.0).sqrt()
-        return s2 / (2.0 * math.pi) * (root + (math.pi - torch.arccos(rho)) * rho) + self.sigma_w**2
+        rho = (u / self.d).add_(self.sigma_u**2).div_(s2).clamp_(-1.0, 1.0)
+        root = (rho * rho).neg_().add_(1.0).clamp_min_(0.0).sqrt_()
+        out = torch.arccos(rho).neg_().add_(math.pi).mul_(rho).add_(root)
+        return out.mul_(s2 / (2.0 * math.pi)).add_(self.sigma_w**2)
 
 
 @lru_cache(maxsize=16)
@@ -139,7 +141,7 @@ def lagrange_cubic(values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """
     n = values.shape[0]
     h = 2.0 / (n - 1)
-    t = (u.clamp(-1.0, 1.0) + 1.0) / h
+    t = u.clamp(-1.0, 1.0).add_(1.0).div_(h)
     i = t.floor().clamp_(1, n - 3)
     f = t.sub_(i)
     # (..., 4): values[i−1], …, values[i+2] (index_select on the flat index: the same gather as
@@ -224,7 +226,7 @@ def features(
 ) -> torch.Tensor:
     """a = φ(U Yᵀ/sqrt(d) + b_U) (..., m, N) for tokens (..., N, d), U (..., m, d), b_U (..., m)."""
     d = y.shape[-1]
-    return phi(u @ y.transpose(-1, -2) / math.sqrt(d) + b_u.unsqueeze(-1))
+    return phi((u @ y.transpose(-1, -2)).div_(math.sqrt(d)).add_(b_u.unsqueeze(-1)))
 
 
 def finite_width_covariance(
@@ -236,7 +238,7 @@ def finite_width_covariance(
 ) -> torch.Tensor:
     """C_m(Y) = aᵀa/m + σ_W² 11ᵀ (..., N, N), a = φ(U Yᵀ/sqrt(d) + b_U), m = U.shape[−2]."""
     a = features(y, u, b_u, phi)
-    return a.transpose(-1, -2) @ a / u.shape[-2] + sigma_w**2
+    return (a.transpose(-1, -2) @ a).div_(u.shape[-2]).add_(sigma_w**2)
 
 
 def field_values(sqrt_cov: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
@@ -309,18 +311,18 @@ class FiniteWidthField(NoiseField):
     sigma_w: float
     seed: int
     seeds: tuple[int, ...]
+    draws: NestedDraws | None = field(default=None, compare=False, repr=False)
+    """Optional draws at a width ≥ m shared by the fields of several widths (``NestedDraws``):
+    U and b_U are then their first m rows, the same numbers, drawn once per layer for all."""
 
     def weights(
         self, layer: int, device: torch.device | str = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """U (R, m, d) and b_U (R, m) of layer ``layer`` for every seed of the batch."""
-        us, bs = [], []
-        for s in self.seeds:
-            us.append(generator(self.seed, "sde.mlp.U", s, layer).standard_normal((self.m, self.d)))
-            bs.append(generator(self.seed, "sde.mlp.b_U", s, layer).standard_normal(self.m))
-        u = torch.as_tensor(np.stack(us), dtype=torch.float64, device=device)
-        b = torch.as_tensor(np.stack(bs), dtype=torch.float64, device=device) * self.sigma_u
-        return u, b
+        if self.draws is not None and self.draws.m >= self.m:
+            u, b = self.draws.weights(layer, device)
+            return u[:, : self.m].contiguous(), b[:, : self.m].contiguous()
+        return _mlp_weights(self.seed, self.seeds, self.m, self.d, self.sigma_u, layer, device)
 
     def covariance(self, y: torch.Tensor, layer: int) -> torch.Tensor:
         if y.shape[0] != len(self.seeds) or y.shape[-1] != self.d:
@@ -331,10 +333,67 @@ class FiniteWidthField(NoiseField):
         return finite_width_covariance(y, u, b, self.sigma_w, torch_activation(self.activation))
 
 
+def _mlp_weights(
+    seed: int,
+    seeds: Sequence[int],
+    m: int,
+    d: int,
+    sigma_u: float,
+    layer: int,
+    device: torch.device | str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """U (R, m, d) and b_U·σ_U (R, m) of ``FiniteWidthField`` (each seed's normals written in
+    place into the batch array: the values of ``standard_normal``, no stacking copy)."""
+    u = np.empty((len(seeds), m, d))
+    b = np.empty((len(seeds), m))
+    for r, s in enumerate(seeds):
+        generator(seed, "sde.mlp.U", s, layer).standard_normal(out=u[r])
+        generator(seed, "sde.mlp.b_U", s, layer).standard_normal(out=b[r])
+    u_t = torch.as_tensor(u, dtype=torch.float64, device=device)
+    return u_t, torch.as_tensor(b, dtype=torch.float64, device=device) * sigma_u
+
+
+class NestedDraws:
+    """The weights U, b_U of ``FiniteWidthField`` at width ``m`` for (seed, seeds, d, σ_U), the
+    latest layer kept: fields of smaller widths sharing it take its first rows (the streams are
+    nested in m), so a lock-step run over several widths draws each layer once."""
+
+    def __init__(self, m: int, d: int, sigma_u: float, seed: int, seeds: Sequence[int]) -> None:
+        self.m, self.d, self.sigma_u = int(m), int(d), float(sigma_u)
+        self.seed, self.seeds = int(seed), tuple(seeds)
+        self._key: tuple[int, str] | None = None
+        self._value: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def weights(
+        self, layer: int, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """U (R, m, d) and b_U (R, m) at this width for layer ``layer`` (kept until the next)."""
+        key = (int(layer), str(device))
+        if key != self._key:
+            self._value = _mlp_weights(
+                self.seed, self.seeds, self.m, self.d, self.sigma_u, layer, device
+            )
+            self._key = key
+        assert self._value is not None
+        return self._value
+
+
 def finite_width_field(
-    kappa: ZonalKernel, m: int, seed: int, seeds: Sequence[int]
+    kappa: ZonalKernel,
+    m: int,
+    seed: int,
+    seeds: Sequence[int],
+    draws: NestedDraws | None = None,
 ) -> FiniteWidthField:
-    """The width-m field with the activation and biases of ``kappa`` (whose limit is K)."""
+    """The width-m field with the activation and biases of ``kappa`` (whose limit is K); with
+    ``draws`` (``NestedDraws`` at a width ≥ m) its weights are their first m rows."""
     return FiniteWidthField(
-        kappa.activation, int(m), kappa.d, kappa.sigma_u, kappa.sigma_w, int(seed), tuple(seeds)
+        kappa.activation,
+        int(m),
+        kappa.d,
+        kappa.sigma_u,
+        kappa.sigma_w,
+        int(seed),
+        tuple(seeds),
+        draws,
     )

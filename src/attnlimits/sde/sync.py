@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from attnlimits.geometry import project, tangent
-from attnlimits.sde.discrete import simulate
+from attnlimits.sde.discrete import layer_step
 from attnlimits.sde.dynamics import Attention
 from attnlimits.sde.field import NoiseField
 from attnlimits.seeding import normal
@@ -31,7 +31,7 @@ def interaction_energy(x: torch.Tensor, beta: float) -> torch.Tensor:
     ⟨xⁱ,xʲ⟩ − 1 = −|xⁱ − xʲ|²/2, computed from the differences and passed to expm1, so the energy
     stays accurate (and exactly zero for one cluster) when tokens are within 1e-8 of each other.
     """
-    gap2 = (x.unsqueeze(-2) - x.unsqueeze(-3)).square().sum(-1)
+    gap2 = (x.unsqueeze(-2) - x.unsqueeze(-3)).square_().sum(-1)
     return -torch.expm1(-0.5 * beta * gap2).mean((-1, -2)) / 2.0
 
 
@@ -99,33 +99,79 @@ def two_point_run(
     j driven by (ξ_{cj} + … + ξ_{cj+c−1})/√c, the normalised sum of the normals of the Δ-run's
     layers cj, …, cj + c − 1: both runs see the same Brownian increments, so the difference of
     their estimators measures the finite-step bias (Richardson: 2·v(Δ) − v(2Δ) for c = 2).
+    ``two_point_runs`` runs several coarsenings on one draw of the normals.
     """
-    if coarsen < 1:
-        raise ValueError(f"coarsen must be a positive integer, got {coarsen}")
+    return two_point_runs(
+        d, kappa_1, kappa_prime_1, dt, steps, paths, seed, eps, device, (coarsen,)
+    )[0]
+
+
+def two_point_runs(
+    d: int,
+    kappa_1: float,
+    kappa_prime_1: float,
+    dt: float,
+    steps: int,
+    paths: int,
+    seed: int,
+    eps: float = 1e-4,
+    device: str | torch.device = "cpu",
+    coarsens: Sequence[int] = (1,),
+) -> list[TwoPointRun]:
+    """``two_point_run`` for each coarsening in ``coarsens``, the normals drawn once for all.
+
+    Every run does the operations of ``two_point_noise`` and of the layer map in the same order
+    on the same numbers, so its values are those of a run alone (bit for bit: x and y step as one
+    (2, paths, d) tensor, plus − minus is formed as plus + (−minus), exactly the same; every
+    (paths, d) result is written into a work buffer, no allocation per layer). The ratios r′/ε
+    are stored and their logarithm taken once at the end, elementwise.
+    """
+    chunk = 256  # fine layers per draw of normals: fixes the streams, so a multiple of coarsen
+    for c in coarsens:
+        if c < 1:
+            raise ValueError(f"coarsen must be a positive integer, got {c}")
+        if chunk % c:
+            raise ValueError(f"coarsen must divide {chunk}, got {c}")
     x = project(normal((paths, d), seed, "sde.lyapunov.x", d).to(device), "sphere")
     v = tangent(x, normal((paths, d), seed, "sde.lyapunov.v", d).to(device), "sphere")
     y = project(x + eps * v / torch.linalg.vector_norm(v, dim=-1, keepdim=True), "sphere")
-    layers = steps // coarsen
-    log_ratios = torch.empty((paths, layers), dtype=torch.float64, device=device)
-    sqrt_dt = math.sqrt(coarsen * dt)
-    chunk = 256  # fine layers per draw of normals: fixes the streams, so a multiple of coarsen
-    if chunk % coarsen:
-        raise ValueError(f"coarsen must divide {chunk}, got {coarsen}")
-    for start in range(0, layers * coarsen, chunk):
-        n = min(chunk, steps - start)
-        xi = normal((n, paths, 2, d), seed, "sde.lyapunov.xi", d, start).to(device)
-        if coarsen > 1:
-            n = n // coarsen
-            xi = xi[: n * coarsen].reshape(n, coarsen, paths, 2, d).sum(1) / math.sqrt(coarsen)
-        for k in range(n):
-            gx, gy = two_point_noise(x, y, kappa_1, kappa_prime_1, xi[k])
-            x = project(x + sqrt_dt * gx, "sphere")
-            y = project(y + sqrt_dt * gy, "sphere")
-            gap = y - x
-            r = torch.linalg.vector_norm(gap, dim=-1, keepdim=True)
-            log_ratios[:, start // coarsen + k] = torch.log(r[:, 0] / eps)
-            y = project(x + eps * gap / r, "sphere")
-    return TwoPointRun(log_ratios, coarsen * dt)
+    root2 = math.sqrt(2.0)
+    states = [torch.stack([x, y]) for _ in coarsens]
+    ratios = [
+        torch.empty((paths, steps // c), dtype=torch.float64, device=device) for c in coarsens
+    ]
+    # work buffers: every (paths, d) operation of a layer writes into one of these (no allocation)
+    g = torch.empty((2, paths, d), dtype=torch.float64, device=device)
+    tmp, sums = (torch.empty((paths, d), dtype=torch.float64, device=device) for _ in "ab")
+    xi_c = torch.empty((paths, 2, d), dtype=torch.float64, device=device)
+    for start in range(0, steps, chunk):
+        fine = normal((min(chunk, steps - start), paths, 2, d), seed, "sde.lyapunov.xi", d, start)
+        fine = fine.to(device)
+        for run, c in enumerate(coarsens):
+            xy, out, sqrt_dt = states[run], ratios[run], math.sqrt(c * dt)
+            for k in range(fine.shape[0] // c):
+                if c > 1:  # (ξ_{ck} + … + ξ_{ck+c−1})/√c, as the sum over a block's axis
+                    xi = torch.sum(fine[c * k : c * k + c], 0, out=xi_c).div_(math.sqrt(c))
+                else:
+                    xi = fine[k]
+                # two_point_noise(x, y, κ(1), κ′(1), ξ), then x, y ← Π(· + sqrt(Δ) G)
+                torch.sub(xy[0], xy[1], out=tmp)
+                delta = kappa_prime_1 * tmp.square_().sum(-1, keepdim=True) / 2.0
+                torch.add(xi[:, 0], xi[:, 1], out=sums)
+                plus = torch.mul(torch.sqrt(2.0 * kappa_1 - delta), sums, out=tmp).div_(root2)
+                torch.sub(xi[:, 0], xi[:, 1], out=sums)
+                torch.mul(torch.sqrt(delta), sums, out=g[0]).div_(root2)
+                torch.neg(g[0], out=g[1])  # plus − minus = plus + (−minus) exactly
+                g.add_(plus).div_(root2).mul_(sqrt_dt)
+                xy.add_(g)
+                xy.div_(torch.linalg.vector_norm(xy, dim=-1, keepdim=True))
+                # log(r′/ε), then y ← Π(x + ε (y − x)/r′)
+                gap = torch.sub(xy[1], xy[0], out=tmp)
+                r = torch.linalg.vector_norm(gap, dim=-1, keepdim=True)
+                out[:, start // c + k] = r[:, 0] / eps
+                gap.mul_(eps).div_(r).add_(xy[0])
+                torch.div(gap, torch.linalg.vector_norm(gap, dim=-1, keepdim=True), out=xy[1])
+    return [TwoPointRun(torch.log(out), c * dt) for out, c in zip(ratios, coarsens, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -153,38 +199,34 @@ def energy_curve(
     layers: int,
     seed: int,
     record_every: int = 1,
-    chunk: int = 128,
     snapshot_layers: Sequence[int] = (),
     snapshot_paths: int = 0,
 ) -> EnergyCurve:
     """Run the discrete model for ``layers`` layers of step Δ = ``dt`` from ``x0`` (paths, N, d)
     and record the interaction energy of every path every ``record_every`` layers.
 
-    Depth is processed in chunks of ``chunk`` layers, so memory does not grow with the horizon;
-    layer ℓ's normals come from the stream (seed, "sde.sync", N, d, ℓ), whatever the chunking.
-    The tokens of the first ``snapshot_paths`` paths at the layers ``snapshot_layers`` (each in
-    0..layers) are kept as ``snapshots``: every operation of a layer acts on each path alone, so
-    they equal a separate run of those paths on the same normals, bit for bit.
+    Layer ℓ (``discrete.layer_step``, the layer of ``simulate``) takes its normals from the
+    stream (seed, "sde.sync", N, d, ℓ), drawn one layer at a time, so memory does not grow with
+    the horizon. The tokens of the first ``snapshot_paths`` paths at the layers
+    ``snapshot_layers`` (each in 0..layers) are kept as ``snapshots``: every operation of a layer
+    acts on each path alone, so they equal a separate run of those paths on the same normals, bit
+    for bit.
     """
     paths, n, d = x0.shape
-    x = x0
+    x = x0.to(torch.float64)
     times, energies = [0.0], [interaction_energy(x, attn.beta).cpu()]
     snap = {int(k): None for k in snapshot_layers}
     if 0 in snap:
         snap[0] = x0[:snapshot_paths].clone()
-    for start in range(0, layers, chunk):
-        steps = min(chunk, layers - start)
-        xi = torch.stack(
-            [normal((paths, n, d), seed, "sde.sync", n, d, start + k) for k in range(steps)], 1
-        ).to(x0.device)
-        path = simulate(x, attn, dt, field, xi)
-        for k in range(1, steps + 1):
-            if (start + k) % record_every == 0:
-                times.append((start + k) * dt)
-                energies.append(interaction_energy(path[:, k], attn.beta).cpu())
-            if start + k in snap:
-                snap[start + k] = path[:snapshot_paths, k].clone()
-        x = path[:, -1]
+    root = math.sqrt(dt)
+    for layer in range(layers):
+        xi = normal((paths, n, d), seed, "sde.sync", n, d, layer).to(x.device)
+        x = layer_step(x, attn, dt, root, field, layer, xi)
+        if (layer + 1) % record_every == 0:
+            times.append((layer + 1) * dt)
+            energies.append(interaction_energy(x, attn.beta).cpu())
+        if layer + 1 in snap:
+            snap[layer + 1] = x[:snapshot_paths].clone()
     snapshots = None
     if snap:
         if any(v is None for v in snap.values()):

@@ -27,7 +27,7 @@ from attnlimits.sde.runs.common import (
     row_attrs,
     row_exponents,
 )
-from attnlimits.sde.sync import energy_curve, two_point_run
+from attnlimits.sde.sync import energy_curve, two_point_runs
 from attnlimits.storage import variable as _var
 
 SNAPSHOTS = 9
@@ -66,8 +66,9 @@ def run_sync(
     Δ₂ = two_point.dt/rate) gives lyap_per_path = (1/(steps Δ₂)) Σ log(r′/ε) (rate of log r,
     predicted λ₁) and moment_ratio_sq = mean over steps of (r′/ε)² (so that
     (1/Δ₂) log E[(r′/ε)²] → λ̄); the same run with step 2Δ₂ on the same Brownian increments
-    (``coarsen=2``) gives lyap_per_path_coarse and moment_ratio_sq_coarse, from which the fit
-    estimates the finite-step bias. rate_bound is λ̄′ = −inf F(u) (``energy_rate_bound``).
+    (``coarsen=2``; both runs on one draw of the normals, ``two_point_runs``) gives
+    lyap_per_path_coarse and moment_ratio_sq_coarse, from which the fit estimates the
+    finite-step bias. rate_bound is λ̄′ = −inf F(u) (``energy_rate_bound``).
     """
     activation, d, sigma = row(spec)
     n, paths, seed, beta = (
@@ -132,20 +133,20 @@ def run_sync(
         "snapshot_time": _var(snap_layers * dt, ("snapshot",), "time of the snapshot"),
     }
     if sign == 0:
-        for coarsen, suffix, step in ((1, "", "dt"), (2, "_coarse", "2 dt, coupled")):
-            run = two_point_run(
-                d,
-                ex["kappa_1"],
-                ex["kappa_prime_1"],
-                tp_dt,
-                int(tp["steps"]),
-                int(tp["paths"]),
-                seed,
-                float(tp["eps"]),
-                device,
-                coarsen,
-            )
-            ticker.tick()
+        runs = two_point_runs(
+            d,
+            ex["kappa_1"],
+            ex["kappa_prime_1"],
+            tp_dt,
+            int(tp["steps"]),
+            int(tp["paths"]),
+            seed,
+            float(tp["eps"]),
+            device,
+            (1, 2),
+        )
+        ticker.tick(2)
+        for run, suffix, step in zip(runs, ("", "_coarse"), ("dt", "2 dt, coupled"), strict=True):
             logs = run.log_ratios
             data[f"lyap_per_path{suffix}"] = _var(
                 logs.sum(1) / (logs.shape[1] * run.dt),

@@ -8,6 +8,7 @@ covariance C_m, "Given U and b_U ...") and the limit (covariance K = κ(Y Yᵀ))
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +16,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnlimits.sde.discrete import brownian_normals, simulate, uniform_tokens
+from attnlimits.sde.discrete import brownian_normals, layer_step, simulate, uniform_tokens
 from attnlimits.sde.field import (
     GaussianField,
+    NestedDraws,
     finite_width_field,
     infinite_width_covariance,
     zonal_kernel,
@@ -41,7 +43,8 @@ def run_width(
     """Width store: err2(m, seed) = sup_l (1/N) Σᵢ |X_{m,l}ⁱ − X_{∞,l}ⁱ|², same normals ξ.
 
     spec = {activation, d, sigma, attention_sign, beta, T, seed, N, L, m, seeds}. Both models run
-    ``simulate`` with Δ = T/L on ξ = ``brownian_normals(seed, 0..R−1, L, N, d)``, the width-m one
+    ``simulate``'s layers with Δ = T/L (the widths side by side, one draw of a layer's weights)
+    on ξ = ``brownian_normals(seed, 0..R−1, L, N, d)``, the width-m one
     with S_m(Y) = C_m(Y)^{1/2} (``finite_width_field``: U, b_U fresh per layer and seed, nested in
     m), the limit with S(Y) = K(Y)^{1/2}. cov_rel_err(m, seed) = ‖C_m(X₀) − K(X₀)‖_F / ‖K(X₀)‖_F
     with the weights of layer 0.
@@ -59,13 +62,24 @@ def run_width(
     dt = horizon / layers
     x_inf = simulate(x0, attn, dt, CountedField(GaussianField(kappa), ticker), xi)
     k0 = infinite_width_covariance(x0, kappa)
-    err2, cov = [], []
-    for m in widths:
-        fw = finite_width_field(kappa, m, seed, seeds)
-        x_m = simulate(x0, attn, dt, CountedField(fw, ticker), xi)
-        err2.append(pathwise_error(x_m, x_inf))
+    # every width in lock-step, layer by layer: the weights of a layer are drawn once, at the
+    # largest width, and each width takes its first m rows (the same numbers as its own draw)
+    draws = NestedDraws(widths[-1], d, kappa.sigma_u, seed, seeds)
+    fields = [
+        CountedField(finite_width_field(kappa, m, seed, seeds, draws), ticker) for m in widths
+    ]
+    cov = []
+    for fw in fields:
         c0 = fw.covariance(x0, 0)
         cov.append(torch.linalg.matrix_norm(c0 - k0, "fro") / torch.linalg.matrix_norm(k0, "fro"))
+    x_m = [x0 for _ in widths]  # ``simulate``'s layers, run side by side
+    steps = [[x0] for _ in widths]
+    root = math.sqrt(dt)
+    for layer in range(layers):
+        for i, fw in enumerate(fields):
+            x_m[i] = layer_step(x_m[i], attn, dt, root, fw, layer, xi[:, layer])
+            steps[i].append(x_m[i])
+    err2 = [pathwise_error(torch.stack(path, 1), x_inf) for path in steps]
     return xr.Dataset(
         {
             "err2": _var(
