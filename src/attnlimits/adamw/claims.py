@@ -73,9 +73,13 @@ def grid_statistics(cells: Sequence[tuple[Cell, xr.Dataset]], weights: np.ndarra
         store = lazy[[*STORE_VARIABLES, "loss", "loss_limit"]].load()  # read once, used twice
         index = tuple(coords[dim].index(getattr(cell, dim)) for dim in CELL_DIMS)
         for name, value in cell_statistics(store, weights).items():
-            data.setdefault(name, np.full((*shape, replicates), np.nan))[index] = value
+            if name not in data:  # allocated once (a grid-sized array per variable)
+                data[name] = np.full((*shape, replicates), np.nan)
+            data[name][index] = value
         for name, value in step_statistics(store, weights).items():
-            per_step.setdefault(name, np.full((*shape, steps, replicates), np.nan))[index] = value
+            if name not in per_step:
+                per_step[name] = np.full((*shape, steps, replicates), np.nan)
+            per_step[name][index] = value
         curves["loss"][index] = store["loss"].mean("seed").values
         curves["loss_limit"][index] = store["loss_limit"].values
         for name in own:

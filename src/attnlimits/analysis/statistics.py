@@ -96,9 +96,17 @@ def gram_statistics(gram: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarr
     gram = np.asarray(gram, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     seeds = weights.shape[1]
-    gw = gram @ weights.T  # (..., S, layers, R, B+1)
+    # Only the (…, input, layer) matrices with a value: an all-NaN one (a layer beyond the
+    # cell's depth) gives NaN in every statistic, which the max ignores; the others get the same
+    # operations as before on the same numbers, bit for bit (and BLAS is slow on NaN).
+    present = ~np.isnan(gram).all(axis=(-2, -1))
+    some = gram[present]  # (M, R, R)
+    gw = some @ weights.T  # (M, R, B+1)
     raw2 = np.einsum("...sb,bs->...b", gw, weights)
-    diag = np.diagonal(gram, axis1=-2, axis2=-1) @ weights.T  # Σ_s w_s G_ss
+    # Σ_s w_s G_ss: the product of the strided diagonals in the caller's shape, as before (a
+    # compacted product can round its last column differently); NaN matrices zeroed (slow).
+    filled = np.where(present[..., None, None], gram, 0.0)
+    diag = (np.diagonal(filled, axis1=-2, axis2=-1) @ weights.T)[present]
     var1 = (diag - raw2) * (seeds / (seeds - 1.0)) if seeds > 1 else np.full_like(raw2, np.nan)
     nf2 = var1 / seeds
     recentre = np.zeros_like(nf2)
@@ -106,16 +114,22 @@ def gram_statistics(gram: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarr
     bias2 = np.maximum(raw2 - nf2 - recentre, 0.0)
     bias2 = np.where(np.isnan(raw2), np.nan, bias2)
 
+    def spread(x: np.ndarray) -> np.ndarray:
+        """(M, B+1) → (..., S, layers, B+1), NaN where no matrix."""
+        full = np.full((*gram.shape[:-2], weights.shape[0]), np.nan)
+        full[present] = x
+        return full
+
     def worst(x: np.ndarray) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.sqrt(np.maximum(np.nanmax(x, axis=(-3, -2)), 0.0))
 
     return {
-        "bias": worst(bias2),
-        "bias_raw": worst(raw2),
-        "noise_floor": worst(nf2),
-        "fluct": worst(var1),
+        "bias": worst(spread(bias2)),
+        "bias_raw": worst(spread(raw2)),
+        "noise_floor": worst(spread(nf2)),
+        "fluct": worst(spread(var1)),
     }
 
 
