@@ -62,18 +62,36 @@ def _hermite_basis(z: np.ndarray, degree: int) -> list[np.ndarray]:
     return out[: degree + 1]
 
 
-def _control_variates(z1: np.ndarray, z2: np.ndarray | None, degree: int) -> np.ndarray:
+def _control_variates(
+    z1: np.ndarray, z2: np.ndarray | None, degree: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """The controls hⱼ(Z₁) hₖ(Z₂), 1 ≤ j + k ≤ degree, as columns (only k = 0 if ``z2`` is None).
 
     For independent Z₁, Z₂ ~ N(0, 1) each has mean exactly E[hⱼ(Z₁)] E[hₖ(Z₂)] = 0 (j + k ≥ 1)
-    and they are orthonormal, so the least-squares fit on them is well conditioned.
+    and they are orthonormal, so the least-squares fit on them is well conditioned. With ``out``
+    (rows, ``_control_count``) the columns are written into it (same values) and it is returned.
     """
     h1 = _hermite_basis(z1, degree)
     if z2 is None:
-        return np.column_stack(h1[1:]) if degree else np.empty((len(z1), 0))
-    h2 = _hermite_basis(z2, degree)
-    cols = [h1[j] * h2[k] for j in range(degree + 1) for k in range(degree + 1 - j) if j + k]
-    return np.column_stack(cols) if cols else np.empty((len(z1), 0))
+        cols = h1[1:]
+    else:
+        h2 = _hermite_basis(z2, degree)
+        cols = [(h1[j], h2[k]) for j in range(degree + 1) for k in range(degree + 1 - j) if j + k]
+    if out is None:
+        if not cols:
+            return np.empty((len(z1), 0))
+        return np.column_stack(cols if z2 is None else [a * b for a, b in cols])
+    for i, col in enumerate(cols):
+        if z2 is None:
+            out[:, i] = col
+        else:
+            np.multiply(col[0], col[1], out=out[:, i])
+    return out
+
+
+def _control_count(one_variable: bool, degree: int) -> int:
+    """Columns of ``_control_variates``: D in Z₁ alone, else (D+1)(D+2)/2 − 1."""
+    return degree if one_variable else (degree + 1) * (degree + 2) // 2 - 1
 
 
 def _control_degree(samples: int) -> int:
@@ -179,14 +197,20 @@ def monte_carlo_kernels(
         proj = rows @ directions / math.sqrt(d)  # U_i·x/sqrt(d), U_i·y_u/sqrt(d)
         return proj[:, None, :] + sigma_u[None, :, None] * noise[:, None, None]
 
-    def design(pre: np.ndarray, j: int, k: int) -> np.ndarray:
-        """[1, X]: the constant and the controls of bias pair j and u_k, shape (c, 1 + #X)."""
+    def design(pre: np.ndarray, j: int, k: int, extra: int) -> np.ndarray:
+        """Z = [1, X, ·]: the constant and the controls of bias pair j and u_k, then ``extra``
+        columns left to fill, shape (c, 1 + #X + extra) (the columns written in place: the
+        values of ``np.column_stack([1, _control_variates(z1, z2)])``, no intermediate copies)."""
         z1 = pre[:, j, 0] / scale[j]
         r = float(rho[j, k])
         z2 = None
         if 1.0 - abs(r) >= 1e-8:
             z2 = (pre[:, j, column[k]] / scale[j] - r * z1) / math.sqrt(1.0 - r * r)
-        return np.column_stack([np.ones(len(pre)), _control_variates(z1, z2, degree)])
+        n_x = 1 + _control_count(z2 is None, degree)
+        z = np.empty((len(pre), n_x + extra))
+        z[:, 0] = 1.0
+        _control_variates(z1, z2, degree, out=z[:, 1:n_x])
+        return z
 
     precondition: dict[tuple[int, int], np.ndarray] = {}  # (c₀, β₀) per pair, one column per φ
     grams: dict[tuple[int, int], list[np.ndarray]] = {}  # per pair, [fold 0, fold 1]
@@ -197,12 +221,13 @@ def monte_carlo_kernels(
         pre = draw(c)
         phi = np.stack([act.phi(pre) for act in acts], axis=-1)  # (c, bias pairs, columns, φ)
         for j, k in pairs:
-            x = design(pre, j, k)
+            z = design(pre, j, k, len(acts))  # [1, X, R]
+            x = z[:, : -len(acts)]
             y = phi[:, j, 0] * phi[:, j, column[k]]  # Y = φ(a_i(x)) φ(a_i(y_u)), (c, φ)
             if (j, k) not in precondition:
                 precondition[j, k] = np.linalg.lstsq(x, y, rcond=None)[0]
-                grams[j, k] = [np.zeros((x.shape[1] + y.shape[1],) * 2) for _ in range(2)]
-            z = np.column_stack([x, y - x @ precondition[j, k]])
+                grams[j, k] = [np.zeros((z.shape[1],) * 2) for _ in range(2)]
+            np.subtract(y, x @ precondition[j, k], out=z[:, -len(acts) :])
             for fold, rows in enumerate((slice(0, c // 2), slice(c // 2, c))):
                 grams[j, k][fold] += z[rows].T @ z[rows]
         counts[0] += c // 2
