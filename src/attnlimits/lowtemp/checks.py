@@ -90,7 +90,7 @@ def _window_problems(where: str, window: list[float], horizon: float) -> Iterato
 def _random_head_problems(heads: dict, d: int) -> Iterator[str]:
     """QᵀK positive definite for the random heads (torch is imported only for them): three d x d
     matrices (d <= 64, lowtemp.measure.d's maximum)."""
-    from attnlimits.lowtemp.runs import make_head
+    from attnlimits.lowtemp.heads import make_head
 
     for name, head in heads.items():
         if head["kind"] == "random":

@@ -19,7 +19,7 @@ is piecewise constant in the leader, so there the scheme is first order at the s
 which the tests measure.
 
 The head θ = (Q, K, V) is one :class:`attnlimits.head.Head`, each (d, d); QᵀK must be positive
-definite (``runs.make_head`` checks it).
+definite (``heads.make_head`` checks it).
 """
 
 from __future__ import annotations

@@ -35,39 +35,12 @@ import xarray as xr
 
 from attnlimits.head import Head
 from attnlimits.lowtemp.flow import pushforward, rescale, solve
+from attnlimits.lowtemp.heads import make_head
 from attnlimits.lowtemp.measures import initial_measure, regime_problems
-from attnlimits.seeding import normal
 from attnlimits.storage import variable as _var
 from attnlimits.transport import w2_squared
 
 Progress = Callable[[int, int], None]
-
-
-def make_head(head: Mapping[str, Any], d: int) -> Head:
-    """The head of a spec; raises if QᵀK is not positive definite.
-
-    ``identity``: Q = K = V = I. ``random``: Q = I + s A, K = I + s B, V = I + s C with Gaussian
-    A, B, C from the stream ``(seed, "lowtemp-head", d)``, s = ``scale``. ``diagonal``: Q = K = I
-    and V = diag(``v``), to shape the long-time phase by V's spectrum.
-    """
-    eye = torch.eye(d, dtype=torch.float64)
-    kind = head["kind"]
-    if kind == "identity":
-        out = Head.identity(d)
-    elif kind == "random":
-        a = normal((3, d, d), head["seed"], "lowtemp-head", d)
-        s = float(head["scale"])
-        out = Head(eye + s * a[0], eye + s * a[1], eye + s * a[2])
-    elif kind == "diagonal":
-        if len(head["v"]) != d:
-            raise ValueError(f"head.v has {len(head['v'])} entries, the measure lives in d = {d}")
-        out = Head(eye, eye.clone(), torch.diag(torch.tensor(head["v"], dtype=torch.float64)))
-    else:
-        raise ValueError(f"unknown head kind {kind!r}: expected 'identity', 'random' or 'diagonal'")
-    sym = 0.5 * (out.qk + out.qk.T)
-    if torch.linalg.eigvalsh(sym).min() <= 0:
-        raise ValueError("QᵀK is not positive definite: lower head.scale or change head.seed")
-    return out
 
 
 def _measured(x: torch.Tensor, times: torch.Tensor, head: Head, variant: str) -> torch.Tensor:
