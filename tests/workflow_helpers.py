@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from attnlimits.provenance import VOLATILE_ATTRS
-from attnlimits.storage import open_dataset
+from attnlimits.storage import is_temporary, open_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ("Snakefile", "workflow", "profiles", "config", "src")
@@ -99,8 +99,10 @@ def planned_jobs(repo: Path, config: dict | None = None, base: str = "test.yaml"
 
 
 def stores(repo: Path) -> list[Path]:
-    """Every Zarr store under the copy's results, relative to the copy."""
-    return sorted(p.relative_to(repo) for p in (repo / "results").rglob("*.zarr"))
+    """Every Zarr store under the copy's results, relative to the copy, under its final name:
+    none inside a hidden temporary (a batch folder being written)."""
+    found = (p.relative_to(repo) for p in (repo / "results").rglob("*.zarr"))
+    return sorted(p for p in found if not any(is_temporary(part) for part in p.parts))
 
 
 def assert_same_store(a: Path, b: Path) -> None:

@@ -84,6 +84,7 @@ EXPERIMENT = Experiment(
             runner=f"{RUNNERS}:plots",
             spec=lambda c, k: c["plots"],
             needs=lambda c, k: {"tables": "sde/tables", **_stores(c, k)},
+            reads=(*KINDS, "chaos"),
             outputs=("plots",),
             memory_mb=4000,
             estimate=g.estimate_plots,
