@@ -420,7 +420,8 @@ def test_lowtemp_results_runs_and_terminal(built):
     assert runs.sizes["run"] == len(low["heads"]) * len(low["variants"])
     assert list(runs["beta"].values) == [float(b) for b in low["betas"]]
     for key in grid.run_keys(low):
-        assert_run_is_store(runs, vars(key), results, grid.run_path(low, key))
+        path = registered()["lowtemp"].store_path(config, "run", key)
+        assert_run_is_store(runs, vars(key), results, path)
     terminal = tree["terminal"].to_dataset()
     assert list(terminal.indexes["run"].names) == ["head", "variant", "size"]
     for key in grid.terminal_keys(low):
@@ -445,7 +446,7 @@ def test_lowtemp_statistics_are_the_fit_tables(built):
 def test_older_stores_of_the_same_key_newest_wins_or_the_config_decides(built, tmp_path):
     results, paths = built
     shutil.copytree(results / "lowtemp", tmp_path / "lowtemp")
-    original = stored(tmp_path, "lowtemp/runs/identity/plain_*.zarr")[0]
+    original = stored(tmp_path, "lowtemp/runs/batch*/identity/plain_*.zarr")[0]
     decoy = original.with_name("plain_0123456789.zarr")
     shutil.copytree(original, decoy)
 

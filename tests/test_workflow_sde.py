@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, stores
 
+from attnlimits.config import validate_config
+from attnlimits.registry import registered
 from attnlimits.storage import open_dataset
 
 pytestmark = pytest.mark.slow
@@ -17,6 +19,15 @@ def finished(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("sde") / "repo")
     snakemake(repo, "--cores", "2", base=BASE, trace=True)
     return repo
+
+
+def touched_batches(before: dict, after: dict, experiment: str, job: str) -> int:
+    """How many batches of ``job`` receive a key that ``after`` adds to ``before`` (the jobs a
+    grown grid re-runs: attnlimits.batches)."""
+    declared = registered()[experiment]
+    old = set(declared.keys(validate_config(before), job))
+    new = validate_config(after)
+    return len({declared.output_of(new, job, k) for k in declared.keys(new, job) if k not in old})
 
 
 def test_sde_run_produces_stores_tables_and_plots(finished):
@@ -82,7 +93,7 @@ def test_sde_new_sync_row_runs_only_its_sync_jobs(finished):
     cfg = load_config(BASE)
     cfg["sde"]["sync"]["rows"].append({"activation": "tanh", "d": 5, "sigma": 0.1})
     assert planned_jobs(finished, cfg) == {
-        "sde_sync": 2,
+        "sde_sync": touched_batches(load_config(BASE), cfg, "sde", "sync"),
         "sde_fit": 1,
         "sde_plots": 1,
         "verdicts": 1,

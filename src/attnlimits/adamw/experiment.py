@@ -43,7 +43,7 @@ EXPERIMENT = Experiment(
             memory_mb=g.memory_mb,
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_cell,
-            per_job=8,
+            per_job=16,
         ),
         Job(
             name="fit",

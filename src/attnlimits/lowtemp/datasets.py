@@ -10,7 +10,8 @@ value), those without are padded with NaN to the largest run (``particle`` in ``
 Particles are in the measured variable: z = e^{−tV} x for the variant ``plain``, x for
 ``consensus``.
 
-- ``runs`` (``<results>/lowtemp/runs/<head>/<variant>_<hash>.zarr``, ``lowtemp.runs.run``), ``run``
+- ``runs`` (``<results>/lowtemp/runs/<batch>/<head>/<variant>_<hash>.zarr``,
+  ``lowtemp.runs.run``), ``run``
   over (``head``, ``variant``): ``w2_hardmax`` (run, beta, time), W2(μ^β_t, μ^∞_t), exact (NaN
   where N > ``exact_max``); ``coupling_hardmax`` (run, beta, time), its identity-coupling bound;
   ``w2_target`` (run, beta, time), W2(μ^β_t, T#μ₀); ``particles`` (run, beta, time, particle,

@@ -17,8 +17,7 @@ RUNNERS = "attnlimits.lowtemp.jobs"
 
 
 def _runs(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
-    low = config["lowtemp"]
-    return {"runs": [g.run_path(low, k) for k in g.run_keys(low)]}
+    return {"runs": EXPERIMENT.keyed_outputs(config, "run")}
 
 
 def _terminals(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
@@ -40,6 +39,7 @@ EXPERIMENT = Experiment(
             g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_run,
+            per_job=2,
         ),
         grid_job(
             "lowtemp",
@@ -59,7 +59,7 @@ EXPERIMENT = Experiment(
             runner=f"{RUNNERS}:fit",
             spec=lambda c, k: c["lowtemp"]["fits"],
             needs=lambda c, k: {**_runs(c, k), **_terminals(c, k)},
-            reads=("terminal",),
+            reads=("run", "terminal"),
             outputs=("tables",),
             memory_mb=4000,
             estimate=g.estimate_fit,
@@ -69,6 +69,7 @@ EXPERIMENT = Experiment(
             runner=f"{RUNNERS}:plots",
             spec=lambda c, k: c["plots"],
             needs=lambda c, k: {"tables": "lowtemp/tables", **_runs(c, k)},
+            reads=("run",),
             outputs=("plots",),
             estimate=g.estimate_plots,
         ),

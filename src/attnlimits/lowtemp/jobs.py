@@ -41,7 +41,7 @@ def fit(job: JobContext) -> None:
     from attnlimits.lowtemp import grid
     from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
 
-    runs = _keyed(grid.run_keys(job.block), job.input.runs)
+    runs = _keyed(grid.run_keys(job.block), job.stores("run"))
     terminals = _keyed(grid.terminal_keys(job.block), job.stores("terminal"))
     tables = lowtemp_tables(runs, terminals, job.spec)
     write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
@@ -55,7 +55,7 @@ def plots(job: JobContext) -> None:
 
     opts = job.spec
     tables = read_tables(Path(job.input.tables), NEEDED_TABLES)
-    runs = _keyed(grid.run_keys(job.block), job.input.runs)
+    runs = _keyed(grid.run_keys(job.block), job.stores("run"))
     outdir = job.folder("plots")
     paths = [
         save_figure(fig, figure_path(outdir, name, opts), opts)

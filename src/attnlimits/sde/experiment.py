@@ -18,9 +18,9 @@ KINDS = ("depth", "width", "sync")
 WILDCARDS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH}
 
 
-#: Keys per job of the row kinds: the synchronization runs (18 of 10–40 s) are batched by three
-#: (attnlimits.batches), the others are jobs of a minute and more.
-PER_JOB = {"depth": None, "width": None, "sync": 3}
+#: Keys per job of the row kinds: the synchronization runs (18 of 3–15 s) are batched by six
+#: (attnlimits.batches), the others are jobs of tens of seconds and more.
+PER_JOB = {"depth": None, "width": None, "sync": 6}
 
 
 def _row_job(kind: str) -> Job:
