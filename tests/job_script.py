@@ -21,8 +21,10 @@ def run_job_script(
     outputs: Mapping[str, Any],
     log: Path,
     config: Mapping[str, Any],
+    stores: Mapping[str, list[str]] | None = None,
 ) -> None:
-    """Build the ``snakemake`` object that rule ``<experiment>_<job>`` hands its script; run it."""
+    """Build the ``snakemake`` object that rule ``<experiment>_<job>`` hands its script; run it.
+    ``stores``: the parameter of the stores the job reads (``Job.reads``), by job name."""
     sm = types.SimpleNamespace(
         input=types.SimpleNamespace(**inputs),
         output=types.SimpleNamespace(**outputs),
@@ -34,6 +36,7 @@ def run_job_script(
             runner=registered()[experiment].job(job).runner,
             spec=spec,
             code="test",
+            stores=dict(stores or {}),
         ),
     )
     runpy.run_path(str(SCRIPT), init_globals={"snakemake": sm})

@@ -305,9 +305,10 @@ def test_plots_script_writes_every_figure(tables, runs, tmp_path):
     write_tables(tables, tabledir)
     stores = [write_dataset(ds, tmp_path / f"{k.head}_{k.variant}.zarr") for k, ds in runs[:2]]
     config = {"lowtemp": {"heads": {"identity": HEADS["identity"]}, "variants": list(VARIANTS)}}
+    runs_read = [str(p) for p in stores]
     run_job_script(
-        "lowtemp", "plots", PLOTS, {"tables": str(tabledir), "runs": [str(p) for p in stores]},
-        {"plots": str(outdir)}, tmp_path / "plots.log", config,
+        "lowtemp", "plots", PLOTS, {"tables": str(tabledir), "runs": runs_read},
+        {"plots": str(outdir)}, tmp_path / "plots.log", config, stores={"run": runs_read},
     )  # fmt: skip
     assert sorted(p.name for p in outdir.iterdir()) == sorted(f"{n}.png" for n in FIGURES)
     assert all(p.stat().st_size > 0 for p in outdir.iterdir())
