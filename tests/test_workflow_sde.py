@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from workflow_helpers import copy_repo, load_config, planned_jobs, snakemake, stores
+from workflow_helpers import (
+    copy_repo,
+    load_config,
+    planned_jobs,
+    snakemake,
+    stores,
+    touched_batches,
+)
 
-from attnlimits.config import validate_config
-from attnlimits.registry import registered
 from attnlimits.storage import open_dataset
 
 pytestmark = pytest.mark.slow
@@ -19,15 +24,6 @@ def finished(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("sde") / "repo")
     snakemake(repo, "--cores", "2", base=BASE, trace=True)
     return repo
-
-
-def touched_batches(before: dict, after: dict, experiment: str, job: str) -> int:
-    """How many batches of ``job`` receive a key that ``after`` adds to ``before`` (the jobs a
-    grown grid re-runs: attnlimits.batches)."""
-    declared = registered()[experiment]
-    old = set(declared.keys(validate_config(before), job))
-    new = validate_config(after)
-    return len({declared.output_of(new, job, k) for k in declared.keys(new, job) if k not in old})
 
 
 def test_sde_run_produces_stores_tables_and_plots(finished):

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from attnlimits.config import validate_config
 from attnlimits.provenance import VOLATILE_ATTRS
+from attnlimits.registry import registered
 from attnlimits.storage import is_temporary, open_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,3 +117,12 @@ def assert_same_store(a: Path, b: Path) -> None:
     assert {k: v for k, v in da.attrs.items() if k not in volatile} == {
         k: v for k, v in db.attrs.items() if k not in volatile
     }, a
+
+
+def touched_batches(before: dict, after: dict, experiment: str, job: str) -> int:
+    """How many batches of ``job`` receive a key that ``after`` adds to ``before`` (the jobs a
+    grown grid re-runs: attnlimits.batches)."""
+    declared = registered()[experiment]
+    old = set(declared.keys(validate_config(before), job))
+    new = validate_config(after)
+    return len({declared.output_of(new, job, k) for k in declared.keys(new, job) if k not in old})

@@ -42,8 +42,6 @@ from attnlimits.provenance import params_hash
 #: The name of a batch folder, and the wildcard constraints of its fields.
 FOLDER = "batch{part}-of-{parts}_{hash}"
 WILDCARDS = {"part": INTEGER, "parts": INTEGER, "hash": HASH}
-#: A batch folder's name, to recognise one on disk.
-FOLDER_RE = re.compile(r"^batch(?P<part>\d+)-of-(?P<parts>\d+)_(?P<hash>[0-9a-f]+)$")
 
 
 @dataclass(frozen=True)
