@@ -6,7 +6,7 @@ rebuild command of a damaged store of a batch."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -126,11 +126,29 @@ def test_store_paths_lie_in_their_batch_folders_in_key_order(heads_config):
         assert folder in folders
         assert path == f"{folder}/{own.removeprefix('heads/cells/')}"
         assert heads.store_path(heads_config, "cell", key) == path
-    # an unbatched kind: one store per key at its own path
-    limits = heads.keys(heads_config, "limit")
-    assert heads.keyed_outputs(heads_config, "limit") == [
+    # an unbatched kind (a plugin's, say): one store per key at its own path
+    jobs = tuple(replace(j, per_job=None) if j.name == "limit" else j for j in heads.jobs)
+    unbatched_limits = replace(heads, jobs=jobs)
+    limits = unbatched_limits.keys(heads_config, "limit")
+    assert unbatched_limits.keyed_outputs(heads_config, "limit") == [
         heads.job("limit").path(heads_config, k) for k in limits
     ]
+
+
+def test_a_needed_store_is_waited_for_as_its_batch_and_read_as_itself(heads_config):
+    """StoreOf: Snakemake's input is the folder of the batch that writes the store (the job's
+    output), the runner's is the store inside it; paths of other needs are unchanged."""
+    heads = registered()["heads"]
+    for key in heads.keys(heads_config, "cell"):
+        waited = heads.inputs_of(heads_config, "cell", key)
+        read = heads.reads_of(heads_config, "cell", key)
+        assert waited == {"limit": heads.output_of(heads_config, "limit", key.limit)}
+        assert read == {"limit": heads.store_path(heads_config, "limit", key.limit)}
+        assert waited["limit"] in heads.keyed_outputs(heads_config, "limit")
+        assert read["limit"].startswith(waited["limit"] + "/") and read["limit"].endswith(".zarr")
+    plots = heads.reads_of(heads_config, "plots", None)
+    assert plots["tables"] == heads.inputs_of(heads_config, "plots", None)["tables"]
+    assert plots["cell"] in heads.store_paths(heads_config, "cell")
 
 
 def test_cells_per_job_chooses_the_batches_and_is_checked(heads_config):
@@ -142,9 +160,10 @@ def test_cells_per_job_chooses_the_batches_and_is_checked(heads_config):
     assert {b.count for b in heads.batches(config, "cell")} == {16}
     config["runtime"]["cells_per_job"] = {}
     assert heads.per_job(config, "cell") == heads.job("cell").per_job == 64
-    assert heads.per_job(config, "limit") is None
+    assert heads.per_job(config, "limit") == heads.job("limit").per_job == 16
+    assert heads.per_job(config, "fit") is None
     for bad, said in [
-        ({"heads_limit": 4}, "runtime.cells_per_job.heads_limit: no batched job"),
+        ({"heads_fit": 4}, "runtime.cells_per_job.heads_fit: no batched job"),
         ({"heads_cel": 4}, "runtime.cells_per_job.heads_cel: no batched job"),
         ({"heads_cell": 0}, "runtime.cells_per_job.heads_cell"),
     ]:
@@ -162,10 +181,16 @@ def test_a_damaged_store_of_a_batch_is_rebuilt_by_forcing_its_batch():
     rule, command = rebuild_command(store, results, rules_by_path())
     assert rule == "heads_cell"
     assert command == "snakemake --forcerun results/heads/cells/batch2-of-4_0123abcd --cores N"
-    limit = results / "heads/limit/causal_sphere_N6_d3_beta1_0123abcd.zarr"
+    limit = results / "heads/limit/batch0-of-1_0123abcd/causal_sphere_N6_d3_beta1_0123abcd.zarr"
     assert rebuild_command(limit, results, rules_by_path()) == (
         "heads_limit",
-        f"snakemake --forcerun {limit} --cores N",
+        "snakemake --forcerun results/heads/limit/batch0-of-1_0123abcd --cores N",
+    )
+    # a store of a single job: itself
+    consolidated = results / "heads/results.zarr"
+    assert rebuild_command(consolidated, results, rules_by_path()) == (
+        "heads_aggregate",
+        f"snakemake --forcerun {consolidated} --cores N",
     )
 
 

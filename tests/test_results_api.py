@@ -95,7 +95,7 @@ def run_jobs(config: dict[str, Any], name: str, results: Path) -> None:
         for key in job.keys(config) if job.keyed else [None]:
             needs = {
                 k: [str(results / p) for p in v] if isinstance(v, list) else str(results / v)
-                for k, v in job.needs(config, key).items()
+                for k, v in experiment.reads_of(config, job.name, key).items()
             }
             if job.keyed:
                 outputs = {"store": str(results / experiment.store_path(config, job.name, key))}
@@ -351,7 +351,7 @@ def test_sde_results_one_group_per_kind(built):
             "sigma": float(c["sigma"]),
             "attention_sign": c["attention_sign"],
         }
-        assert_run_is_store(chaos, key, results, grid.chaos_path(sde, d))
+        assert_run_is_store(chaos, key, results, registered()["sde"].store_path(config, "chaos", d))
     depth = tree["depth"].to_dataset()
     assert list(depth["L"].values) == sorted(sde["depth"]["L"])
     assert depth.sizes["seed"] == sde["depth"]["seeds"]

@@ -120,9 +120,11 @@ def run_job(snakemake: Any) -> None:
     runner = resolve(params.runner)
     batch = getattr(params, "batch", None)
     if batch is None:
-        jobs = [
-            JobContext(spec=params.spec, input=snakemake.input, output=snakemake.output, **context)
-        ]
+        reads = getattr(
+            params, "runner_input", None
+        )  # the stores themselves, not their batch folders
+        inputs = snakemake.input if reads is None else _files(snakemake.config, reads)
+        jobs = [JobContext(spec=params.spec, input=inputs, output=snakemake.output, **context)]
         _run_traced(params.runner, runner, jobs, log)
     else:
         folder = temporary_path(snakemake.output[0])
@@ -158,21 +160,26 @@ def _batch_jobs(
     """The context of each key of a batch (:mod:`attnlimits.batches`): its own parameters and
     inputs (results-relative in the job's parameters), its store inside ``folder`` (a
     temporary name of the batch's folder, renamed into place once every store is written)."""
-    root = Path(context["config"]["results"])
     return [
         JobContext(
             spec=member["spec"],
-            input=Files(
-                {
-                    name: str(root / p) if isinstance(p, str) else [str(root / q) for q in p]
-                    for name, p in member["input"].items()
-                }
-            ),
+            input=_files(context["config"], member["input"]),
             output=Files({"store": str(folder / member["store"])}),
             **context,
         )
         for member in members
     ]
+
+
+def _files(config: Mapping[str, Any], paths: Mapping[str, str | list[str]]) -> Files:
+    """Results-relative paths (or lists of them), by name, under the results folder."""
+    root = Path(config["results"])
+    return Files(
+        {
+            name: str(root / p) if isinstance(p, str) else [str(root / q) for q in p]
+            for name, p in paths.items()
+        }
+    )
 
 
 def _run_all(runner: Callable[[JobContext], None], jobs: list[JobContext], log: Any) -> None:

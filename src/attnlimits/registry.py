@@ -45,6 +45,21 @@ def _nothing(config: Config, key: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class StoreOf:
+    """A need (``Job.needs``): the store of ``key`` of the same experiment's keyed job ``job``.
+
+    Snakemake waits for the job that writes it (:meth:`Experiment.inputs_of`: the store, or the
+    folder of its batch for a batched kind) and the runner reads the store itself
+    (:meth:`Experiment.reads_of`), wherever the batching put it."""
+
+    job: str
+    key: Any
+
+
+Need = str | list[str] | StoreOf
+
+
+@dataclass(frozen=True)
 class Job:
     """One kind of job of an experiment (one Snakemake rule ``<experiment>_<name>``).
 
@@ -58,7 +73,8 @@ class Job:
     only inside the job, and the job's code version is the import closure of that module
     (:func:`attnlimits.provenance.code_version`). ``spec(config, key)`` is everything the
     numbers depend on (recorded in the store, part of the rule's parameters); ``needs(config,
-    key)`` the results-relative inputs by name (a path or a list of paths).
+    key)`` the inputs by name: a results-relative path, a list of them, or the store of a key of
+    another keyed job (:class:`StoreOf`).
 
     ``estimate(config, key)`` (key None for a single job) is the job's estimated peak memory and
     CPU time, an :class:`attnlimits.budget.Estimate` computed from the settings by a formula
@@ -73,7 +89,7 @@ class Job:
     keys: Callable[[Config], Sequence[Any]] | None = None
     path: Callable[[Config, Any], str] | None = None
     find: Callable[[Sequence[Any], Any], Any] | None = None
-    needs: Callable[[Config, Any], Mapping[str, str | list[str]]] = _nothing
+    needs: Callable[[Config, Any], Mapping[str, Need]] = _nothing
     outputs: tuple[str, ...] = ()
     memory_mb: int | Callable[[Mapping[str, Any]], int] = 2000
     runtime_min: int = 60
@@ -111,7 +127,7 @@ def grid_job(
     path: Callable[[Config, Any], str],
     spec: Callable[[Config, Any], Mapping[str, Any]],
     find: Callable[[Sequence[Any], Any], Any],
-    needs: Callable[[Config, Any], Mapping[str, str | list[str]]] | None = None,
+    needs: Callable[[Config, Any], Mapping[str, Need]] | None = None,
     **options: Any,
 ) -> Job:
     """A keyed job whose keys, paths, parameters and inputs are the grid functions of the config
@@ -208,9 +224,9 @@ class Experiment:
 
     def _batching(
         self, config: Config, job: str
-    ) -> tuple[list[Batch], dict[Any, str], dict[tuple[str, str], Batch]]:
-        """The batches of the batched ``job``, each key's store and the batches by their
-        wildcards, computed once per config."""
+    ) -> tuple[list[Batch], dict[Any, str], dict[tuple[str, str], Batch], dict[Any, Batch]]:
+        """The batches of the batched ``job``, each key's store, the batches by their wildcards
+        and each key's batch, computed once per config."""
         kind = self.job(job)
         per_job = self.per_job(config, job)
         assert per_job is not None and kind.pattern is not None and kind.path is not None
@@ -219,15 +235,12 @@ class Experiment:
             keys = _keys(kind, config)
             paths = {key: kind.path(config, key) for key in keys}
             found = make_batches(keys, list(paths.values()), kind.pattern, kind.wildcards, per_job)
-            where = {
-                key: member_path(batch.folder, paths[key], kind.pattern)
-                for batch in found
-                for key in batch.keys
-            }
+            of = {key: batch for batch in found for key in batch.keys}
+            where = {key: member_path(of[key].folder, paths[key], kind.pattern) for key in keys}
             index = {(b.wildcards["part"], b.wildcards["parts"]): b for b in found}
-            cached = (config, per_job, found, where, index)
+            cached = (config, per_job, found, where, index, of)
             _BATCH_CACHE[(id(config), id(kind))] = cached
-        return cached[2], cached[3], cached[4]
+        return cached[2], cached[3], cached[4], cached[5]
 
     def batches(self, config: Config, job: str) -> list[Batch]:
         """The batches of the batched ``job`` (:mod:`attnlimits.batches`), by index."""
@@ -263,9 +276,9 @@ class Experiment:
             raise KeyError(f"{key} is not a key of {self.name}_{job}")
         return where[key]
 
-    def needs_of(self, config: Config, job: str, key: Any) -> Mapping[str, str | list[str]]:
-        """``needs(config, key)`` of the keyed ``job``, computed once per config and key (a
-        batch's inputs and its members' parameters both ask)."""
+    def needs_of(self, config: Config, job: str, key: Any) -> Mapping[str, Need]:
+        """``needs(config, key)`` of ``job`` (key None for a single job), computed once per
+        config and key (a batch's inputs and its members' parameters both ask)."""
         kind = self.job(job)
         cached = _NEEDS_CACHE.get((id(config), id(kind)))
         if cached is None or cached[0] is not config:
@@ -276,15 +289,31 @@ class Experiment:
             found = cached[1][key] = kind.needs(config, key)
         return found
 
+    def inputs_of(self, config: Config, job: str, key: Any) -> dict[str, str | list[str]]:
+        """The results-relative inputs Snakemake waits for, by name: each :class:`StoreOf` as
+        the output of the job that writes it (:meth:`output_of`)."""
+        return {
+            name: self.output_of(config, need.job, need.key) if isinstance(need, StoreOf) else need
+            for name, need in self.needs_of(config, job, key).items()
+        }
+
+    def reads_of(self, config: Config, job: str, key: Any) -> dict[str, str | list[str]]:
+        """The results-relative inputs the runner reads (``JobContext.input``), by name: each
+        :class:`StoreOf` as the store itself (:meth:`store_path`)."""
+        return {
+            name: self.store_path(config, need.job, need.key) if isinstance(need, StoreOf) else need
+            for name, need in self.needs_of(config, job, key).items()
+        }
+
     def output_of(self, config: Config, job: str, key: Any) -> str:
         """The results-relative output of the job that computes ``key`` of the keyed ``job``:
         its store, or its batch's folder."""
         if not self.job(job).batched:
             return self.store_path(config, job, key)
-        for found in self.batches(config, job):
-            if key in found.keys:
-                return found.folder
-        raise KeyError(f"{key} is not a key of {self.name}_{job}")
+        found = self._batching(config, job)[3].get(key)
+        if found is None:
+            raise KeyError(f"{key} is not a key of {self.name}_{job}")
+        return found.folder
 
     def keyed_outputs(self, config: Config, job: str) -> list[str]:
         """The results-relative outputs of the keyed ``job``'s jobs: a store per key, or a

@@ -15,7 +15,15 @@ def paths_of(needs):
 
 
 def keyed_inputs(experiment, job):
-    return lambda wc: paths_of(job.needs(config, job.key_of(config, wc)))
+    return lambda wc: paths_of(
+        experiment.inputs_of(config, job.name, job.key_of(config, wc))
+    )
+
+
+def keyed_reads(experiment, job):
+    """The inputs the runner reads (results-relative; a needed store itself, not the folder
+    of its batch)."""
+    return lambda wc: experiment.reads_of(config, job.name, job.key_of(config, wc))
 
 
 def keyed_spec(job):
@@ -28,8 +36,8 @@ def keyed_memory(job):
     return job.memory_mb
 
 
-def single_inputs(job):
-    return paths_of(job.needs(config, None))
+def single_inputs(experiment, job):
+    return paths_of(experiment.inputs_of(config, job.name, None))
 
 
 def batch_inputs(experiment, job):
@@ -38,7 +46,7 @@ def batch_inputs(experiment, job):
     def inputs(wc):
         union = {}
         for key in experiment.batch(config, job.name, wc).keys:
-            for name, p in experiment.needs_of(config, job.name, key).items():
+            for name, p in experiment.inputs_of(config, job.name, key).items():
                 listed = union.setdefault(name, [])
                 listed += [
                     q for q in ([p] if isinstance(p, str) else p) if q not in listed
@@ -58,7 +66,7 @@ def batch_members(experiment, job):
         return [
             {
                 "spec": job.spec(config, key),
-                "input": experiment.needs_of(config, job.name, key),
+                "input": experiment.reads_of(config, job.name, key),
                 "store": store.removeprefix(found.folder + "/"),
             }
             for key, store in zip(found.keys, stores)
@@ -158,6 +166,7 @@ for experiment in EXPERIMENTS.values():
                     job=job.name,
                     runner=job.runner,
                     spec=keyed_spec(job),
+                    runner_input=keyed_reads(experiment, job),
                     code=job_code(job),
                     runtime=numeric_runtime(config["runtime"]),
                 script:
@@ -169,7 +178,7 @@ for experiment in EXPERIMENTS.values():
                 name:
                     f"{experiment.name}_{job.name}"
                 input:
-                    **single_inputs(job),
+                    **single_inputs(experiment, job),
                 output:
                     **single_outputs(experiment, job),
                 log:
@@ -186,6 +195,7 @@ for experiment in EXPERIMENTS.values():
                     job=job.name,
                     runner=job.runner,
                     spec=job.spec(config, None),
+                    runner_input=experiment.reads_of(config, job.name, None),
                     code=job_code(job),
                     stores={
                         name: [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from attnlimits.adamw import captions
 from attnlimits.adamw import grid as g
-from attnlimits.registry import Experiment, Job, grid_job, published
+from attnlimits.registry import Experiment, Job, StoreOf, grid_job, published
 
 RUNNERS = "attnlimits.adamw.jobs"
 
@@ -29,6 +29,7 @@ EXPERIMENT = Experiment(
             memory_mb=g.memory_mb,
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_limit,
+            per_job=4,
         ),
         grid_job(
             "adamw",
@@ -39,11 +40,11 @@ EXPERIMENT = Experiment(
             g.cell_path,
             g.cell_spec,
             g.find,
-            needs=lambda b, k: {"limit": g.limit_path(b, k.limit)},
+            needs=lambda b, k: {"limit": StoreOf("limit", k.limit)},
             memory_mb=g.memory_mb,
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_cell,
-            per_job=16,
+            per_job=32,
         ),
         Job(
             name="fit",

@@ -11,7 +11,7 @@ from typing import Any
 from attnlimits.grids import key_fields
 from attnlimits.heads import captions
 from attnlimits.heads import grid as g
-from attnlimits.registry import Experiment, Job, grid_job, published
+from attnlimits.registry import Experiment, Job, StoreOf, grid_job, published
 
 RUNNERS = "attnlimits.heads.jobs"
 
@@ -27,12 +27,12 @@ def _cell_outputs(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
     return {"cells": EXPERIMENT.keyed_outputs(config, "cell")}
 
 
-def _plot_inputs(config: dict[str, Any], key: Any) -> dict[str, str]:
+def _plot_inputs(config: dict[str, Any], key: Any) -> dict[str, str | StoreOf]:
     cell = trajectory_cell(config)
     return {
         "tables": "heads/tables",
-        "cell": EXPERIMENT.output_of(config, "cell", cell),
-        "limit": g.limit_path(config["heads"], cell.limit),
+        "cell": StoreOf("cell", cell),
+        "limit": StoreOf("limit", cell.limit),
     }
 
 
@@ -52,6 +52,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
             estimate=g.estimate_limit,
+            per_job=16,
         ),
         grid_job(
             "heads",
@@ -62,7 +63,7 @@ EXPERIMENT = Experiment(
             g.cell_path,
             g.cell_spec,
             g.find,
-            needs=lambda b, k: {"limit": g.limit_path(b, k.limit)},
+            needs=lambda b, k: {"limit": StoreOf("limit", k.limit)},
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
             estimate=g.estimate_cell,
@@ -93,10 +94,7 @@ EXPERIMENT = Experiment(
         Job(
             name="plots",
             runner=f"{RUNNERS}:plots",
-            spec=lambda c, k: {
-                **c["plots"],
-                "cell_store": EXPERIMENT.store_path(c, "cell", trajectory_cell(c)),
-            },
+            spec=lambda c, k: c["plots"],
             needs=_plot_inputs,
             outputs=("plots",),
             estimate=g.estimate_plots,

@@ -65,7 +65,7 @@ def plots(job: JobContext) -> None:
     outdir = job.folder("plots")
     heads_figures(read_tables(Path(job.input.tables)), outdir, opts)
     tr = opts["trajectories"]
-    cell = open_dataset(Path(job.config["results"]) / opts["cell_store"], chunks=None)
+    cell = open_dataset(job.input.cell, chunks=None)
     limit = open_dataset(job.input.limit, chunks=None)
     discrete = cell["X"].sel(seed=tr["seed"], input=tr["input"])
     trajectories_figure(

@@ -39,7 +39,7 @@ EXPERIMENT = Experiment(
             g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_run,
-            per_job=2,
+            per_job=4,
         ),
         grid_job(
             "lowtemp",
@@ -52,7 +52,7 @@ EXPERIMENT = Experiment(
             g.find,
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_terminal,
-            per_job=8,
+            per_job=16,
         ),
         Job(
             name="fit",

@@ -18,9 +18,10 @@ KINDS = ("depth", "width", "sync")
 WILDCARDS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH}
 
 
-#: Keys per job of the row kinds: the synchronization runs (18 of 3–15 s) are batched by six
-#: (attnlimits.batches), the others are jobs of tens of seconds and more.
-PER_JOB = {"depth": None, "width": None, "sync": 6}
+#: Keys per job of the row kinds (attnlimits.batches): a job's start-up and imports cost about
+#: 3 s, so the runs of a few seconds to a few tens (default config: 8 depth runs of 10–40 s,
+#: 4 width runs of 5 s, 18 synchronization runs of 3–15 s) are batched by several.
+PER_JOB = {"depth": 4, "width": 4, "sync": 9}
 
 
 def _row_job(kind: str) -> Job:
@@ -60,6 +61,7 @@ EXPERIMENT = Experiment(
             wildcards={"d": INTEGER, "hash": HASH},
             memory_mb=4000,
             estimate=g.estimate_chaos,
+            per_job=2,
         ),
         Job(
             name="kernel_table",
