@@ -347,8 +347,14 @@ def _scaled_gradients(
     :func:`scaled_gradient` of ∂J/∂θ, the division done in place on ∂J/∂θ."""
     d = params.q.shape[-1]
     parts = d_kv.view(*d_kv.shape[:-2], 2, d, -1, d).movedim(-2, -4)  # (..., n, M, 2, c, b)
-    d_qk = (beta / scale) * parts[..., 0, :, :]
-    d_v = ((dt / scale) * weights)[..., None, None] * parts[..., 1, :, :]
+    # written out contiguous (..., n, M, c, b), so that the products below are plain batched
+    # ones (an elementwise product otherwise keeps the strided layout of ``parts``)
+    d_qk = torch.mul(parts[..., 0, :, :], beta / scale, out=torch.empty_like(params.q))
+    d_v = torch.mul(
+        ((dt / scale) * weights)[..., None, None],
+        parts[..., 1, :, :],
+        out=torch.empty_like(params.v),
+    )
     mass = (dt * weights)[..., None, None]
     empty = mass <= 0
     everyone = not bool(empty.any())  # every group has a head (the limit): no mask pass

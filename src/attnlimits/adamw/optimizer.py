@@ -116,11 +116,13 @@ def adamw_step(
     k = state.k + 1
     m, v = (state.m, state.v) if in_place else (state.m.clone(), state.v.clone())
     # the formulas of the module docstring, operation by operation in the same order (so the same
-    # numbers), with the moments and temporaries updated in place: these tensors are
-    # parameter-sized
-    m.mul_(opt.beta1).add_((1 - opt.beta1) * grad)
+    # numbers), with the moments and temporaries updated in place and each temporary reused
+    # (``step`` holds (1 − β₁) g, then η m̂; ``s`` then √v̂ + ε): these tensors are parameter-sized
+    step = torch.mul(grad, 1 - opt.beta1)
+    m.mul_(opt.beta1).add_(step)
     v.mul_(opt.beta2).add_(s.mul_(1 - opt.beta2))
-    step = (m / (1 - opt.beta1**k)).mul_(opt.lr)  # η m̂
-    denom = (v / (1 - opt.beta2**k)).sqrt_().add_(opt.eps)  # √v̂ + ε
-    new = ((1 - opt.lr * opt.weight_decay) * param).sub_(step.div_(denom))
+    torch.div(m, 1 - opt.beta1**k, out=step).mul_(opt.lr)  # η m̂
+    denom = torch.div(v, 1 - opt.beta2**k, out=s).sqrt_().add_(opt.eps)  # √v̂ + ε
+    # θ − 1·(η m̂ / (√v̂ + ε)): the quotient rounded once, then subtracted (one pass, no temporary)
+    new = torch.mul(param, 1 - opt.lr * opt.weight_decay).addcdiv_(step, denom, value=-1.0)
     return new, AdamWState(m=m, v=v, k=k)
