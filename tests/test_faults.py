@@ -206,17 +206,19 @@ def test_deleted_stores_are_rebuilt_by_the_next_run(finished, tmp_path):
     shutil.rmtree((repo / CONSOLIDATED).resolve())  # the version: a dangling link
     deleted_cell = cell(repo, "L4_H1_")  # N = 6, beside the cells that stay
     shutil.rmtree(repo / deleted_cell)
-    [limit] = (repo / "results/heads/limit").glob("*_N4_*.zarr")  # and its one cell stays
+    [limit] = (repo / "results/heads/limit").glob("batch*/*_N4_*.zarr")  # its one cell stays
     shutil.rmtree(limit)
-    [limit_cell] = (repo / "results/heads/cells").glob("batch*/*_N4_*/*.zarr")
-    batches = {batch_of(deleted_cell), batch_of(limit_cell.relative_to(repo))}
+    # the two limits are one batch (one job): it re-runs, and so does every batch of cells,
+    # each needing one of its limits
+    assert len(list((repo / "results/heads/limit").glob("batch*/*.zarr"))) == 1
+    batches = {batch_of(p.relative_to(repo)) for p in (repo / "results/heads/cells").glob("batch*")}
+    assert batch_of(deleted_cell) in batches and len(batches) > 1
     # the next run, up to the statistics (the plots and the verdict page aside)
     out = run(repo, "--cores", "2", "all", "--omit-from", "heads_plots", "verdicts")
     said = (out.stdout + out.stderr).split("Job stats:", 1)[1]
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", said, re.M))
     assert {rule: jobs.get(rule) for rule in CHAIN} == {
         "heads_limit": "1",
-        # the batches of the deleted cell and of the deleted limit's cell
         "heads_cell": str(len(batches)),
         "heads_aggregate": "1",
         "heads_fit": "1",
