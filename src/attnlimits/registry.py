@@ -100,6 +100,10 @@ class Job:
     #: keys per job by default for a cheap keyed job (:mod:`attnlimits.batches`; overridden by
     #: ``runtime.cells_per_job.<experiment>_<name>``); None: one job per key
     per_job: int | None = None
+    #: Snakemake's priority among the jobs ready to run: the number of job kinds that wait for
+    #: this one one after the other (a heads limit: cells, aggregate, fit, plots: 4), so that
+    #: the long chains start first and their short tails do not end the run on one core
+    priority: int = 0
     #: the keyed jobs of the same experiment whose stores the runner reads (a single job):
     #: their paths, in key order, are the job's parameter ``stores`` (JobContext.stores)
     reads: tuple[str, ...] = ()

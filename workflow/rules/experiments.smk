@@ -127,6 +127,7 @@ for experiment in EXPERIMENTS.values():
                     results(f"benchmarks/{folder}/{BATCH_FOLDER}.tsv")
                 wildcard_constraints:
                     **BATCH_WILDCARDS,
+                priority: job.priority
                 threads: 1
                 resources:
                     mem_mb=batch_memory(experiment, job),
@@ -157,6 +158,7 @@ for experiment in EXPERIMENTS.values():
                     results(f"benchmarks/{stem}.tsv")
                 wildcard_constraints:
                     **job.wildcards,
+                priority: job.priority
                 threads: 1
                 resources:
                     mem_mb=keyed_memory(job),
@@ -185,6 +187,7 @@ for experiment in EXPERIMENTS.values():
                     results(f"logs/{experiment.name}/{job.name}.log"),
                 benchmark:
                     results(f"benchmarks/{experiment.name}/{job.name}.tsv")
+                priority: job.priority
                 localrule: job.local
                 threads: 1
                 resources:

@@ -30,6 +30,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_limit,
             per_job=4,
+            priority=3,
         ),
         grid_job(
             "adamw",
@@ -45,6 +46,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_cell,
             per_job=32,
+            priority=2,
         ),
         Job(
             name="fit",
@@ -55,6 +57,7 @@ EXPERIMENT = Experiment(
             outputs=("statistics", "tables"),
             memory_mb=4000,
             estimate=g.estimate_fit,
+            priority=1,
         ),
         Job(
             name="plots",

@@ -53,6 +53,7 @@ EXPERIMENT = Experiment(
             runtime_min=30,
             estimate=g.estimate_limit,
             per_job=16,
+            priority=4,
         ),
         grid_job(
             "heads",
@@ -68,6 +69,7 @@ EXPERIMENT = Experiment(
             runtime_min=30,
             estimate=g.estimate_cell,
             per_job=64,
+            priority=3,
         ),
         Job(
             name="aggregate",
@@ -81,6 +83,7 @@ EXPERIMENT = Experiment(
             reads=("cell",),
             outputs=("results",),
             estimate=g.estimate_aggregate,
+            priority=2,
         ),
         Job(
             name="fit",
@@ -90,6 +93,7 @@ EXPERIMENT = Experiment(
             outputs=("statistics", "tables"),
             memory_mb=4000,
             estimate=g.estimate_fit,
+            priority=1,
         ),
         Job(
             name="plots",

@@ -40,6 +40,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_run,
             per_job=4,
+            priority=2,
         ),
         grid_job(
             "lowtemp",
@@ -53,6 +54,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             estimate=g.estimate_terminal,
             per_job=16,
+            priority=2,
         ),
         Job(
             name="fit",
@@ -63,6 +65,7 @@ EXPERIMENT = Experiment(
             outputs=("tables",),
             memory_mb=4000,
             estimate=g.estimate_fit,
+            priority=1,
         ),
         Job(
             name="plots",

@@ -28,7 +28,7 @@ def _row_job(kind: str) -> Job:
     return grid_job(
         "sde", kind, f"{RUNNERS}:{kind}", g.PATTERNS[kind], lambda b: g.row_jobs(b, kind),
         g.row_path, g.row_spec, g.find_row_job, wildcards=WILDCARDS, memory_mb=4000,
-        estimate=g.estimate_row, per_job=PER_JOB[kind],
+        estimate=g.estimate_row, per_job=PER_JOB[kind], priority=2,
     )  # fmt: skip
 
 
@@ -62,6 +62,7 @@ EXPERIMENT = Experiment(
             memory_mb=4000,
             estimate=g.estimate_chaos,
             per_job=2,
+            priority=2,
         ),
         Job(
             name="kernel_table",
@@ -80,6 +81,7 @@ EXPERIMENT = Experiment(
             outputs=("tables",),
             memory_mb=4000,
             estimate=g.estimate_fit,
+            priority=1,
         ),
         Job(
             name="plots",
