@@ -34,9 +34,12 @@ VARIANTS = ("plain", "consensus")
 TIE_RTOL = 1e-12
 
 
-def scores(x: torch.Tensor, y: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
-    """⟨Q xⁱ, K yʲ⟩ = xⁱᵀ QᵀK yʲ, shape (n, m) for x (n, d), y (m, d)."""
-    return x @ qk @ y.T
+def scores(
+    x: torch.Tensor, y: torch.Tensor, qk: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """⟨Q xⁱ, K yʲ⟩ = xⁱᵀ QᵀK yʲ, shape (n, m) for x (n, d), y (m, d); written into ``out``
+    (n, m) when given (the same numbers, without allocating the large matrix)."""
+    return torch.matmul(x @ qk, y.T, out=out)
 
 
 def softmax_mean(
@@ -46,16 +49,19 @@ def softmax_mean(
     qk: torch.Tensor,
     beta: float,
     log_w: torch.Tensor | None = None,
+    buffer: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """m_β[μ](xⁱ) for μ = Σ_j w_j δ_{y_j} (module docstring), shape (n, d).
 
     The logits β⟨Qxⁱ, K yʲ⟩ + log w_j are formed in place in the score matrix (the same
     operations, in the same order, as ``beta * scores + log(w)``); ``log_w`` = log w may be
-    passed precomputed (the flow's weights never change).
+    passed precomputed (the flow's weights never change), and ``buffer`` (n, m) to hold the
+    score matrix: a flow reuses one, which saves allocating (and faulting in) an n × n matrix
+    per evaluation, a large part of its cost.
     """
     if log_w is None:
         log_w = torch.log(w)  # log 0 = −inf: massless points drop out
-    logits = scores(x, y, qk).mul_(beta).add_(log_w)
+    logits = scores(x, y, qk, buffer).mul_(beta).add_(log_w)
     return torch.softmax(logits, dim=-1) @ y
 
 
@@ -103,12 +109,13 @@ def mean_field(w: torch.Tensor, head: Head, beta: float, variant: str) -> Vector
     hard = beta == float("inf")
     massless = bool((w <= 0).any())
     log_w = None if hard else torch.log(w)
+    buffer = None if hard else w.new_empty((len(w), len(w)))  # the logits of every evaluation
 
     def field(x: torch.Tensor) -> torch.Tensor:
         if hard:
             m = hardmax_mean(x, x, w, qk, massless)
         else:
-            m = softmax_mean(x, x, w, qk, beta, log_w)
+            m = softmax_mean(x, x, w, qk, beta, log_w, buffer)
         out = m @ vt
         return out - x if variant == "consensus" else out
 
