@@ -151,3 +151,18 @@ def test_rescale_and_variants():
         mean_field(w, Head.identity(2), 5.0, "other")
     with pytest.raises(ValueError, match="beta"):
         mean_field(w, Head.identity(2), 0.0, "plain")
+
+
+def test_softmax_mean_in_a_reused_buffer_is_bit_identical():
+    """The flow writes its logits into one preallocated matrix: the same numbers as allocating
+    it, and no state carried from one evaluation to the next."""
+    p, w = as_tensors(disc_quadrature(3, 12))
+    x, qk = 2.0 * p[:20], generic_head().qk
+    buffer = torch.full((20, len(p)), float("nan"), dtype=torch.float64)
+    expected = softmax_mean(x, p, w, qk, 5.0)
+    assert torch.equal(softmax_mean(x, p, w, qk, 5.0, buffer=buffer), expected)
+    field = mean_field(w, generic_head(), 5.0, "plain")
+    first = field(p)
+    field(3.0 * p)
+    assert torch.equal(field(p), first)
+    assert torch.equal(first, softmax_mean(p, p, w, qk, 5.0) @ generic_head().v.T)
