@@ -209,6 +209,24 @@ def test_depth_streaming_matches_the_library_composition():
         )
 
 
+def test_depth_ladder_with_strides_that_do_not_divide_each_other():
+    """L = 3 and 4 of fine = 12 (strides 4 and 3): batches that are not the first models of the
+    ladder (gathered rows), still bit for bit the library composition."""
+    spec = {**DEPTH, "seeds": 2, "levels": 1, "L": [3, 4], "fine": 12}
+    activation, d, sigma = spec["activation"], spec["d"], spec["sigma"]
+    field = CholeskyNoise(GaussianField(zonal_kernel(activation, d, sigma, sigma)))
+    attn = Attention.identity(d, 1.0, 1.0)
+    x0 = uniform_tokens(spec["seed"], range(2), spec["N"], d)
+    xi = brownian_normals(spec["seed"], range(2), spec["fine"], spec["N"], d)
+    ref = reference(x0, attn, 1.0, field, xi)
+    ds = run_depth(spec, "cpu", block=12)
+    for L in spec["L"]:
+        err2 = pathwise_error(simulate_depth(x0, attn, 1.0, field, xi, L), ref)
+        np.testing.assert_array_equal(ds.err2.sel(L=L).values, err2.numpy())
+    levels = reference_error_by_levels(x0, attn, 1.0, field, xi, 1, reference_path=ref)
+    np.testing.assert_array_equal(ds.level_diff2.values, torch.stack(levels.per_seed).numpy())
+
+
 def test_brownian_blocks_are_the_brownian_normals():
     whole = brownian_normals(7, [0, 2], 12, 3, 2)
     blocks = torch.cat(list(brownian_blocks(7, [0, 2], 12, 3, 2, block=4)), dim=1)

@@ -68,7 +68,7 @@ def coarsen(xi_fine: torch.Tensor, layers: int) -> torch.Tensor:
     if r == 1:
         return xi_fine.clone()
     blocks = xi_fine.reshape(xi_fine.shape[0], layers, r, *xi_fine.shape[2:])
-    return blocks.sum(2) / math.sqrt(r)
+    return blocks.sum(2).div_(math.sqrt(r))
 
 
 def simulate(

@@ -61,7 +61,8 @@ def attention_drift(x: torch.Tensor, attn: Attention) -> torch.Tensor:
         # β·X is X itself for β = 1 (1·v = v exactly): no product
         xb = x if attn.beta == 1.0 else attn.beta * x
         w = softmax_weights(xb @ x.transpose(-1, -2))
-        return (w @ x).mul_(attn.sign)
+        # s = 1 multiplies every value by 1 exactly: no product
+        return w @ x if attn.sign == 1.0 else (w @ x).mul_(attn.sign)
     return attn.sign * attention(x, attn.head.qk, attn.head.v, attn.beta, "encoder")
 
 
@@ -84,9 +85,13 @@ def noise_half_step(y: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
 
 
 def scaled_noise_half_step(
-    y: torch.Tensor, root: float | torch.Tensor, field_values: torch.Tensor
+    y: torch.Tensor,
+    root: float | torch.Tensor,
+    field_values: torch.Tensor,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``noise_half_step(y, root * field_values)`` bit for bit, with one new tensor instead of
-    three (root·G, then + Y and the division by the norm in place)."""
-    step = torch.mul(field_values, root).add_(y)
+    three (root·G, then + Y and the division by the norm in place); written into ``out`` if
+    given (a buffer of the shape of ``y``, which may hold ``field_values``' input)."""
+    step = torch.mul(field_values, root, out=out).add_(y)
     return step.div_(torch.linalg.vector_norm(step, dim=-1, keepdim=True))

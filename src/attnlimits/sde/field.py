@@ -71,13 +71,22 @@ def cholesky_factor(c: torch.Tensor) -> tuple[torch.Tensor, int]:
     Any F with F Fᵀ = C gives the noise F ξ the law N(0, C ⊗ I_d); which one is used matters only
     for pathwise couplings, where every coupled model must use the same F (``runs.depth``).
     """
+    return _cholesky_or_root(c, lambda failed: c[failed])
+
+
+def _cholesky_or_root(
+    c: torch.Tensor, full: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, int]:
+    """``cholesky_factor`` of the matrices C whose lower triangles ``c`` holds (LAPACK reads no
+    other entry); ``full(failed)`` gives the whole matrices C where Cholesky fails (the symmetric
+    root reads both triangles). Returns (F, the number of fallbacks)."""
     factor, info = torch.linalg.cholesky_ex(c)
+    if not bool(info.any()):
+        return factor, 0
     failed = info != 0
-    fallbacks = int(failed.sum())
-    if fallbacks:
-        factor = factor.clone()
-        factor[failed] = psd_sqrt(c[failed])
-    return factor, fallbacks
+    factor = factor.clone()
+    factor[failed] = psd_sqrt(full(failed))
+    return factor, int(failed.sum())
 
 
 def gram(y: torch.Tensor) -> torch.Tensor:
@@ -119,8 +128,9 @@ class ReluKernel(ZonalKernel):
         # in place on fresh tensors, the operations of the formula in its order (commuted only)
         s2 = 1.0 / self.d + self.sigma_u**2
         rho = (u / self.d).add_(self.sigma_u**2).div_(s2).clamp_(-1.0, 1.0)
-        root = (rho * rho).neg_().add_(1.0).clamp_min_(0.0).sqrt_()
-        out = torch.arccos(rho).neg_().add_(math.pi).mul_(rho).add_(root)
+        # c − v as rsub: the value of (−v) + c exactly (IEEE subtraction adds the negation)
+        root = torch.rsub(rho * rho, 1.0).clamp_min_(0.0).sqrt_()
+        out = torch.rsub(torch.arccos(rho), math.pi).mul_(rho).add_(root)
         return out.mul_(s2 / (2.0 * math.pi)).add_(self.sigma_w**2)
 
 
@@ -144,29 +154,32 @@ def lagrange_cubic(values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     t = u.clamp(-1.0, 1.0).add_(1.0).div_(h)
     i = t.floor().clamp_(1, n - 3)
     f = t.sub_(i)
-    # (..., 4): values[i−1], …, values[i+2] (index_select on the flat index: the same gather as
-    # advanced indexing, several times faster on the CPU)
-    stencil = _stencils(values).index_select(0, i.long().reshape(-1)).view(*i.shape, 4)
+    # (4, ...): values[i−1], …, values[i+2], one gather for the four (each row contiguous, so
+    # that the products below run vectorised)
+    index = i.long().reshape(1, -1)
+    stencil = torch.gather(_stencils(values), 1, index.expand(4, -1)).view(4, *i.shape)
     fm, f1, f2 = f + 1.0, f - 1.0, f - 2.0
     # The four terms as written above, regrouped without changing a rounding: (−a)·b = −(a·b)
     # and (−a)/c = −(a/c) exactly, so the first term is subtracted; f·(f−1) and (f+1)·f are shared.
     p01, q = f * f1, fm * f
-    w0 = (p01 * f2).div_(6.0).mul_(stencil[..., 0])
-    w1 = (fm * f1).mul_(f2).div_(2.0).mul_(stencil[..., 1])
-    w2 = (q * f2).div_(2.0).mul_(stencil[..., 2])
-    w3 = q.mul_(f1).div_(6.0).mul_(stencil[..., 3])
+    w0 = (p01 * f2).div_(6.0).mul_(stencil[0])
+    w1 = (fm * f1).mul_(f2).div_(2.0).mul_(stencil[1])
+    w2 = (q * f2).div_(2.0).mul_(stencil[2])
+    w3 = q.mul_(f1).div_(6.0).mul_(stencil[3])
     return w1.sub_(w0).sub_(w2).add_(w3)
 
 
 def _stencils(values: torch.Tensor) -> torch.Tensor:
-    """(n, 4) table whose row i holds values[i−1], values[i], values[i+1], values[i+2] (rows 1 to
-    n−3 are used), so that ``lagrange_cubic`` gathers its stencil once; cached per table."""
+    """(4, n) table whose column i holds values[i−1], values[i], values[i+1], values[i+2]
+    (columns 1 to n−3 are used), so that ``lagrange_cubic`` gathers its stencil once; cached per
+    table."""
     key = (values.data_ptr(), values.shape[0], str(values.device))
     if key not in _STENCILS:
         padded = torch.cat([values[:1], values, values[-2:]])
         if len(_STENCILS) >= 32:
             _STENCILS.clear()
-        _STENCILS[key] = (padded.unfold(0, 4, 1)[: values.shape[0]].contiguous(), values)
+        table = padded.unfold(0, 4, 1)[: values.shape[0]].t().contiguous()
+        _STENCILS[key] = (table, values)
     return _STENCILS[key][0]
 
 
@@ -219,6 +232,27 @@ def zonal_kernel(
 def infinite_width_covariance(y: torch.Tensor, kappa: ZonalKernel) -> torch.Tensor:
     """K(Y) = κ(Y Yᵀ) (..., N, N), Gram entries clipped to [−1, 1]."""
     return kappa(gram(y))
+
+
+@lru_cache(maxsize=16)
+def _lower_index(n: int, device: str) -> torch.Tensor:
+    """Flat indices i·n + j, i ≥ j, of the lower triangle of an n × n matrix (row major)."""
+    i, j = torch.tril_indices(n, n)
+    return (i * n + j).to(device)
+
+
+def lower_infinite_width_factor(y: torch.Tensor, kappa: ZonalKernel) -> tuple[torch.Tensor, int]:
+    """``cholesky_factor(infinite_width_covariance(y, kappa))`` bit for bit, with κ evaluated on
+    the N(N+1)/2 entries on and below the diagonal only (Cholesky reads no other; Y Yᵀ is not
+    exactly symmetric in floating point, so the lower entries are taken, not mirrored). A matrix
+    where Cholesky fails gets the whole K(Y) for its symmetric root."""
+    n = y.shape[-2]
+    g = y @ y.transpose(-1, -2)
+    flat = g.reshape(-1, n * n)
+    idx = _lower_index(n, str(y.device)).expand(flat.shape[0], -1)
+    lower = kappa(torch.gather(flat, 1, idx).clamp_(-1.0, 1.0))
+    c = torch.zeros_like(flat).scatter_(1, idx, lower).view(g.shape)
+    return _cholesky_or_root(c, lambda failed: kappa(g[failed].clamp_(-1.0, 1.0)))
 
 
 def features(
@@ -277,10 +311,18 @@ class CholeskyNoise(NoiseField):
     def covariance(self, y: torch.Tensor, layer: int) -> torch.Tensor:
         return self.inner.covariance(y, layer)
 
-    def sample(self, y: torch.Tensor, layer: int, xi: torch.Tensor) -> torch.Tensor:
-        factor, fallbacks = cholesky_factor(self.covariance(y, layer))
+    def factor(self, y: torch.Tensor, layer: int) -> torch.Tensor:
+        """F(C(Y)) (R, N, N), counted in ``fallbacks``; for the infinite-width field κ is
+        evaluated on the lower triangle only (``lower_infinite_width_factor``, same values)."""
+        if isinstance(self.inner, GaussianField):
+            factor, fallbacks = lower_infinite_width_factor(y, self.inner.kappa)
+        else:
+            factor, fallbacks = cholesky_factor(self.covariance(y, layer))
         self.fallbacks += fallbacks
-        return field_values(factor, xi)
+        return factor
+
+    def sample(self, y: torch.Tensor, layer: int, xi: torch.Tensor) -> torch.Tensor:
+        return field_values(self.factor(y, layer), xi)
 
 
 @dataclass(frozen=True)

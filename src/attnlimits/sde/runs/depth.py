@@ -29,16 +29,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
 
-from attnlimits.sde.discrete import coarsen, layer_step, uniform_tokens
-from attnlimits.sde.dynamics import Attention
+from attnlimits.sde.discrete import coarsen, uniform_tokens
+from attnlimits.sde.dynamics import Attention, attention_half_step, scaled_noise_half_step
 from attnlimits.sde.field import CholeskyNoise, GaussianField, NoiseField, zonal_kernel
-from attnlimits.sde.limit import reference_error_estimates, sup_mean_square
+from attnlimits.sde.limit import reference_error_estimates
 from attnlimits.sde.runs.common import (
     Progress,
     Ticker,
@@ -77,7 +78,9 @@ def brownian_blocks(
         raise ValueError(f"block = {block} must divide steps = {steps}")
     gens = [generator(seed, "sde.brownian", s) for s in seeds]
     for _ in range(steps // block):
-        out = np.stack([g.standard_normal((block, n, d)) for g in gens])
+        out = np.empty((len(gens), block, n, d))
+        for g, part in zip(gens, out, strict=True):
+            g.standard_normal(out=part)  # seed r's normals written in place: no stacking copy
         yield torch.as_tensor(out, dtype=torch.float64, device=device)
 
 
@@ -90,6 +93,70 @@ def _block_size(fine: int, strides: Sequence[int], per_step: int, budget: int) -
         if fine % b == 0 and all(r % b == 0 or b % r == 0 for r in strides):
             best = b
     return best
+
+
+Rows = slice | torch.Tensor
+"""Rows of a tensor: a slice where they are consecutive (a view), else an index tensor."""
+
+
+def _rows(index: Sequence[int], device: torch.device) -> Rows:
+    """``index`` as a slice when it is a run of consecutive integers, else as a tensor."""
+    if len(index) and list(index) == list(range(index[0], index[0] + len(index))):
+        return slice(index[0], index[0] + len(index))
+    return torch.as_tensor(list(index), dtype=torch.int64, device=device)
+
+
+def _take(x: torch.Tensor, rows: Rows) -> torch.Tensor:
+    return x[rows] if isinstance(rows, slice) else x.index_select(0, rows)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One lock-step batch of ``_depth_ladder``: the models at ``positions`` (ascending) take a
+    layer together. ``rows``: their rows in the state array (model p: p·R + seed); ``dt``,
+    ``root``: Δ and sqrt(Δ) per system (len·R, 1, 1); ``lo``, ``hi``: the batch rows of the pairs
+    (lo, hi) whose lo takes this layer (hi then takes one too), ``slots`` their rows in the
+    running sup array (pair q: q·R + seed); ``compares``: whether there is such a pair."""
+
+    positions: tuple[int, ...]
+    rows: Rows
+    dt: torch.Tensor
+    root: torch.Tensor
+    lo: Rows
+    hi: Rows
+    slots: Rows
+    compares: bool
+
+    @classmethod
+    def build(
+        cls,
+        positions: tuple[int, ...],
+        layer_counts: Sequence[int],
+        pairs: Sequence[tuple[int, int]],
+        horizon: float,
+        reps: int,
+        device: torch.device,
+    ) -> _Group:
+        """The batch of the models at ``positions``; ``pairs`` given as positions."""
+
+        def seeds(first: int) -> list[int]:
+            return list(range(first, first + reps))
+
+        rank = {p: i for i, p in enumerate(positions)}
+        active = [(q, lo, hi) for q, (lo, hi) in enumerate(pairs) if lo in rank]
+        dts = [horizon / layer_counts[p] for p in positions]
+        dt = torch.tensor(dts, dtype=torch.float64, device=device).repeat_interleave(reps)
+        root = torch.tensor([math.sqrt(h) for h in dts], dtype=torch.float64, device=device)
+        return cls(
+            positions,
+            _rows([r for p in positions for r in seeds(p * reps)], device),
+            dt.view(-1, 1, 1),
+            root.repeat_interleave(reps).view(-1, 1, 1),
+            _rows([r for _, lo, _ in active for r in seeds(rank[lo] * reps)], device),
+            _rows([r for _, _, hi in active for r in seeds(rank[hi] * reps)], device),
+            _rows([r for q, _, _ in active for r in seeds(q * reps)], device),
+            bool(active),
+        )
 
 
 def _depth_ladder(
@@ -116,78 +183,103 @@ def _depth_ladder(
     span blocks (bit for bit where r divides the block).
 
     The models run in lock step: at fine step k every model whose layer ends at k takes that
-    layer, all of them in one batch (``layer_step`` with per-system Δ), so the fine model's
-    L_fine layers carry the ladder's and the coarse models' layers (about 1.9 L_fine layers in
-    L_fine batched calls instead of separate ones). Every operation of a layer acts on each
-    system alone, so the values are those of separate ``simulate`` calls, bit for bit. Every
-    model samples its noise through the one ``field`` (``run_depth``: ``CholeskyNoise``), so
-    all of them use the same noise factor F(Σ).
+    layer, all of them in one batch (``layer_step``'s operations with per-system Δ), so the fine
+    model's L_fine layers carry the ladder's and the coarse models' layers (about 1.9 L_fine
+    layers in L_fine batched calls instead of separate ones). Every operation of a layer acts on
+    each system alone, so the values are those of separate ``simulate`` calls, bit for bit.
+    Every model samples its noise through the one ``field`` (``run_depth``: ``CholeskyNoise``),
+    so all of them use the same noise factor F(Σ).
+
+    The models' tokens live in one array, in the order of ``layer_counts`` (descending, the fine
+    model first): a batch of the first models (every batch when the strides divide one another)
+    is a view of it, and its new tokens are written in place. The distance of each pair is taken
+    right after the layer that ends at one of lo's layer times (the running sup of
+    ``sup_mean_square``'s per-time values: the same numbers), while the tokens are in cache.
+    The layer noises of models with several layers per block are coarsened chunk by chunk (the
+    lcm of their strides; ``coarsen`` of a chunk is that chunk of ``coarsen``, bit for bit), and
+    the block sum is taken once for every model with at most one layer in the block.
     """
-    reps = x0.shape[0]
-    dev = x0.device
-    state = {L: x0 for L in layer_counts}
-    acc: dict[int, torch.Tensor] = {}
-    sups = {p: torch.zeros(reps, dtype=torch.float64, device=dev) for p in pairs}
+    reps, dev = x0.shape[0], x0.device
+    if layer_counts[0] != fine:
+        raise ValueError("layer_counts must start with fine")
+    position = {L: p for p, L in enumerate(layer_counts)}
+    strides = [fine // L for L in layer_counts]
+    by_position = [(position[lo], position[hi]) for lo, hi in pairs]
+    state = x0.repeat(len(layer_counts), 1, 1)
+    running = torch.zeros(len(pairs) * reps, dtype=torch.float64, device=dev)
     wanted = {int(k) for k in sample_at}
     samples: dict[int, torch.Tensor] = {}
     if 0 in wanted:
         samples[0] = x0[0].clone()
-    strides = {L: fine // L for L in layer_counts}
-    steps: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def step_sizes(group: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Δ and sqrt(Δ) of each system of the batch of ``group``, (len·R, 1, 1)."""
-        if group not in steps:
-            dts = [horizon / L for L in group]
-            dt = torch.tensor(dts, dtype=torch.float64, device=dev).repeat_interleave(reps)
-            root = torch.tensor([math.sqrt(h) for h in dts], dtype=torch.float64, device=dev)
-            steps[group] = (dt.view(-1, 1, 1), root.repeat_interleave(reps).view(-1, 1, 1))
-        return steps[group]
-
+    groups: dict[tuple[int, ...], _Group] = {}
+    acc: dict[int, torch.Tensor] = {}
     start = 0
+    # models with several layers per block take their layer noises (coarsen) chunk after chunk,
+    # chunk = the lcm of their strides, just before the chunk's steps (the normals in cache)
+    chunk = math.lcm(*(r for r in strides if block % r == 0 and r < block))
     for xi in blocks:
         end = start + block
-        noise: dict[int, torch.Tensor] = {}
-        paths: dict[int, torch.Tensor] = {}
-        times: dict[int, np.ndarray] = {}
-        for L in layer_counts:
-            r = strides[L]
-            if block % r == 0:
-                noise[L] = coarsen(xi, block // r)
-                times[L] = np.arange(start + r, end + 1, r)
-            else:
-                acc[L] = acc[L] + xi.sum(1) if L in acc else xi.sum(1)
-                if end % r:
-                    continue
-                noise[L] = (acc.pop(L) / math.sqrt(r)).unsqueeze(1)
-                times[L] = np.array([end])
-            paths[L] = torch.empty(
-                (reps, len(times[L]), *x0.shape[1:]), dtype=torch.float64, device=dev
-            )
-        for k in range(1, block + 1):
-            # models whose layer ends at fine step start + k (a spanning model: at the block end)
-            group = tuple(
-                L for L in times if (k % strides[L] == 0 if block % strides[L] == 0 else k == block)
-            )
-            j = {L: k // strides[L] - 1 if block % strides[L] == 0 else 0 for L in group}
-            x = torch.cat([state[L] for L in group])
-            xi_k = torch.cat([noise[L][:, j[L]] for L in group])
-            dt, root = step_sizes(group)
-            x = layer_step(x, attn, dt, root, field, 0, xi_k)
-            for L, x_l in zip(group, x.split(reps), strict=True):
-                state[L] = x_l
-                paths[L][:, j[L]] = x_l
-        for lo, hi in pairs:
-            if lo not in times:
+        # the layer noise (R, 1, N, d) of each model with at most one layer in the block: one
+        # block sum Σ_k ξ_fine[k] (the sum ``coarsen`` takes for r = block) for all of them
+        whole: dict[int, torch.Tensor] = {}
+        total = None
+        for p, r in enumerate(strides):
+            if block % r == 0 and r < block:
                 continue
-            rows = torch.as_tensor(np.searchsorted(times[hi], times[lo]), device=dev)
-            gap = sup_mean_square(paths[lo], paths[hi][:, rows])
-            sups[lo, hi] = torch.maximum(sups[lo, hi], gap)
-        for k in sorted(wanted & set(range(start + 1, end + 1))):
-            samples[k] = paths[fine][0, k - start - 1].clone()
+            total = xi.sum(1) if total is None else total
+            if r == block:
+                whole[p] = (total / math.sqrt(r)).unsqueeze(1)
+                continue
+            acc[p] = acc[p] + total if p in acc else total
+            if end % r == 0:
+                whole[p] = (acc.pop(p) / math.sqrt(r)).unsqueeze(1)
+        for first in range(start, end, chunk):
+            part = xi[:, first - start : first - start + chunk]
+            # layer noises (R, layers, N, d) of the models whose layers end in this chunk
+            noise: dict[int, torch.Tensor] = {}
+            for p, r in enumerate(strides):
+                if p in whole:
+                    noise[p] = whole[p]
+                elif block % r == 0 and r < block:
+                    noise[p] = part if r == 1 else coarsen(part, chunk // r)
+            for k in range(first + 1, first + chunk + 1):
+                positions = tuple(p for p in noise if k % strides[p] == 0)
+                if positions not in groups:
+                    groups[positions] = _Group.build(
+                        positions, layer_counts, by_position, horizon, reps, dev
+                    )
+                g = groups[positions]
+                # layer (k − first)/r − 1 of the chunk; the one layer of a model in ``whole``
+                parts = [
+                    noise[p][:, 0 if p in whole else (k - first) // strides[p] - 1]
+                    for p in positions
+                ]
+                xi_k = parts[0] if len(parts) == 1 else torch.cat(parts)
+                y = attention_half_step(_take(state, g.rows), attn, g.dt)
+                values = field.sample(y, 0, xi_k)
+                if isinstance(g.rows, slice):
+                    x = scaled_noise_half_step(y, g.root, values, out=state[g.rows])
+                else:
+                    x = scaled_noise_half_step(y, g.root, values)
+                    state.index_copy_(0, g.rows, x)
+                if g.compares:
+                    diff = _take(x, g.lo) - _take(x, g.hi)
+                    gap = diff.mul_(diff).sum(-1).mean(-1)
+                    if isinstance(g.slots, slice):
+                        torch.maximum(running[g.slots], gap, out=running[g.slots])
+                    else:
+                        running.index_copy_(
+                            0, g.slots, torch.maximum(running.index_select(0, g.slots), gap)
+                        )
+                if k in wanted:
+                    samples[k] = x[0].clone()
         ticker.tick(block)
         start = end
-    return sups, torch.stack([samples[int(k)] for k in sample_at])
+    sups = running.view(len(pairs), reps)
+    return (
+        {pair: sups[q] for q, pair in enumerate(pairs)},
+        torch.stack([samples[int(k)] for k in sample_at]),
+    )
 
 
 def run_depth(
