@@ -6,6 +6,7 @@ rebuild command of a damaged store of a batch."""
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from attnlimits.batches import (
     pattern_regex,
 )
 from attnlimits.config import ConfigError, validate_config
+from attnlimits.provenance import params_hash
 from attnlimits.registry import registered
 from attnlimits.verify import rebuild_command, rules_by_path
 
@@ -63,18 +65,21 @@ def test_every_key_in_exactly_one_batch_in_configuration_order():
     for b in found:
         assert list(b.keys) == sorted(b.keys, key=keys.index)
         assert all(bucket(k, b.count) == b.index for k in b.keys)
-        assert b.folder == f"toy/cells/batch{b.index}-of-8_abc123"
+        paths = sorted(f"toy/cells/L{k.L}_H{k.H}_abc123.zarr" for k in b.keys)
+        assert b.folder == f"toy/cells/batch{b.index}-of-8_{params_hash(paths)}"
 
 
 def test_a_new_grid_value_changes_only_the_batches_it_falls_in():
-    before = {b.index: b.keys for b in batches_of(grid([4, 8, 16], [1, 4, 16]), 2)}
+    before = {b.index: b for b in batches_of(grid([4, 8, 16], [1, 4, 16]), 2)}
     grown = batches_of(grid([4, 8, 16, 32], [1, 4, 16]), 2)  # 9 → 12 keys: still 8 batches
-    after = {b.index: b.keys for b in grown}
+    after = {b.index: b for b in grown}
     new = set(grid([32], [1, 4, 16]))
-    changed = {i for i in after if after[i] != before.get(i)}
+    changed = {i for i in after if i not in before or after[i].keys != before[i].keys}
     assert changed == {bucket(k, 8) for k in new}
     for i in set(after) - changed:  # the others: the same keys, the same folder
         assert after[i] == before[i]
+    for i in changed & set(before):  # new members: a new folder (the earlier one stays)
+        assert after[i].folder != before[i].folder
 
 
 def test_crossing_a_power_of_two_splits_every_batch_in_two():
@@ -85,11 +90,12 @@ def test_crossing_a_power_of_two_splits_every_batch_in_two():
         assert all(bucket(k, 2) == b.index % 2 for k in b.keys)
 
 
-def test_the_batch_folder_hash_is_the_settings_hash_of_its_stores():
+def test_the_batch_folder_hash_is_a_digest_of_its_stores():
     keys = grid([4], [1, 2])
     other = [f"toy/cells/L{k.L}_H{k.H}_ffff00.zarr" for k in keys]
     [b] = make_batches(keys, other, PATTERN, WILDCARDS, 32)
-    assert b.folder.endswith("_ffff00")
+    [same] = batches_of(keys, 32)
+    assert b.folder.endswith("_" + params_hash(sorted(other))) and b.folder != same.folder
     with pytest.raises(ValueError, match="does not match"):
         make_batches(keys, ["elsewhere/x.zarr", *other[1:]], PATTERN, WILDCARDS, 32)
 
@@ -203,13 +209,15 @@ def test_only_a_batch_folder_missing_a_store_it_wrote_is_removed(tmp_path):
     from attnlimits.storage import remove_incomplete_batches, write_batch_index, write_dataset
 
     folders = {}
-    for name in ("complete", "damaged", "unindexed"):
+    for name in ("complete", "damaged", "unindexed", "earlier_format"):
         folder = tmp_path / name
         stores = ["a/L2_H1_0.zarr", "a/L4_H1_0.zarr"]
         for store in stores:
             write_dataset(xr.Dataset({"e2": ("seed", [1.0, 2.0])}), folder / store)
-        if name != "unindexed":
-            write_batch_index(folder, stores)
+        if name == "earlier_format":  # a plain list of the stores
+            (folder / ".batch.json").write_text(json.dumps(stores))
+        elif name != "unindexed":
+            write_batch_index(folder, dict.fromkeys(stores, "0" * 64))
         folders[name] = folder
     import shutil
 
@@ -217,3 +225,4 @@ def test_only_a_batch_folder_missing_a_store_it_wrote_is_removed(tmp_path):
     removed = remove_incomplete_batches([*folders.values(), tmp_path / "absent"])
     assert removed == [folders["damaged"], folders["unindexed"]]
     assert folders["complete"].is_dir() and not folders["damaged"].exists()
+    assert folders["earlier_format"].is_dir()

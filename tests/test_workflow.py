@@ -31,7 +31,7 @@ from workflow_helpers import (
 
 from attnlimits.batches import BATCH_CONSTRAINT
 from attnlimits.registry import registered
-from attnlimits.storage import open_dataset
+from attnlimits.storage import MANIFEST, open_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +99,31 @@ def test_new_grid_value_runs_only_new_cells(finished):
         "verdicts": 1,
         "all": 1,
     }
+
+
+def test_a_grown_grid_computes_only_its_new_cells(finished, tmp_path):
+    """A batch that receives a new cell is a new folder; its job links the cells an earlier
+    folder holds, made by the same parameters, code and limit (attnlimits.reuse), computes only
+    the new ones, and leaves the earlier folders in place."""
+    repo = tmp_path / "grown"
+    shutil.copytree(finished, repo, symlinks=True)
+    cfg = default_test_config()
+    cfg["heads"]["grids"]["depth_heads"]["L"].append(16)
+    before, after = cell_batches(default_test_config()), cell_batches(cfg)
+    new = after.keys() - before.keys()
+    touched = sorted({after[key] for key in new})
+    snakemake(repo, "--cores", "2", *(f"results/{folder}" for folder in touched), config=cfg)
+    heads = registered()["heads"]
+    for folder in touched:
+        members = [key for key, f in after.items() if f == folder]
+        kept = [key for key in members if key not in new]
+        log = (repo / "results/logs" / f"{folder}.log").read_text()
+        assert (f"{len(kept)} of {len(members)} stores reused" in log) == bool(kept), log
+        for key in kept:  # the same files, linked
+            ours = repo / "results" / heads.store_path(cfg, "cell", key) / MANIFEST
+            earlier = repo / "results" / before[key] / ours.relative_to(repo / "results" / folder)
+            assert earlier.is_file() and os.path.samefile(ours, earlier)
+    assert all((repo / "results" / folder).is_dir() for folder in set(before.values()))
 
 
 def test_fit_option_reruns_fits_and_plots_only(finished):
@@ -230,7 +255,9 @@ def test_given_configfile_replaces_the_default_grids(finished):
     cfg["heads"]["grids"] = {"only": {"N": [6], "d": [3], "beta": [1.0], "L": [2], "H": [3]}}
     cfg["plots"]["trajectories"].update(L=2, H=3)
     jobs = planned_jobs(finished, cfg)
-    assert jobs["heads_cell"] == 1 and "heads_limit" not in jobs, jobs
+    # one new batch of cells and one of limits, of one member each (such a job links the store
+    # an earlier batch folder holds rather than computing it: the test of a grown grid above)
+    assert jobs["heads_cell"] == 1 and jobs["heads_limit"] == 1, jobs
 
 
 def test_execution_settings_rerun_nothing(finished):

@@ -14,13 +14,16 @@ Which batch a key falls in is a hash of the key itself (its repr) modulo ``count
 caching stays exact and bounded:
 
 - a key's batch does not depend on the other keys, so adding a grid value re-runs only the
-  batches that receive a new key (Snakemake sees their member list, a parameter, change) and
-  what depends on them; the other batches keep their stores;
+  batches that receive a new key and what depends on them; the other batches keep their stores;
 - ``count`` is the smallest power of two with at most ``per_job`` keys per batch on average
   (:func:`batch_count`): it changes only when the number of keys crosses a power of two times
-  ``per_job``, and then every batch splits in two (one re-run of the kind);
-- ``hash`` is the hash of the settings the members' paths carry (the same for every key of a
-  kind), so that batches of different settings live side by side, like the keys' own stores.
+  ``per_job``, and then every batch splits in two;
+- ``hash`` is a digest of the members' store paths (their keys and the settings the paths
+  carry), so a batch whose members change is a new folder, computed by a new job, and the
+  folders of earlier batchings (another grid, another batch size) stay. That job links each
+  member whose store an earlier folder holds, made by the same parameters, code, runtime and
+  inputs, instead of computing it (:mod:`attnlimits.reuse`): a grown grid computes only its new
+  keys, and a grid that comes back computes nothing.
 
 A key's store is the one the unbatched job would write, byte for byte in its arrays: the runner
 is the same function, with the same parameters; the batching is an execution setting
@@ -82,19 +85,6 @@ def kind_folder(pattern: str) -> str:
     return folder
 
 
-def settings_hash(paths: Sequence[str], pattern: str, constraints: Mapping[str, str]) -> str:
-    """The ``hash`` wildcard the store paths of a kind share (the hash of their settings); the
-    hash of the distinct ones when they differ."""
-    regex = pattern_regex(pattern, constraints)
-    found = set()
-    for path in paths:
-        match = regex.fullmatch(path)
-        if match is None or "hash" not in match.groupdict():
-            raise ValueError(f"{path} does not match the pattern {pattern} with a hash")
-        found.add(match.group("hash"))
-    return found.pop() if len(found) == 1 else params_hash(sorted(found))
-
-
 def make_batches(
     keys: Sequence[Any],
     paths: Sequence[str],
@@ -103,18 +93,23 @@ def make_batches(
     per_job: int,
 ) -> list[Batch]:
     """The nonempty batches of ``keys`` (whose stores are at ``paths``), by index."""
+    regex = pattern_regex(pattern, constraints)
+    for path in paths:
+        if regex.fullmatch(path) is None:
+            raise ValueError(f"{path} does not match the pattern {pattern}")
     count = batch_count(len(keys), per_job)
     members: dict[int, list[Any]] = {}
-    for key in keys:
-        members.setdefault(bucket(key, count), []).append(key)
-    digest = settings_hash(paths, pattern, constraints) if paths else "0"
+    for key, path in zip(keys, paths, strict=True):
+        members.setdefault(bucket(key, count), []).append((key, path))
     folder = kind_folder(pattern)
     return [
         Batch(
             i,
             count,
-            tuple(members[i]),
-            f"{folder}/{FOLDER}".format(part=i, parts=count, hash=digest),
+            tuple(key for key, _ in members[i]),
+            f"{folder}/{FOLDER}".format(
+                part=i, parts=count, hash=params_hash(sorted(path for _, path in members[i]))
+            ),
         )
         for i in sorted(members)
     ]

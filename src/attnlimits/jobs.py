@@ -129,8 +129,13 @@ def run_job(snakemake: Any) -> None:
     else:
         folder = temporary_path(snakemake.output[0])
         try:
-            _run_traced(params.runner, runner, _batch_jobs(context, batch, folder), log)
-            write_batch_index(folder, [member["store"] for member in batch])
+            jobs = _batch_jobs(context, batch, folder)
+            made = _reuse_earlier(jobs, batch, Path(snakemake.output[0]), params, log)
+            todo = [
+                job for job, member in zip(jobs, batch, strict=True) if not made[member["store"]][1]
+            ]
+            _run_traced(params.runner, runner, todo, log)
+            write_batch_index(folder, {store: digest for store, (digest, _) in made.items()})
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -169,6 +174,29 @@ def _batch_jobs(
         )
         for member in members
     ]
+
+
+def _reuse_earlier(
+    jobs: list[JobContext], members: list[Mapping[str, Any]], output: Path, params: Any, log: Any
+) -> dict[str, tuple[str | None, bool]]:
+    """Per store of a batch: the digest of what makes it (:func:`attnlimits.reuse.made_by`) and
+    whether it was linked from an earlier batch folder of the same kind that holds it, made by
+    the same (:mod:`attnlimits.reuse`), rather than computed."""
+    from attnlimits.reuse import earlier_stores, made_by, reuse_store
+
+    runtime = getattr(params, "runtime", None) or {}
+    earlier = earlier_stores(output.parent, skip=output)
+    made: dict[str, tuple[str | None, bool]] = {}
+    for job, member in zip(jobs, members, strict=True):
+        inputs = [p for v in job.input for p in ([v] if isinstance(v, str) else v)]
+        digest = made_by(member["spec"], params.code, runtime, inputs)
+        source = earlier.get((member["store"], digest)) if digest is not None else None
+        reused = source is not None and reuse_store(source, Path(job.output[0]))
+        made[member["store"]] = (digest, reused)
+    count = sum(reused for _, reused in made.values())
+    if count:
+        log.info("%d of %d stores reused from earlier batch folders", count, len(members))
+    return made
 
 
 def _files(config: Mapping[str, Any], paths: Mapping[str, str | list[str]]) -> Files:

@@ -589,9 +589,25 @@ def remove_broken_links(paths: Iterable[str | os.PathLike]) -> list[Path]:
 BATCH_INDEX = ".batch.json"
 
 
-def write_batch_index(folder: str | os.PathLike, stores: Iterable[str]) -> None:
-    """Record the stores (paths relative to ``folder``) a finished batch folder holds."""
-    (Path(folder) / BATCH_INDEX).write_text(json.dumps(sorted(stores)), encoding="utf-8")
+def write_batch_index(folder: str | os.PathLike, stores: Mapping[str, str | None]) -> None:
+    """Record the stores (paths relative to ``folder``) a finished batch folder holds, each with
+    the digest of what made it (:func:`attnlimits.reuse.made_by`; None: not reusable)."""
+    index = {"stores": dict(sorted(stores.items()))}
+    (Path(folder) / BATCH_INDEX).write_text(json.dumps(index), encoding="utf-8")
+
+
+def read_batch_index(folder: str | os.PathLike) -> dict[str, str | None] | None:
+    """The stores a batch folder's index lists, with the digests of what made them (an index
+    of an earlier format, a plain list of stores: no digests); None if it has no readable
+    index."""
+    try:
+        index = json.loads((Path(folder) / BATCH_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(index, list) and all(isinstance(s, str) for s in index):
+        return dict.fromkeys(index)
+    stores = index.get("stores") if isinstance(index, dict) else None
+    return dict(stores) if isinstance(stores, dict) else None
 
 
 def remove_incomplete_batches(folders: Iterable[str | os.PathLike]) -> list[Path]:
@@ -604,10 +620,7 @@ def remove_incomplete_batches(folders: Iterable[str | os.PathLike]) -> list[Path
     for folder in map(Path, folders):
         if not folder.is_dir():
             continue
-        try:
-            stores = json.loads((folder / BATCH_INDEX).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            stores = None
+        stores = read_batch_index(folder)
         if stores is None or not all((folder / s / MANIFEST).is_file() for s in stores):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
