@@ -11,7 +11,7 @@ from attnlimits.adamw.model import forward, forward_backward, layers
 from attnlimits.adamw.optimizer import AdamW, adamw_step, init_state
 from attnlimits.adamw.params import discrete_start, limit_start, step_count
 from attnlimits.adamw.task import loss
-from attnlimits.adamw.training import train, train_halving
+from attnlimits.adamw.training import train
 from attnlimits.attention import attention
 from attnlimits.geometry import project, tangent
 from attnlimits.head import Head
@@ -388,34 +388,3 @@ def test_checkpointed_pass_equals_the_plain_pass(segment):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="segment"):
         forward_backward(task, params, weights, dynamics, segment=3)
-
-
-@pytest.mark.parametrize("variant", ["standard", "blockwise"])
-@pytest.mark.parametrize(
-    ("mask", "normalisation", "strides"),
-    [("encoder", "sphere", (4, 2)), ("causal", "none", (2, 4)), ("encoder", "sphere", (1, 1))],
-)
-def test_halving_training_equals_two_trainings(variant, mask, normalisation, strides):
-    """train_halving (the runs on n and n/2 steps batched as a pair) gives the trajectories of two
-    train calls bit for bit, and rejects a half run of the wrong length."""
-    task = make_task(mask, normalisation)
-    dynamics = Dynamics(T, BETA, mask, normalisation)
-    opt = AdamW(lr=0.05, weight_decay=0.1, variant=variant)
-    fine, half = limit_start(ATOMS, 16), limit_start(ATOMS, 8)
-    pair = train_halving(task, (*fine, strides[0]), (*half, strides[1]), dynamics, opt, 2)
-    alone = (
-        train(task, *fine, dynamics, opt, 2, strides[0]),
-        train(task, *half, dynamics, opt, 2, strides[1]),
-    )
-    for a, b in zip(pair, alone, strict=True):
-        assert torch.equal(a.times, b.times)
-        for x, y in [(a.loss, b.loss), (a.states, b.states), (a.p, b.p)]:
-            assert torch.equal(x, y)
-        for x, y in zip(
-            (*a.params.tensors(), *a.g.tensors()),
-            (*b.params.tensors(), *b.g.tensors()),
-            strict=True,
-        ):
-            assert torch.equal(x, y)
-    with pytest.raises(ValueError, match="n/2"):
-        train_halving(task, (*fine, 1), (*limit_start(ATOMS, 4), 1), dynamics, opt, 1)

@@ -22,11 +22,6 @@ sphere Π's Jacobian projects onto the tangent space, so P_j (j < n) is tangent 
 P_n is not: the P_j converge to the tangent part P(x)p of MODELS.md's ambient adjoint, the only
 part that enters the gradient (its normal part depends on how P(x) is extended off the sphere).
 
-Halving. The limit's own error compares runs on n and n/2 steps: their steps are independent, so
-``forward_backward_halving`` runs the half's steps j and the fine's steps j < n/2 batched as a pair
-of runs, with each product laid out as in a single run (the same numbers, bit for bit), the fine's
-last n/2 steps alone: n rather than 3n/2 sequential steps each way.
-
 Scaled gradient. Per (step, atom) group, with Δ w_{jr} the head mass of the group,
 
     ``g_{jr} = ∂J/∂θ_{jr} / (Δ w_{jr})``.
@@ -43,7 +38,6 @@ g = 0.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -114,15 +108,13 @@ def _attention(x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> 
     """Softmax weights W (..., S, N, M·N) over (r, k) (normalised over k for each r), the key
     side Kt = (β (QᵀK)_r xᵏ)_{c,rk} and the weighted values Vt = (w_r V_r xᵏ)_{e,rk}, both
     (..., S, d, M·N), of tokens ``x`` (..., S, N, d) under one step's ``kv`` (..., d, 2·d·M)
-    (:func:`_step_matrices`; the value half may carry a factor, e.g. Δ, which Vt then carries),
-    or a copy of it per input (..., S, d, 2·d·M).
+    (:func:`_step_matrices`; the value half may carry a factor, e.g. Δ, which Vt then carries).
 
     The softmax is taken in log-sum-exp form (``attention.softmax_weights``): the row maximum is
     subtracted before exp, so no score overflows whatever β; masked scores get weight exactly 0.
     """
     *batch, s, n, d = x.shape
-    per_input = kv.dim() == x.dim()
-    both = (kv.mT if per_input else kv.mT.unsqueeze(-3)) @ x.mT  # (..., S, 2·d·M, N)
+    both = kv.mT.unsqueeze(-3) @ x.mT  # (..., S, 2·d·M, N)
     kt, vt = both.view(*batch, s, 2, d, -1).unbind(-3)
     scores = (x @ kt).view(*batch, s, n, -1, n)  # (i, r, k)
     if mask is not None:
@@ -140,28 +132,14 @@ def _project(y: torch.Tensor, sphere: bool) -> tuple[torch.Tensor, torch.Tensor 
     return y / norm, norm
 
 
-def _add_product(
-    c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, in_place: bool = False
-) -> torch.Tensor:
-    """c + a b over the trailing two axes as one ``baddbmm`` over the leading axes flattened (into
-    ``c`` itself with ``in_place``): the same numbers for each matrix whatever the leading axes
-    (seeds, a pair of runs)."""
-    if c.dim() != 3:
-        a, b = (t.reshape(-1, *t.shape[-2:]) for t in (a, b))
-        if in_place:
-            c.view(-1, *c.shape[-2:]).baddbmm_(a, b)
-            return c
-        return torch.baddbmm(c.reshape(-1, *c.shape[-2:]), a, b).view(c.shape)
-    return c.baddbmm_(a, b) if in_place else torch.baddbmm(c, a, b)
-
-
 def _step(
     x: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None, sphere: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """X_{j+1} = Π(X_j + Δ Σ_r w_r A_{θ_r}(X_j)) and |X_j + Δ …| (sphere) for one step, with the
     value half of ``kv`` carrying Δ (:func:`_step_matrices`)."""
     w, _, vt_dt = _attention(x, kv, mask)
-    return _project(_add_product(x, w, vt_dt.mT), sphere)
+    y = torch.baddbmm(x, w, vt_dt.mT) if x.dim() == 3 else (w @ vt_dt.mT).add_(x)
+    return _project(y, sphere)
 
 
 def _forward(
@@ -255,27 +233,26 @@ def _step_back(
     gs4.addcmul_(w4, gs4.sum(-1, keepdim=True), value=-1.0)
     torch.matmul(x.mT, gs, out=out_k)  # ∂Kt
     back = (kv_back @ grad_kv).mT.add(gy)  # (..., S, N, d)
-    return _add_product(back, gs, kt.mT, in_place=True)
+    return back.baddbmm_(gs, kt.mT) if back.dim() == 3 else back.add_(gs @ kt.mT)
 
 
 def _block_views(
     w: torch.Tensor, kt: torch.Tensor, vt_dt: torch.Tensor, grads: torch.Tensor, kv_back: list
 ) -> list[tuple[torch.Tensor, ...]]:
     """Per step of a block, the views :func:`_step_back` uses, each list made by one unbind over
-    the block's step axis, the leading one (W, Kt, Vt (block, ..., S, ·, M·N), ``grads``
-    (block, ..., S, 2, d, M·N)): each step's views are then contiguous over its leading axes."""
-    n = w.shape[-2]
-    w4 = w.view(*w.shape[:-1], -1, n)
-    grad_kv = grads.view(*grads.shape[:-3], -1, n)
+    the block's step axis (-4 for W, Kt, Vt; -5 for ``grads`` (..., block, S, 2, d, M·N))."""
+    *batch, block, s, n, mn = w.shape
+    w4 = w.view(*batch, block, s, n, mn // n, n)
+    grad_kv = grads.view(*batch, block, s, -1, n)
     return list(
         zip(
-            w.unbind(0),
-            w4.unbind(0),
-            kt.unbind(0),
-            vt_dt.unbind(0),
-            grads[..., 0, :, :].unbind(0),
-            grads[..., 1, :, :].unbind(0),
-            grad_kv.unbind(0),
+            w.unbind(-4),
+            w4.unbind(-5),
+            kt.unbind(-4),
+            vt_dt.unbind(-4),
+            grads[..., 0, :, :].unbind(-4),
+            grads[..., 1, :, :].unbind(-4),
+            grad_kv.unbind(-4),
             kv_back,
             strict=True,
         )
@@ -316,172 +293,38 @@ def forward_backward(
     """
     batch = batch_shape(params, weights)
     n = step_count(params)
-    _check_segment(segment, n)
-    dt = dynamics.horizon / n
-    with torch.no_grad():
-        kv_back = _setup(params, weights, dynamics, dt)  # (..., n, d, 2·d·M), values times Δ
-        states, norms = _forward(task.x0.expand(*batch, *task.x0.shape), kv_back, dynamics)
-        j, p = _final(task, states[-1])
-        p_bounds, d_kv = _backward(p, states, norms, kv_back, dynamics, segment)
-        return _pass(task, params, weights, dynamics, dt, states[::segment], p_bounds, j, d_kv)
-
-
-def forward_backward_halving(
-    task: Task,
-    fine: tuple[Head, torch.Tensor],
-    half: tuple[Head, torch.Tensor],
-    dynamics: Dynamics,
-    segments: tuple[int, int],
-) -> tuple[Pass, Pass]:
-    """:func:`forward_backward` of a run on n steps and of one on n/2 (``fine`` and ``half``,
-    each (parameters, weights), with their ``segments``), bit for bit, in n rather than 3n/2
-    sequential steps each way: the half's steps j and the fine's steps j < n/2 are independent,
-    so they run batched as a pair of runs (a leading axis of 2), the fine's last n/2 alone.
-
-    The pair's forward takes its step matrices copied per input (``_attention``): the product
-    then meets them laid out as a single run's (broadcast over the inputs), hence the same numbers.
-    """
-    (params_f, weights_f), (params_h, weights_h) = fine, half
-    batch = batch_shape(params_f, weights_f)
-    n, m = step_count(params_f), step_count(params_h)
-    if n != 2 * m or batch_shape(params_h, weights_h) != batch:
-        raise ValueError(f"the half run must have n/2 = {n // 2} steps and the fine's seed axes")
-    _check_segment(segments[0], m)  # the fine's records fall on its step n/2
-    _check_segment(segments[1], m)
-    dt = dynamics.horizon / n
-    with torch.no_grad():
-        kv_f = _setup(params_f, weights_f, dynamics, dt)
-        kv_tail = kv_f[..., m:, :, :]
-        # (2, ..., S, m, d, 2·d·M): the fine's first m steps and the half's, once per input
-        kv_in = kv_f.new_empty(2, *batch, task.x0.shape[0], m, *kv_f.shape[-2:])
-        kv_in[0] = kv_f[..., None, :m, :, :]
-        kv_in[1] = _setup(params_h, weights_h, dynamics, 2 * dt)[..., None, :, :, :]
-        kv_pair = kv_in.select(-4, 0)  # (2, ..., m, d, 2·d·M)
-        x0 = task.x0.expand(2, *batch, *task.x0.shape).contiguous()  # laid out as a run's X_0
-        pair, pair_norms = _forward(x0, kv_in, dynamics)
-        tail, tail_norms = _forward(pair[-1][0], kv_tail, dynamics)
-        j_f, p_f = _final(task, tail[-1])
-        j_h, p_h = _final(task, pair[-1][1])
-        p_tail, d_kv_tail = _backward(p_f, tail, tail_norms, kv_tail, dynamics, segments[0])
-        seg = math.gcd(*segments)
-        p_pair, d_kv_pair = _backward((p_tail[-1], p_h), pair, pair_norms, kv_pair, dynamics, seg)
-        every_f, every_h = (s // seg for s in segments)
-        d_kv_f = _kv_gradient(kv_f)  # laid out as a single run's
-        d_kv_f[..., :m, :, :], d_kv_f[..., m:, :, :] = d_kv_pair[0], d_kv_tail
-        return (
-            _pass(
-                task,
-                params_f,
-                weights_f,
-                dynamics,
-                dt,
-                [x[0] for x in pair[:: segments[0]]] + tail[segments[0] :: segments[0]],
-                p_tail + [p[0] for p in p_pair[every_f::every_f]],
-                j_f,
-                d_kv_f,
-            ),
-            _pass(
-                task,
-                params_h,
-                weights_h,
-                dynamics,
-                2 * dt,
-                [x[1] for x in pair[:: segments[1]]],
-                [p[1] for p in p_pair[::every_h]],
-                j_h,
-                d_kv_pair[1],
-            ),
-        )
-
-
-def _check_segment(segment: int, n: int) -> None:
     if segment < 1 or n % segment:
         raise ValueError(f"segment must be >= 1 and divide the number of steps {n}, got {segment}")
-
-
-def _final(task: Task, x_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """J and P_n = Rᵀ(R X_n − y) at the final states."""
-    p = (x_n @ task.readout.transpose(-1, -2) - task.targets) @ task.readout
-    return loss(x_n, task.readout, task.targets), p
-
-
-def _kv_gradient(kv: torch.Tensor) -> torch.Tensor:
-    """An empty ∂/∂KVᵀ (..., n, 2·d·M, d) for step matrices ``kv`` (..., n, d, 2·d·M), laid out as
-    KV (its layout decides that of the gradient of V, :func:`_scaled_gradients`)."""
-    return kv.new_empty(kv.shape).mT
-
-
-def _step_back_each(
-    ps: tuple[torch.Tensor, ...],
-    x: torch.Tensor,
-    x_next: torch.Tensor,
-    norm: torch.Tensor | None,
-    step: tuple[torch.Tensor, ...],
-) -> torch.Tensor:
-    """:func:`_step_back` of each run of a batch (leading axis) from its own P, laid out as it
-    comes, stacked laid out as :func:`_step_back` lays out its result (tokens fastest)."""
-    backs = [
-        _step_back(p, x[r], x_next[r], None if norm is None else norm[r], tuple(t[r] for t in step))
-        for r, p in enumerate(ps)
-    ]
-    return torch.stack([b.mT for b in backs]).mT
-
-
-def _backward(
-    p: torch.Tensor | tuple[torch.Tensor, ...],
-    states: list[torch.Tensor],
-    norms: list[torch.Tensor | None],
-    kv_back: torch.Tensor,
-    dynamics: Dynamics,
-    segment: int,
-) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """P pulled back from P = ``p`` at the last of ``states`` (X_0..X_n of :func:`_forward`) to
-    the first, in blocks of ``segment`` steps (:func:`forward_backward`). Returns the P_j at
-    j = n, n − s, …, 0 (s = ``segment``) and ∂(S N J)/∂KVᵀ (..., n, 2·d·M, d), value half / Δ.
-
-    ``p`` may be a tuple, the P of each run along the leading axis: their layouts may differ (a
-    P_n, or a P pulled back by :func:`_step_back`), and the layout of P decides how the products
-    round, so the first step is taken run by run (:func:`_step_back_each`).
-    """
-    n, n_tokens = len(norms), states[0].shape[-2]
     block = n if segment == 1 else segment
-    mask = _mask(n_tokens, states[0].device) if dynamics.mask == "causal" else None
-    p_bounds = [p if torch.is_tensor(p) else torch.stack(p)]
-    d_kv = _kv_gradient(kv_back)
-    kv_first = kv_back.unsqueeze(-3).movedim(-4, 0)  # (n, ..., 1, d, 2·d·M)
-    for start in reversed(range(0, n, block)):
-        end = start + block
-        xs = torch.stack(states[start:end])  # (block, ..., S, N, d)
-        w, kt, vt_dt = _attention(xs, kv_first[start:end].squeeze(-3), mask)
-        grads = torch.empty(*kt.shape[:-2], 2, *kt.shape[-2:], dtype=xs.dtype, device=xs.device)
-        views = _block_views(w, kt, vt_dt, grads, kv_first[start:end].unbind(0))
-        for i in reversed(range(block)):
-            j_step = start + i
-            back = _step_back if torch.is_tensor(p) else _step_back_each
-            p = back(p, states[j_step], states[j_step + 1], norms[j_step], views[i])
-            if j_step % segment == 0:
-                p_bounds.append(p)
-        flat = grads.view(*grads.shape[:-3], -1, n_tokens)  # (block, ..., S, 2·d·M, N)
-        d_kv[..., start:end, :, :] = (flat @ xs).sum(-3).movedim(0, -3)
-    return p_bounds, d_kv
-
-
-def _pass(
-    task: Task,
-    params: Head,
-    weights: torch.Tensor,
-    dynamics: Dynamics,
-    dt: float,
-    states: list[torch.Tensor],
-    p_bounds: list[torch.Tensor],
-    j: torch.Tensor,
-    d_kv: torch.Tensor,
-) -> Pass:
-    """The pass from its recorded states, its P at the same times (last first) and ∂/∂KVᵀ."""
-    s_inputs, n_tokens, _ = task.x0.shape
-    g = _scaled_gradients(d_kv, params, weights, dynamics.beta, dt, s_inputs * n_tokens)
+    dt = dynamics.horizon / n
+    s_inputs, n_tokens, d = task.x0.shape
+    with torch.no_grad():
+        kv_back = _setup(params, weights, dynamics, dt)  # (..., n, d, 2·d·M), values times Δ
+        x0 = task.x0.expand(*batch, *task.x0.shape)
+        states, norms = _forward(x0, kv_back, dynamics)
+        x_n = states[-1]
+        j = loss(x_n, task.readout, task.targets)
+        p = (x_n @ task.readout.transpose(-1, -2) - task.targets) @ task.readout  # P_n
+        mask = _mask(n_tokens, x0.device) if dynamics.mask == "causal" else None
+        p_bounds = [p]
+        d_kv = torch.empty_like(kv_back.mT)  # ∂(S N J)/∂KVᵀ, value half / Δ
+        kv_back_steps = kv_back.unsqueeze(-3).unbind(-4)  # n × (..., 1, d, 2·d·M)
+        for start in reversed(range(0, n, block)):
+            end = start + block
+            xs = torch.stack(states[start:end], dim=-4)  # (..., block, S, N, d)
+            w, kt, vt_dt = _attention(xs, kv_back[..., start:end, :, :], mask)
+            grads = torch.empty(*kt.shape[:-2], 2, *kt.shape[-2:], dtype=xs.dtype, device=xs.device)
+            views = _block_views(w, kt, vt_dt, grads, kv_back_steps[start:end])
+            for i in reversed(range(block)):
+                j_step = start + i
+                p = _step_back(p, states[j_step], states[j_step + 1], norms[j_step], views[i])
+                if j_step % segment == 0:
+                    p_bounds.append(p)
+            flat = grads.view(*grads.shape[:-3], -1, n_tokens)  # (..., block, S, 2·d·M, N)
+            d_kv[..., start:end, :, :] = (flat @ xs).sum(-3)
+        g = _scaled_gradients(d_kv, params, weights, dynamics.beta, dt, s_inputs * n_tokens)
     return Pass(
-        states=torch.stack(states, dim=-3),
+        states=torch.stack(states[::segment], dim=-3),
         p=torch.stack(p_bounds[::-1], dim=-3),
         loss=j,
         g=g,

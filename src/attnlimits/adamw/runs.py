@@ -13,8 +13,7 @@ and θ, and ``limit_error`` the larger of the first two. Each variable is judged
 P's is several times X's (P_n = Rᵀ(R X_n − y) carries the read-out, and the adjoint accumulates
 the forward's error).
 For Euler (first order) the halving gap estimates the error of the coarser solve, so it bounds
-that of the finer one. The two trainings run side by side (``training.train_halving``,
-the same numbers as one after the other) when the fine run's record times fall on n/2.
+that of the finer one.
 
 Cell (per variant, ε, N, d, β, L, H): R seeds of head picks r(ℓ, h) (``p1.law.head_atoms``),
 the grouped discrete model trained K steps, and its deviations from the limit after every step
@@ -36,7 +35,7 @@ import xarray as xr
 from attnlimits.adamw.optimizer import AdamW
 from attnlimits.adamw.params import discrete_start, limit_start
 from attnlimits.adamw.task import Task, draw_task
-from attnlimits.adamw.training import Trajectory, train, train_halving
+from attnlimits.adamw.training import Trajectory, train
 from attnlimits.head import Head
 from attnlimits.p1 import errors
 from attnlimits.p1.dynamics import Dynamics
@@ -123,16 +122,9 @@ def train_limit(
     progress: Progress | None,
 ) -> Trajectory:
     """The limit trained on ``steps`` Euler steps, recorded at every ``stride``-th grid time."""
-    params, weights, _ = _limit_run(spec, steps, stride, device)
-    return _train(spec, _task(spec).to(device), params, weights, stride, progress)
-
-
-def _limit_run(
-    spec: Mapping[str, Any], steps: int, stride: int, device: torch.device | str
-) -> tuple[Head, torch.Tensor, int]:
-    """The limit's start on ``steps`` Euler steps: (parameters, weights, record stride)."""
     params, weights = limit_start(atoms_of(spec), steps)
-    return params.to(device), weights.to(device), stride
+    task = _task(spec).to(device)
+    return _train(spec, task, params.to(device), weights.to(device), stride, progress)
 
 
 @functools.cache
@@ -173,22 +165,11 @@ def run_limit(
             f"of limit.records={records}"
         )
     _reuse_freed_memory()
+    fine = train_limit(spec, n, n // records, device, progress)
     # the coarse run is recorded (and checkpointed) every `stride` of its steps: at the record
     # times when records divides n/2, else at every step
     stride = n // (2 * records) if (n // 2) % records == 0 else 1
-    if records % 2 == 0:  # the fine run's records fall on n/2: both trained side by side
-        fine, half = train_halving(
-            _task(spec).to(device),
-            _limit_run(spec, n, n // records, device),
-            _limit_run(spec, n // 2, stride, device),
-            Dynamics.of(spec),
-            optimizer(spec),
-            spec["optimizer"]["steps"],
-            progress,
-        )
-    else:
-        fine = train_limit(spec, n, n // records, device, progress)
-        half = train_limit(spec, n // 2, stride, device, None)
+    half = train_limit(spec, n // 2, stride, device, None)
     at = np.arange(records + 1) * (n // records)  # fine grid index of each record time
     shared = torch.as_tensor(at % 2 == 0)
     coarse = torch.as_tensor(at[at % 2 == 0] // (2 * stride))

@@ -6,18 +6,17 @@ starting values and ``model`` for the pass and the gradient scaling. Step k = 1.
 ``optimizer.adamw_step`` to each of Q, K, V with the scaled gradient g at θ^{k−1}; groups of zero
 weight (no head) are frozen at their start (their gradient is 0, so only weight decay would
 have moved them). After every step k = 0..K (k = 0: before any step) the trajectory records X_j,
-P_j, θ^k, the gradient g at θ^k and J(θ^k). ``train_halving`` trains the limit on n and on n/2
-steps side by side (``model.forward_backward_halving``), with the same numbers as two ``train``.
+P_j, θ^k, the gradient g at θ^k and J(θ^k).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from attnlimits.adamw.model import Pass, batch_shape, forward_backward, forward_backward_halving
+from attnlimits.adamw.model import Pass, batch_shape, forward_backward
 from attnlimits.adamw.optimizer import AdamW, adamw_step, init_state
 from attnlimits.adamw.params import step_count
 from attnlimits.adamw.task import Task
@@ -75,87 +74,28 @@ def train(
     in segments of ``stride`` steps (``model.forward_backward``): memory for the activations of
     ``stride`` steps, not n.
     """
-
-    def passes(thetas: list[Head]) -> list[Pass]:
-        return [forward_backward(task, thetas[0], weights, dynamics, stride)]
-
-    run = _train(task, [(params, weights, stride)], dynamics, optimizer, steps, passes, progress)
-    return run[0]
-
-
-def train_halving(
-    task: Task,
-    fine: tuple[Head, torch.Tensor, int],
-    half: tuple[Head, torch.Tensor, int],
-    dynamics: Dynamics,
-    optimizer: AdamW,
-    steps: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[Trajectory, Trajectory]:
-    """:func:`train` of a run on n steps and of one on n/2, each (parameters, weights, stride),
-    side by side: the same trajectories, with each pair of passes run together
-    (``model.forward_backward_halving``; the stride of the fine run must divide n/2)."""
-
-    def passes(thetas: list[Head]) -> tuple[Pass, Pass]:
-        return forward_backward_halving(
-            task, (thetas[0], fine[1]), (thetas[1], half[1]), dynamics, (fine[2], half[2])
-        )
-
-    fine_run, half_run = _train(task, [fine, half], dynamics, optimizer, steps, passes, progress)
-    return fine_run, half_run
-
-
-def _train(
-    task: Task,
-    runs: Sequence[tuple[Head, torch.Tensor, int]],
-    dynamics: Dynamics,
-    optimizer: AdamW,
-    steps: int,
-    passes: Callable[[list[Head]], Sequence[Pass]],
-    progress: Callable[[int, int], None] | None,
-) -> list[Trajectory]:
-    """K AdamW steps of each run (parameters, weights, stride), the passes of all runs at once
-    from ``passes`` (the runs' current parameters -> their passes)."""
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    for params, weights, stride in runs:
-        n = step_count(params)
-        if stride < 1 or n % stride:
-            raise ValueError(
-                f"stride must be >= 1 and divide the number of steps {n}, got {stride}"
-            )
-        batch_shape(params, weights)
-    thetas = [params for params, _, _ in runs]
-    states = [[init_state(t, optimizer) for t in params.tensors()] for params in thetas]
-    records: list[list[tuple]] = [[] for _ in runs]
-    for k in range(steps + 1):
-        for r, ps in enumerate(passes(thetas)):
-            records[r].append(_thin(ps, thetas[r], runs[r][2]))
-            if k < steps:
-                thetas[r] = _update(thetas[r], ps.g, runs[r][1], states[r], optimizer)
-        if progress is not None:
-            progress(k + 1, steps + 1)
-    return [
-        _trajectory(task, record, dynamics, step_count(params), stride)
-        for record, (params, _, stride) in zip(records, runs, strict=True)
-    ]
-
-
-def _update(params: Head, g: Head, weights: torch.Tensor, states: list, optimizer: AdamW) -> Head:
-    """θ after one AdamW step with gradient g (``states`` updated in place); groups of zero
-    weight keep their θ."""
+    n = step_count(params)
+    if stride < 1 or n % stride:
+        raise ValueError(f"stride must be >= 1 and divide the number of steps {n}, got {stride}")
+    batch_shape(params, weights)
     active = (weights > 0)[..., None, None]
     everyone = bool(active.all())  # no group to freeze (the limit): skip the mask
-    new = []
-    for i, (theta, grad) in enumerate(zip(params.tensors(), g.tensors(), strict=True)):
-        theta_new, states[i] = adamw_step(theta, grad, states[i], optimizer, in_place=True)
-        new.append(theta_new if everyone else torch.where(active, theta_new, theta))
-    return Head(*new)
-
-
-def _trajectory(
-    task: Task, records: list[tuple], dynamics: Dynamics, n: int, stride: int
-) -> Trajectory:
+    states = [init_state(t, optimizer) for t in params.tensors()]
+    records = []
+    for k in range(steps + 1):
+        ps = forward_backward(task, params, weights, dynamics, stride)
+        records.append(_thin(ps, params, stride))
+        if progress is not None:
+            progress(k + 1, steps + 1)
+        if k == steps:
+            break
+        new = []
+        for i, (theta, g) in enumerate(zip(params.tensors(), ps.g.tensors(), strict=True)):
+            theta_new, states[i] = adamw_step(theta, g, states[i], optimizer, in_place=True)
+            new.append(theta_new if everyone else torch.where(active, theta_new, theta))
+        params = Head(*new)
     cols = [torch.stack(c) for c in zip(*records, strict=True)]
     times = torch.arange(0, n + 1, stride, dtype=task.x0.dtype, device=task.x0.device)
     return Trajectory(
