@@ -107,3 +107,24 @@ def test_a_job_reports_functions_that_ran_outside_its_code_version(caplog):
         assert not caplog.records  # a fit job's code version covers the fits
         jobs._check_code_version("attnlimits.heads.jobs:limit", modules, log)
     assert jobs.UNSEEN_CODE in caplog.text and "attnlimits.analysis.fits" in caplog.text
+
+
+def test_checking_the_default_configuration_imports_no_numerics():
+    """What the workflow runs while it parses (the schema, every experiment's declarations and
+    configuration checks, random lowtemp heads included) imports neither torch nor xarray: a
+    cached run is Snakemake's DAG and nothing more."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+    code = (
+        "import sys; from attnlimits.config import load_config; "
+        "config = load_config(sys.argv[1]); "
+        "assert any(h['kind'] == 'random' for h in config['lowtemp']['heads'].values()); "
+        "print(sorted(m for m in ('torch', 'xarray', 'zarr', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]", out

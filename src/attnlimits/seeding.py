@@ -9,9 +9,12 @@ number of cores; different keys give independent streams.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def key_of(*parts: int | str) -> list[int]:
@@ -34,4 +37,6 @@ def generator(*parts: int | str) -> np.random.Generator:
 
 def normal(shape: tuple[int, ...], *parts: int | str) -> torch.Tensor:
     """Standard normal float64 tensor (CPU) from the stream named by ``parts``."""
+    import torch  # here, not at the top: the workflow imports this module while it parses
+
     return torch.from_numpy(generator(*parts).standard_normal(size=shape))

@@ -88,13 +88,13 @@ def _window_problems(where: str, window: list[float], horizon: float) -> Iterato
 
 
 def _random_head_problems(heads: dict, d: int) -> Iterator[str]:
-    """QᵀK positive definite for the random heads (torch is imported only for them): three d x d
-    matrices (d <= 64, lowtemp.measure.d's maximum)."""
-    from attnlimits.lowtemp.heads import make_head
+    """QᵀK positive definite for the random heads: three d x d matrices each (d <= 64,
+    lowtemp.measure.d's maximum), drawn in numpy."""
+    from attnlimits.lowtemp.heads import head_matrices
 
     for name, head in heads.items():
         if head["kind"] == "random":
             try:
-                make_head(head, d)
+                head_matrices(head, d)
             except ValueError as err:
                 yield f"lowtemp.heads.{name}: {err}"
