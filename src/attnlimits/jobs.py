@@ -120,9 +120,8 @@ def run_job(snakemake: Any) -> None:
     runner = resolve(params.runner)
     batch = getattr(params, "batch", None)
     if batch is None:
-        reads = getattr(
-            params, "runner_input", None
-        )  # the stores themselves, not their batch folders
+        # what the runner reads: a needed store itself, not the folder of its batch
+        reads = getattr(params, "runner_input", None)
         inputs = snakemake.input if reads is None else _files(snakemake.config, reads)
         jobs = [JobContext(spec=params.spec, input=inputs, output=snakemake.output, **context)]
         _run_traced(params.runner, runner, jobs, log)
