@@ -181,16 +181,23 @@ def test_depth_error_decreases_with_layers(stores):
     assert float(stores["depth"].reference_error) ** 2 < err[-1]
 
 
+def library_composition(spec: dict) -> tuple:
+    """The inputs of a depth run of ``spec`` and its fine reference, built from the library's
+    pieces (tokens, Brownian normals, the Cholesky noise field): (x0, attn, field, xi, ref)."""
+    seeds = range(spec["seeds"])
+    activation, d, sigma = spec["activation"], spec["d"], spec["sigma"]
+    field = CholeskyNoise(GaussianField(zonal_kernel(activation, d, sigma, sigma)))
+    attn = Attention.identity(d, 1.0, 1.0)
+    x0 = uniform_tokens(spec["seed"], seeds, spec["N"], d)
+    xi = brownian_normals(spec["seed"], seeds, spec["fine"], spec["N"], d)
+    return x0, attn, field, xi, reference(x0, attn, 1.0, field, xi)
+
+
 def test_depth_streaming_matches_the_library_composition():
     """The ladder equals ``simulate_depth`` for every L and the fine reference, each with the
     Cholesky noise factor: bit for bit, so every model and the reference use the same F."""
     spec = {**DEPTH, "seeds": 3, "levels": 3}
-    activation, d, sigma = spec["activation"], spec["d"], spec["sigma"]
-    field = CholeskyNoise(GaussianField(zonal_kernel(activation, d, sigma, sigma)))
-    attn = Attention.identity(d, 1.0, 1.0)
-    x0 = uniform_tokens(spec["seed"], range(3), spec["N"], d)
-    xi = brownian_normals(spec["seed"], range(3), spec["fine"], spec["N"], d)
-    ref = reference(x0, attn, 1.0, field, xi)
+    x0, attn, field, xi, ref = library_composition(spec)
     err2 = torch.stack(
         [pathwise_error(simulate_depth(x0, attn, 1.0, field, xi, L), ref) for L in spec["L"]]
     )
@@ -213,12 +220,7 @@ def test_depth_ladder_with_strides_that_do_not_divide_each_other():
     """L = 3 and 4 of fine = 12 (strides 4 and 3): batches that are not the first models of the
     ladder (gathered rows), still bit for bit the library composition."""
     spec = {**DEPTH, "seeds": 2, "levels": 1, "L": [3, 4], "fine": 12}
-    activation, d, sigma = spec["activation"], spec["d"], spec["sigma"]
-    field = CholeskyNoise(GaussianField(zonal_kernel(activation, d, sigma, sigma)))
-    attn = Attention.identity(d, 1.0, 1.0)
-    x0 = uniform_tokens(spec["seed"], range(2), spec["N"], d)
-    xi = brownian_normals(spec["seed"], range(2), spec["fine"], spec["N"], d)
-    ref = reference(x0, attn, 1.0, field, xi)
+    x0, attn, field, xi, ref = library_composition(spec)
     ds = run_depth(spec, "cpu", block=12)
     for L in spec["L"]:
         err2 = pathwise_error(simulate_depth(x0, attn, 1.0, field, xi, L), ref)

@@ -186,9 +186,10 @@ def _reuse_earlier(
     runtime = getattr(params, "runtime", None) or {}
     earlier = earlier_stores(output.parent, skip=output)
     made: dict[str, tuple[str | None, bool]] = {}
+    known: dict[str, str | None] = {}  # each input's digest, read once for the whole batch
     for job, member in zip(jobs, members, strict=True):
         inputs = [p for v in job.input for p in ([v] if isinstance(v, str) else v)]
-        digest = made_by(member["spec"], params.code, runtime, inputs)
+        digest = made_by(member["spec"], params.code, runtime, inputs, known)
         source = earlier.get((member["store"], digest)) if digest is not None else None
         reused = source is not None and reuse_store(source, Path(job.output[0]))
         made[member["store"]] = (digest, reused)

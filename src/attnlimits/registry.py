@@ -296,16 +296,19 @@ class Experiment:
     def inputs_of(self, config: Config, job: str, key: Any) -> dict[str, str | list[str]]:
         """The results-relative inputs Snakemake waits for, by name: each :class:`StoreOf` as
         the output of the job that writes it (:meth:`output_of`)."""
-        return {
-            name: self.output_of(config, need.job, need.key) if isinstance(need, StoreOf) else need
-            for name, need in self.needs_of(config, job, key).items()
-        }
+        return self._needs_as(config, job, key, self.output_of)
 
     def reads_of(self, config: Config, job: str, key: Any) -> dict[str, str | list[str]]:
         """The results-relative inputs the runner reads (``JobContext.input``), by name: each
         :class:`StoreOf` as the store itself (:meth:`store_path`)."""
+        return self._needs_as(config, job, key, self.store_path)
+
+    def _needs_as(
+        self, config: Config, job: str, key: Any, where: Callable[[Config, str, Any], str]
+    ) -> dict[str, str | list[str]]:
+        """The needs of ``job``'s ``key``, each :class:`StoreOf` replaced by ``where`` of it."""
         return {
-            name: self.store_path(config, need.job, need.key) if isinstance(need, StoreOf) else need
+            name: where(config, need.job, need.key) if isinstance(need, StoreOf) else need
             for name, need in self.needs_of(config, job, key).items()
         }
 

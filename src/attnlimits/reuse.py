@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from attnlimits.batches import BATCH_CONSTRAINT
 from attnlimits.provenance import params_hash
 from attnlimits.storage import MANIFEST, StoreError, check_store, read_batch_index
-
-#: A batch folder's name (``batch<i>-of-<n>_<digest>``); temporaries start with a dot.
-_FOLDER_PREFIX = "batch"
 
 
 def _read_digest(path: Path) -> str | None:
@@ -47,16 +46,20 @@ def made_by(
     code: str,
     runtime: Mapping[str, Any],
     inputs: Iterable[str | os.PathLike],
+    known: dict[str, str | None] | None = None,
 ) -> str | None:
     """The digest of what makes a member's store: its parameters, the code version, the numeric
     runtime settings and the bytes of what it reads (module docstring); None when an input is
-    not pinned (it is then computed, never reused)."""
+    not pinned (it is then computed, never reused). ``known``: the digests of inputs already
+    read, by path, filled as it goes (the members of a batch share their inputs, e.g. a limit)."""
+    known = {} if known is None else known
     read = []
-    for path in inputs:
-        digest = _read_digest(Path(path))
-        if digest is None:
+    for path in map(str, inputs):
+        if path not in known:
+            known[path] = _read_digest(Path(path))
+        if known[path] is None:
             return None
-        read.append(digest)
+        read.append(known[path])
     return params_hash({"spec": spec, "code": code, "runtime": runtime, "read": read}, 64)
 
 
@@ -67,7 +70,7 @@ def earlier_stores(kind_folder: Path, skip: Path) -> dict[tuple[str, str], Path]
     if not kind_folder.is_dir():
         return found
     for folder in sorted(kind_folder.iterdir()):
-        if not folder.name.startswith(_FOLDER_PREFIX) or folder == skip or not folder.is_dir():
+        if not re.fullmatch(BATCH_CONSTRAINT, folder.name) or folder == skip or not folder.is_dir():
             continue
         for store, digest in (read_batch_index(folder) or {}).items():
             if digest is not None:

@@ -98,16 +98,18 @@ def layer_step(
     field: NoiseField,
     layer: int,
     xi: torch.Tensor,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One layer of the discrete model: Y = Π(X + Δ s A(X)), X' = Π(Y + sqrt(Δ) S(Y) ξ).
 
     ``dt`` = Δ and ``root`` = sqrt(Δ) are floats or tensors (B, 1, 1) broadcasting over a batch
     of systems (B, N, d) that run with different steps (``runs.depth``'s lock-step ladder); the
     arithmetic per element is the same either way, so a system's result does not depend on the
-    batch it runs in.
+    batch it runs in. X' is written into ``out`` when given (which may be ``x`` itself: X is
+    read only before).
     """
     y = attention_half_step(x, attn, dt)
-    return scaled_noise_half_step(y, root, field.sample(y, layer, xi))
+    return scaled_noise_half_step(y, root, field.sample(y, layer, xi), out=out)
 
 
 def simulate_depth(

@@ -247,12 +247,12 @@ def lower_infinite_width_factor(y: torch.Tensor, kappa: ZonalKernel) -> tuple[to
     exactly symmetric in floating point, so the lower entries are taken, not mirrored). A matrix
     where Cholesky fails gets the whole K(Y) for its symmetric root."""
     n = y.shape[-2]
-    g = y @ y.transpose(-1, -2)
+    g = gram(y)
     flat = g.reshape(-1, n * n)
     idx = _lower_index(n, str(y.device)).expand(flat.shape[0], -1)
-    lower = kappa(torch.gather(flat, 1, idx).clamp_(-1.0, 1.0))
+    lower = kappa(torch.gather(flat, 1, idx))
     c = torch.zeros_like(flat).scatter_(1, idx, lower).view(g.shape)
-    return _cholesky_or_root(c, lambda failed: kappa(g[failed].clamp_(-1.0, 1.0)))
+    return _cholesky_or_root(c, lambda failed: kappa(g[failed]))
 
 
 def features(

@@ -95,11 +95,16 @@ def pathwise_error(
     return sup_mean_square(x_coarse, x_ref[:, :: fine // coarse])
 
 
+def mean_square(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(1/N) Σᵢ |aⁱ − bⁱ|² for tokens a, b (..., N, d). Returns (...)."""
+    diff = a - b
+    return diff.mul_(diff).sum(-1).mean(-1)
+
+
 def sup_mean_square(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per seed: max over times of (1/N) Σᵢ |aⁱ − bⁱ|², for paths a, b (R, times, N, d) taken at
     the same times. Returns (R,)."""
-    diff = a - b
-    return (diff * diff).sum(-1).mean(-1).amax(-1)
+    return mean_square(a, b).amax(-1)
 
 
 def reference_error_estimates(finest_rms: float, ratio: float) -> tuple[float, float]:

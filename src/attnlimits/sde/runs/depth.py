@@ -36,10 +36,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from attnlimits.sde.discrete import coarsen, uniform_tokens
-from attnlimits.sde.dynamics import Attention, attention_half_step, scaled_noise_half_step
+from attnlimits.sde.discrete import coarsen, layer_step, uniform_tokens
+from attnlimits.sde.dynamics import Attention
 from attnlimits.sde.field import CholeskyNoise, GaussianField, NoiseField, zonal_kernel
-from attnlimits.sde.limit import reference_error_estimates
+from attnlimits.sde.limit import mean_square, reference_error_estimates
 from attnlimits.sde.runs.common import (
     Progress,
     Ticker,
@@ -255,16 +255,14 @@ def _depth_ladder(
                     for p in positions
                 ]
                 xi_k = parts[0] if len(parts) == 1 else torch.cat(parts)
-                y = attention_half_step(_take(state, g.rows), attn, g.dt)
-                values = field.sample(y, 0, xi_k)
                 if isinstance(g.rows, slice):
-                    x = scaled_noise_half_step(y, g.root, values, out=state[g.rows])
+                    rows = state[g.rows]
+                    x = layer_step(rows, attn, g.dt, g.root, field, 0, xi_k, out=rows)
                 else:
-                    x = scaled_noise_half_step(y, g.root, values)
+                    x = layer_step(_take(state, g.rows), attn, g.dt, g.root, field, 0, xi_k)
                     state.index_copy_(0, g.rows, x)
                 if g.compares:
-                    diff = _take(x, g.lo) - _take(x, g.hi)
-                    gap = diff.mul_(diff).sum(-1).mean(-1)
+                    gap = mean_square(_take(x, g.lo), _take(x, g.hi))
                     if isinstance(g.slots, slice):
                         torch.maximum(running[g.slots], gap, out=running[g.slots])
                     else:
