@@ -4,7 +4,33 @@ the family templates ``workflow/report/table.rst`` and ``figure.rst``."""
 from attnlimits.analysis.claims import caption as claims_caption
 
 TABLES: dict[str, str] = {
-    "claims": claims_caption("one per claim and grid (depth × heads, or tokens) of ``p1.claims``."),
+    "adversarial": (
+        "The worst-case-input search per cell (``heads.adversarial``): ``err_adv``, the largest "
+        "L² error over the heads, (mean over seeds of e₂²)^½, over every input the ascent "
+        "reached; ``err_random``, the same over the test inputs only; ``err_random_cell``, "
+        "MODELS.md's cell error at the test inputs; their ``ratio``; ``const_adv`` and "
+        "``const_random``, the errors over the bound's rate L⁻¹ + L^(−1/3) H^(−1/2); each with "
+        "its bootstrap interval over seeds. Convergence: ``err_half`` (half the restarts, half "
+        "the steps), ``gain`` = err_adv/err_half − 1 (``gain_steps``: all steps, half the "
+        "restarts; ``gain_restarts``: all restarts, half the steps), ``converged`` when the gain "
+        "is at most ``tolerance``; the limit solve's own error."
+    ),
+    "adversarial_exponents": (
+        "The exponents in L (per H) and in H (per L) of the adversarial error, of the random-input "
+        "error and of their ratio, side by side, each with its bootstrap interval over seeds."
+    ),
+    "adversarial_lines": (
+        "The fitted lines of the worst-case-input search (``x``, ``y``) with their bootstrap band."
+    ),
+    "adversarial_slopes": (
+        "Every power-law fit of the worst-case-input search: ``err_adv``, ``err_random`` and "
+        "``ratio`` vs L per H and vs H per L, and the joint fits in (L, H) of the constants "
+        "``const_adv``, ``const_random`` and of the ratio behind the claims ``adv_*``."
+    ),
+    "claims": claims_caption(
+        "one per claim and grid (depth × heads, or tokens) of ``p1.claims``; the claims ``adv_*`` "
+        "on the worst-case inputs of the search (``heads.adversarial``)."
+    ),
     "lines": (
         "The fitted lines of the figures, each evaluated along its swept parameter (``x``, ``y``) "
         "with its bootstrap band [``y_low``, ``y_high``]."
@@ -41,6 +67,14 @@ TABLES: dict[str, str] = {
 }
 
 FIGURES: dict[str, str] = {
+    "adversarial": (
+        "Worst-case inputs, per mask. Left: the adversarial error (circles: the largest L² error "
+        "over the heads found by gradient ascent over inputs on the sphere) and the random-input "
+        "error (squares: the largest over the test inputs) against L, one colour per H, with "
+        "power-law fits and bootstrap bands. Middle: their ratio. Right: the convergence check, "
+        "the relative gain of the whole search over the one with half the restarts and half the "
+        "steps, against the tolerance (dashed)."
+    ),
     "bias_fluct_vs_L": (
         "The two parts of the error against L. Bias: error of the seed mean at the largest H, "
         "corrected for its noise floor (fluctuation/√R); predicted slope −1. Fluctuation: "

@@ -8,13 +8,38 @@ from collections.abc import Iterator
 from attnlimits.config_checks import depth_problems
 
 GRID_AXES = ("N", "d", "beta", "L", "H")
+#: Fewest depths and numbers of heads of a depth × heads grid (``p1.rates.MIN_DEPTHS``,
+#: ``MIN_HEADS``; not imported: checking a configuration imports no xarray).
+MIN_DEPTHS, MIN_HEADS = 3, 2
+
+
+def adversarial_problems(heads: dict) -> Iterator[str]:
+    """The search starts at every test input within its first half of the restarts (the half the
+    convergence check reruns), and its grid has enough depths and heads for the exponents."""
+    block, where = heads["adversarial"], "heads.adversarial"
+    if not block["enabled"]:
+        return
+    count = heads["inputs"]["count"]
+    if 2 * count > block["restarts"]:
+        yield (
+            f"{where}.restarts: {block['restarts']} restarts, but the first half must hold the "
+            f"heads.inputs.count = {count} test inputs; use restarts >= {2 * count}"
+        )
+    for axis, least in (("L", MIN_DEPTHS), ("H", MIN_HEADS)):
+        if len(set(block["grid"][axis])) < least:
+            yield (
+                f"{where}.grid.{axis}: {block['grid'][axis]} has fewer than {least} values; the "
+                f"exponent in {axis} needs at least {least}"
+            )
 
 
 def problems(config: dict) -> Iterator[str]:
-    """Depths dividing the solver's records; the trajectory cell ``plots.trajectories`` simulated
+    """Depths dividing the solver's records; the search's restarts and grid
+    (:func:`adversarial_problems`); the trajectory cell ``plots.trajectories`` simulated
     by heads."""
     heads, cell = config["heads"], config["plots"]["trajectories"]
     yield from depth_problems("heads", heads)
+    yield from adversarial_problems(heads)
 
     where = "plots.trajectories"
     for key, allowed in (("mask", "masks"), ("normalisation", "normalisations")):

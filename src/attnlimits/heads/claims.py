@@ -11,8 +11,12 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits.analysis.statistics import cell_statistics, replicate_weights
-from attnlimits.p1.claims import CLAIMS
+from attnlimits.p1.claims import CLAIMS as P1_CLAIMS
+from attnlimits.p1.claims import UNIFORM_CLAIMS
 from attnlimits.p1.rates import as_python, claims_tables
+
+#: P1's claims on the random-input grids, and those on the worst-case inputs.
+CLAIMS = (*P1_CLAIMS, *UNIFORM_CLAIMS)
 
 __all__ = ["CLAIMS", "heads_claims", "heads_statistics", "solver_table"]
 

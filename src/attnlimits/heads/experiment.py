@@ -1,7 +1,8 @@
 """Experiment ``heads`` (MODELS.md): the depth × heads limit of P1's forward pass, declared.
 
 limit (per mask, normalisation, N, d, β) → cell (per L, H: simulate and measure the errors)
-→ aggregate (one consolidated store) → fit (statistics, rate fits, claims) → plots.
+→ aggregate (one consolidated store) → fit (statistics, rate fits, claims) → plots; and
+adversarial (per cell of ``heads.adversarial.grid``: the worst-case inputs) → fit.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from attnlimits.grids import key_fields
+from attnlimits.heads import adversarial_grid as adv
 from attnlimits.heads import captions
 from attnlimits.heads import grid as g
 from attnlimits.registry import Experiment, Job, StoreOf, grid_job, published
@@ -25,6 +27,18 @@ def trajectory_cell(config: dict[str, Any]) -> g.Cell:
 
 def _cell_outputs(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
     return {"cells": EXPERIMENT.keyed_outputs(config, "cell")}
+
+
+def _fit_spec(config: dict[str, Any], key: Any) -> dict[str, Any]:
+    """The fit options, and the search's cells and the tolerances of its checks."""
+    block = config["heads"]["adversarial"]
+    return {
+        **config["heads"]["fits"],
+        "adversarial": {
+            **{k: block[k] for k in adv.CHECK_KEYS},
+            "cells": [key_fields(cell) for cell in EXPERIMENT.keys(config, "adversarial")],
+        },
+    }
 
 
 def _plot_inputs(config: dict[str, Any], key: Any) -> dict[str, str | StoreOf]:
@@ -85,11 +99,30 @@ EXPERIMENT = Experiment(
             estimate=g.estimate_aggregate,
             priority=2,
         ),
+        grid_job(
+            "heads",
+            "adversarial",
+            f"{RUNNERS}:adversarial",
+            adv.PATTERN,
+            adv.cells,
+            adv.path,
+            adv.spec,
+            g.find,
+            wildcards=g.WILDCARD_CONSTRAINTS,
+            runtime_min=30,
+            estimate=adv.estimate,
+            per_job=6,
+            priority=2,
+        ),
         Job(
             name="fit",
             runner=f"{RUNNERS}:fit",
-            spec=lambda c, k: c["heads"]["fits"],
-            needs=lambda c, k: {"results": "heads/results.zarr"},
+            spec=_fit_spec,
+            needs=lambda c, k: {
+                "results": "heads/results.zarr",
+                "adversarial": EXPERIMENT.keyed_outputs(c, "adversarial"),
+            },
+            reads=("adversarial",),
             outputs=("statistics", "tables"),
             memory_mb=4000,
             estimate=g.estimate_fit,

@@ -21,6 +21,13 @@ def cell(job: JobContext) -> None:
     run_cell(job.spec, job.device(), job.input.limit, job.output[0], job.code, job.log)
 
 
+def adversarial(job: JobContext) -> None:
+    """Search the worst-case inputs of one (L, H) cell."""
+    from attnlimits.heads.adversarial import run_adversarial
+
+    run_adversarial(job.spec, job.device(), job.output[0], job.code, job.log)
+
+
 def aggregate(job: JobContext) -> None:
     """Gather every cell store into the consolidated dataset ``heads/results.zarr``."""
     from attnlimits.heads.aggregate import aggregate as gather
@@ -32,13 +39,17 @@ def aggregate(job: JobContext) -> None:
 
 
 def fit(job: JobContext) -> None:
-    """Cell statistics with bootstrap replicates, rate fits and the tables with the claims."""
-    from attnlimits.analysis.claims import write_judged_tables
+    """Cell statistics with bootstrap replicates, rate fits and the tables with the claims; the
+    tables and claims of the worst-case inputs (the search's stores)."""
+    from attnlimits.analysis.claims import judge_tables
+    from attnlimits.analysis.tables import write_tables
+    from attnlimits.heads.adversarial_tables import adversarial_report
     from attnlimits.heads.claims import CLAIMS, heads_claims, heads_statistics
     from attnlimits.runtime import dask_scheduler
     from attnlimits.storage import open_dataset, write_dataset
 
-    opts = job.spec
+    opts = {k: v for k, v in job.spec.items() if k != "adversarial"}
+    search = job.spec["adversarial"]
     # The consolidated store is read lazily, chunk by chunk, on the configured Dask scheduler
     # (runtime.dask: an execution setting, not a parameter); the result does not depend on it.
     with dask_scheduler(job.runtime):
@@ -50,9 +61,19 @@ def fit(job: JobContext) -> None:
         stats.sizes["replicate"],
     )
     write_dataset(stats, job.output.statistics)
-    write_judged_tables(
-        heads_claims(stats, opts), CLAIMS, job.config, job.folder("tables"), job.log
-    )
+    tables = heads_claims(stats, opts)
+    options = {**opts, "adversarial_ratio_tolerance": search["ratio_tolerance"]}
+    if search["cells"]:
+        found = adversarial_report(
+            search["cells"], job.stores("adversarial"), {**opts, **search}, tables["claims"]
+        )
+        tables = {**tables, **found}
+    judged = judge_tables(tables, CLAIMS, job.config, options)
+    # ``resolved`` has been read by the judgement (its ``note`` says why not): the verdict page
+    # would otherwise take it for a grid coordinate
+    judged["claims"] = judged["claims"].drop(columns="resolved", errors="ignore")
+    paths = write_tables(judged, job.folder("tables"))
+    job.log.info("wrote %s", ", ".join(p.name for p in paths))
 
 
 def plots(job: JobContext) -> None:

@@ -20,8 +20,10 @@ from matplotlib.lines import Line2D
 
 from attnlimits import plots
 from attnlimits.p1.plots import (
+    Draw,
     draw_bias_fluct,
     draw_by,
+    draw_series,
     draw_tokens,
     local_slopes_figure,
     panel_figure,
@@ -31,6 +33,13 @@ DEPTH_KEYS = ("normalisation", "N", "d", "beta")
 TOKEN_KEYS = ("normalisation", "d", "beta", "L", "H")
 #: Tables that :func:`heads_figures` needs.
 NEEDED_TABLES = ("points", "lines", "slopes", "local_slopes")
+#: The tables of the worst-case-input search (``heads.adversarial_tables``) that its figure
+#: reads, under the names :func:`attnlimits.p1.plots.draw_series` reads them by.
+ADVERSARIAL_TABLES = {
+    "points": "adversarial",
+    "lines": "adversarial_lines",
+    "slopes": "adversarial_slopes",
+}
 
 
 def heads_figures(
@@ -63,11 +72,68 @@ def heads_figures(
             points, "tokens", TOKEN_KEYS, draw_tokens(tables), "Errors vs number of tokens",
         ),
         "local_slopes": local_slopes_figure(tables["local_slopes"]),
+        "adversarial": adversarial_figure(tables),
     }  # fmt: skip
     return [
         plots.save_figure(fig, plots.figure_path(outdir, name, options), options)
         for name, fig in figures.items()
     ]
+
+
+def _draw_adversarial(tables: Mapping[str, pd.DataFrame], quantities: tuple[str, ...]) -> Draw:
+    """Draw ``quantities`` vs L, one colour per H, with their fits (markers: o, s)."""
+
+    def draw(ax: Any, sel: dict[str, Any]) -> None:
+        values = sorted(plots.select(tables["points"], **sel)["H"].dropna().unique())
+        colours = plots.palette(values)
+        for h in map(plots.plain_value, values):
+            for quantity, marker in zip(quantities, "os", strict=False):
+                name = quantity.removeprefix("err_")
+                draw_series(ax, tables, sel, quantity, "L", colours[h], f"{name}, H = {h}",
+                            {"H": h}, marker=marker)  # fmt: skip
+        pts = plots.select(tables["points"], **sel)
+        label = "error E (o adversarial, s random)" if len(quantities) > 1 else "E_adv / E_random"
+        plots.log_axes(ax, "L (depth)", label, ticks=pts["L"])
+        ax.legend(fontsize="xx-small")
+
+    return draw
+
+
+def _draw_gain(tables: Mapping[str, pd.DataFrame]) -> Draw:
+    """Draw the convergence check: the gain of the whole search over the half search vs L, one
+    colour per H, and the tolerance."""
+
+    def draw(ax: Any, sel: dict[str, Any]) -> None:
+        pts = plots.select(tables["points"], **sel)
+        values = sorted(pts["H"].dropna().unique())
+        colours = plots.palette(values)
+        for h in map(plots.plain_value, values):
+            at = plots.select(pts, H=h).sort_values("L")
+            ax.plot(at["L"], at["gain"], "o-", color=colours[h], ms=4, lw=0.8, label=f"H = {h}")
+        tolerance = float(pts["tolerance"].iloc[0])
+        ax.axhline(tolerance, color="0.3", ls="--", lw=1, label=f"tolerance {tolerance:g}")
+        plots.log_axes(ax, "L (depth)", "relative gain of the whole search", logy=False,
+                       ticks=pts["L"])  # fmt: skip
+        ax.legend(fontsize="xx-small")
+
+    return draw
+
+
+def adversarial_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
+    """The worst-case-input search, one row per (normalisation, N, d, β), per mask three panels:
+    the adversarial and random-input errors vs L, their ratio vs L, the convergence check."""
+    if "adversarial" not in tables or tables["adversarial"].empty:
+        return plots.empty_figure("no worst-case-input search (heads.adversarial)")
+    found = {name: tables[table] for name, table in ADVERSARIAL_TABLES.items()}
+    draws = [
+        _draw_adversarial(found, ("err_adv", "err_random")),
+        _draw_adversarial(found, ("ratio",)),
+        _draw_gain(found),
+    ]
+    return panel_figure(
+        found["points"], "depth_heads", DEPTH_KEYS, draws,
+        "Worst-case inputs: adversarial vs random-input error, their ratio, convergence",
+    )  # fmt: skip
 
 
 def trajectories_figure(

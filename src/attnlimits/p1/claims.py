@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from attnlimits.analysis.claims import Claim, Statement
+from attnlimits.analysis.claims import Claim, Premise, Statement
 
 RATE = Statement(
     "P1",
@@ -64,4 +64,38 @@ CLAIMS: tuple[Claim, ...] = (
 DIMENSION_CLAIM = Claim(
     "err_d", "bound", "paper", "worst-step error does not grow with d (exponent ≤ 0)",
     statement=DIMENSION, tolerance="max_slope_d",
+)  # fmt: skip
+
+#: Where the supremum over inputs is estimated (experiment ``heads``, ``heads.adversarial``).
+ON_THE_SPHERE = Premise(
+    "inputs X₀ in the compact set (S^{d−1})^N, sphere normalisation; the supremum over it "
+    "estimated by gradient ascent with restarts (a lower estimate; rows are unresolved where the "
+    "search has not converged)"
+)
+#: The theorem's bound and a heuristic on the worst-case inputs (experiment ``heads``): the
+#: constant C = E_adv / (L⁻¹ + L^(−1/3) H^(−1/2)) and the ratio E_adv / E_random, each fitted
+#: as a joint power law in (L, H) (``heads.adversarial_tables``).
+UNIFORM_CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "adv_bound_L", "bound", "paper",
+        "sup over inputs of the error ≤ C (L⁻¹ + L^(−1/3) H^(−1/2)): C does not grow with L",
+        premise=ON_THE_SPHERE, statement=RATE,
+    ),
+    Claim(
+        "adv_bound_H", "bound", "paper",
+        "sup over inputs of the error ≤ C (L⁻¹ + L^(−1/3) H^(−1/2)): C does not grow with H",
+        premise=ON_THE_SPHERE, statement=RATE,
+    ),
+    Claim(
+        "adv_ratio_L", "rate", "heuristic",
+        "the worst input's error decays like the test inputs': ratio exponent 0 in L",
+        premise=ON_THE_SPHERE, where="MODELS.md, heads: constants uniform over inputs",
+        tolerance="adversarial_ratio_tolerance",
+    ),
+    Claim(
+        "adv_ratio_H", "rate", "heuristic",
+        "the worst input's error decays like the test inputs': ratio exponent 0 in H",
+        premise=ON_THE_SPHERE, where="MODELS.md, heads: constants uniform over inputs",
+        tolerance="adversarial_ratio_tolerance",
+    ),
 )  # fmt: skip

@@ -372,6 +372,11 @@ class _Tables:
             self.rows["two_term"].append(row)
 
 
+#: The row collector, for the tables of other analyses of the same grids (``heads``' search of
+#: worst-case inputs).
+Tables = _Tables
+
+
 def _depth_heads(tables: _Tables, grid: Grid, stats: xr.Dataset) -> None:
     """Fits and claims of a depth × heads grid."""
     cells = grid.cells(stats)
