@@ -285,6 +285,9 @@ def synthetic_stores() -> dict[str, list[xr.Dataset]]:
       the intrinsic −2/5).
     - sync: (tanh, 5) clusters for signs +1, 0 (rate −1 = λ̄) and −1; (relu, 64) with λ̄ > 0
       does not cluster (rate 0), sign 0 and +1 (λ̄′ > 0).
+    - joint_width: (tanh, 5) on the additive laws ``JOINT_LAYERS`` (no log) and ``JOINT_PATH``
+      (with a log); (relu, 5) with a cross term −2 g/L on the path. joint_tokens: (tanh, 5).
+    - odd: (tanh, 4) odd with two antipodal clusters at the end; (sigmoid, 4) one cluster.
     """
     depth = [
         synthetic_depth(attention_sign=1),
@@ -305,4 +308,96 @@ def synthetic_stores() -> dict[str, list[xr.Dataset]]:
         synthetic_sync(attention_sign=0, **flat),
         synthetic_sync(attention_sign=1, **flat),
     ]
-    return {"depth": depth, "width": width, "chaos": chaos, "sync": sync}
+    crossed = synthetic_joint(activation="relu", path=(0.6, 0.15, 0.8, -2.0))
+    joint_width = [synthetic_joint(), crossed]
+    joint_tokens = [synthetic_joint(axis="N", values=(4, 8, 16))]
+    odd = [synthetic_odd(), synthetic_odd(activation="sigmoid", odd=False, clusters=1)]
+    return {
+        "depth": depth, "width": width, "chaos": chaos, "sync": sync,
+        "joint_width": joint_width, "joint_tokens": joint_tokens, "odd": odd,
+    }  # fmt: skip
+
+
+#: Coefficients (of 1/L, log L / L, g, g/L) of the laws of ``synthetic_joint``'s two quantities.
+JOINT_LAYERS, JOINT_PATH = (0.05, 0.0, 0.7, 0.0), (0.6, 0.15, 0.6, 0.0)
+
+
+def joint_law(L: np.ndarray, g: np.ndarray, theta: Sequence[float]) -> np.ndarray:
+    """θ₀/L + θ₁ log L / L + θ₂ g + θ₃ g/L."""
+    return theta[0] / L + theta[1] * np.log(L) / L + theta[2] * g + theta[3] * g / L
+
+
+def synthetic_joint(
+    activation: str = "tanh",
+    axis: str = "m",
+    values: Sequence[float] = (16, 64, 256, 1024, np.inf),
+    L: Sequence[int] = (2, 4, 8, 16, 32),
+    layers: Sequence[float] = JOINT_LAYERS,
+    path: Sequence[float] = JOINT_PATH,
+    seeds: int = 32,
+    reference_error: float = 1e-5,
+    spread: float = 0.2,
+    seed: int = 7,
+) -> xr.Dataset:
+    """A joint store (``runs.joint``) whose seeds scatter around the laws ``layers`` and ``path``
+    (log-normal factors of mean 1): err2(L, x, seed) = law(L, 1/x) ξ."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(values, float)
+    grid_L, grid_x = np.meshgrid(np.asarray(L, float), x, indexing="ij")
+    g = np.where(np.isfinite(grid_x), 1.0 / grid_x, 0.0)
+    dims = ("L", axis, "seed")
+
+    def draw(theta: Sequence[float]) -> np.ndarray:
+        law = joint_law(grid_L, g, theta)[..., None]
+        return law * _noise(rng, spread, (*law.shape[:2], seeds))
+
+    ds = xr.Dataset(
+        {
+            "err2_layers": _var(dims, draw(layers), "sup over layer times"),
+            "err2_path": _var(dims, draw(path), "sup over the interpolated path"),
+            "reference_error": _var((), np.float64(reference_error), "reference RMS error"),
+        },
+        coords={"L": ("L", np.asarray(L)), axis: (axis, x), "seed": ("seed", np.arange(seeds))},
+        attrs={**_row_attrs(activation, 5, 0.1, 1), "lambda_bar": 0.3, "lambda_1": -0.2},
+    )
+    if axis == "N":
+        ds["reference_error_by_N"] = _var(("N",), np.full(len(x), reference_error), "by N")
+    return ds
+
+
+def synthetic_odd(
+    activation: str = "tanh",
+    odd: bool = True,
+    clusters: int = 2,
+    sign: int = 0,
+    lambda_bar: float = -0.3,
+    paths: int = 16,
+    n: int = 6,
+    d: int = 4,
+    times: int = 4,
+    seed: int = 11,
+) -> xr.Dataset:
+    """An odd store (``runs.odd``): tokens uniform at every time but the last, where each path
+    has its tokens within 0.01 rad of ±p (``clusters`` = 2: the first two tokens at −p) or of p
+    (``clusters`` = 1), p uniform per path."""
+    rng = np.random.default_rng(seed)
+    tokens = _sphere(rng, (times, paths, n, d))
+    p = _sphere(rng, (paths, 1, d))
+    final = p + 0.002 * rng.standard_normal((paths, n, d))
+    if clusters == 2:
+        final[:, :2] *= -1.0
+    tokens[-1] = final / np.linalg.norm(final, axis=-1, keepdims=True)
+    energy = rng.uniform(0.1, 0.3, (paths, times))
+    return xr.Dataset(
+        {
+            "tokens": _var(("time", "path", "token", "component"), tokens, "tokens"),
+            "energy": _var(("path", "time"), energy, "energy"),
+        },
+        coords={"time": ("time", np.arange(times) * 10.0)},
+        attrs={
+            **_row_attrs(activation, d, 0.0, sign),
+            "lambda_bar": lambda_bar,
+            "lambda_1": -0.2,
+            "odd_field": odd,
+        },
+    )

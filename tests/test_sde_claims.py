@@ -36,6 +36,10 @@ OPTIONS = {
     "late_fraction": 0.5,
     "min_effective_paths": 32,
     "cluster_threshold": 1e-3,
+    "law_replicates": 30,
+    "tolerance_joint": 0.1,
+    "cluster_angle": 0.1,
+    "antipodal_threshold": 0.5,
 }
 PLOTS = {"format": "png", "dpi": 50, "context": "paper"}
 
@@ -47,7 +51,11 @@ def stores():
 
 @pytest.fixture(scope="module")
 def tables(stores):
-    raw = sde_claims(stores["depth"], stores["width"], stores["chaos"], stores["sync"], OPTIONS)
+    joint = {kind: stores[kind] for kind in ("joint_width", "joint_tokens")}
+    raw = sde_claims(
+        stores["depth"], stores["width"], stores["chaos"], stores["sync"], OPTIONS, joint,
+        stores["odd"],
+    )  # fmt: skip
     return judge_tables(raw, CLAIMS, {}, OPTIONS)
 
 

@@ -31,15 +31,20 @@ def test_sde_run_produces_stores_tables_and_plots(finished):
     kinds = {}
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
-    # 2 rows × 1 sign (depth, width), sync's own 1 row × 2 signs, 1 dimension (chaos)
-    assert {k: len(v) for k, v in kinds.items()} == {"depth": 2, "width": 2, "sync": 2, "chaos": 1}
+    # 2 rows × 1 sign (depth, width), sync's own 1 row × 2 signs, 1 dimension (chaos); the
+    # joint grids' and the odd runs' own row × 1 sign
+    assert {k: len(v) for k, v in kinds.items()} == {
+        "depth": 2, "width": 2, "sync": 2, "chaos": 1, "joint_width": 1, "joint_tokens": 1,
+        "odd": 1,
+    }  # fmt: skip
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
         for key in ("params_hash", "code_version", "git_commit", "libraries"):
             assert key in ds.attrs, (rel, key)
         for name, var in ds.data_vars.items():
             assert var.attrs.get("long_name") and var.attrs.get("units"), (rel, name)
-    for table in ("claims", "reference", "chaos_truncation", "points", "lines", "exponents"):
+    for table in ("claims", "reference", "chaos_truncation", "points", "lines", "exponents",
+                  "joint_laws", "joint_points", "odd_clusters"):  # fmt: skip
         folder = out / ("exponents" if table == "exponents" else "tables")  # the kernel table's
         assert (folder / f"{table}.csv").stat().st_size > 0
         assert (folder / f"{table}.md").stat().st_size > 0
@@ -53,9 +58,14 @@ def test_sde_run_produces_stores_tables_and_plots(finished):
         "lyapunov",
         "moment_rate",
         "cluster",
+        "joint_bound",
+        "joint_log",
+        "joint_log_layers",
+        "joint_commute",
+        "antipodal",
     } <= set(claims["claim"])
     for fig in ("depth_error", "width_error", "chaos_w2", "energy", "lyapunov", "sphere_tokens",
-                "cosine_histograms"):  # fmt: skip
+                "cosine_histograms", "joint_error", "odd_clusters"):  # fmt: skip
         assert (out / "plots" / f"{fig}.png").stat().st_size > 1000
     assert not list((finished / "results").rglob("*.tmp-*"))
 

@@ -23,9 +23,27 @@ TABLES: dict[str, str] = {
         "predicted, closed forms where known, and Monte Carlo checks of κ with their standard "
         "errors."
     ),
+    "joint_laws": (
+        "The laws of the joint (L, m) and (L, N) grids, per store (row, attention sign, grid) and "
+        "quantity (``mse_layers``: sup over layer times; ``mse_path``: sup over the interpolated "
+        "path): theorem θ₁ log L/L + θ₂ g, nolog θ₁/L + θ₂ g, log (θ₀ + θ₁ log L)/L + θ₂ g, "
+        "cross the log law + θ₃ g/L, with g = 1/m or 1/N; the coefficients of 1/L (``inv_L``), "
+        "log L/L (``log_L``), g and g/L (``g_inv_L``) with bootstrap intervals, the weighted "
+        "residual sum of squares, AIC and its difference to the lowest, the RMS log residual."
+    ),
+    "joint_points": (
+        "Every point of the joint grids: the mean-square error E(L, m or N) with its bootstrap "
+        "interval over seeds, whether it was left out (within the margin of the reference's "
+        "error), and the value of each fitted law there (m = inf: infinite width)."
+    ),
     "lines": (
         "The fitted lines of the figures along their swept parameter (``x``, ``y``) with "
         "bootstrap bands [``y_low``, ``y_high``]."
+    ),
+    "odd_clusters": (
+        "Odd-field runs: per row and time, the mean over paths of the fraction of tokens in two "
+        "antipodal clusters (within the angle ``cluster_angle`` of ±p, tokens on both sides) and "
+        "in one cluster, and the mean interaction energy, with bootstrap intervals over paths."
     ),
     "points": (
         "Every plotted point with its bootstrap interval and whether it was left out of its fit; "
@@ -63,11 +81,28 @@ FIGURES: dict[str, str] = {
         "few paths is dominated by typical paths, which decay at 2λ₁; where 2λ₁ and λ̄ differ, "
         "the two-point estimate (lyapunov figure) is the reliable one."
     ),
+    "joint_error": (
+        "Joint limits. The mean-square error E(L, m) of the L-layer, width-m model (and E(L, N) of "
+        "the N-token model at infinite width) against one infinite-width reference with many more "
+        "layers on the same noise, against L, one colour per m (or N); left: the sup over layer "
+        "times, right: the sup over every time of the interpolated path X_⌊t/Δ⌋ (the theorem's "
+        "quantity). Solid: the law of lowest AIC; dotted: the theorem's law θ₁ log L / L + θ₂/m. "
+        "Hollow points are within the margin of the reference's own error and left out."
+    ),
     "lyapunov": (
         "Estimated against predicted exponents. The pathwise Lyapunov exponent (two tokens "
         "started 1e-4 apart and renormalised after every layer) against λ₁, and the second-moment "
         "rate of their distance (which is the decay rate of E[E_β] near collapse) against λ̄, "
         "with 95% intervals over paths."
+    ),
+    "odd_clusters": (
+        "The odd-field case (P2's first figure): d = 4, tanh, σ = 0, no attention, against a "
+        "field that is not odd (sigmoid). Left: the mean fraction of tokens in two antipodal "
+        "clusters (solid) and in one cluster (dashed) over time, with bootstrap bands over paths. "
+        "Middle: pairwise cosines ⟨xⁱ, xʲ⟩ at the last time, pooled over paths: the odd field "
+        "puts mass at both −1 and +1, the other field at +1 only. Right: the tokens of one path "
+        "of the odd field projected on the clusters' axis p_t (the top eigenvector of "
+        "(1/N) Σᵢ xⁱxⁱᵀ, oriented towards the first token), ending at +1 or −1."
     ),
     "sphere_tokens": (
         "Tokens of one noise path on the sphere over depth (first two coordinates), for a row "

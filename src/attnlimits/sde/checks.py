@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 def problems(config: dict) -> Iterator[str]:
     """Depths dividing the reference's layers; the reference ladder finer than every depth; the
-    chaos runs' N within their reference; the energy fit's effective paths within the paths.
+    joint grids' depths dividing their reference's layers; the chaos runs' N within their
+    reference; the energy fit's effective paths within the paths.
 
     Nothing is computed beyond integer arithmetic on the settings (no power 2^levels of an
     arbitrary levels: its bits are compared first)."""
@@ -27,6 +28,8 @@ def problems(config: dict) -> Iterator[str]:
             f"sde.depth.levels: {levels} halvings of sde.depth.fine = {fine} "
             f"must stay whole and at least max(sde.depth.L) = {max(depth['L'])}"
         )
+    for kind in ("joint_width", "joint_tokens"):
+        yield from _joint(sde[kind], kind)
     chaos = sde["chaos"]
     for i, n in enumerate(chaos["N"]):
         if n > chaos["N_ref"]:
@@ -41,3 +44,21 @@ def problems(config: dict) -> Iterator[str]:
             "effective number of paths (sum E)^2 / sum E^2 is at most the number of paths, so "
             "the energy decay rate would never be fitted"
         )
+
+
+def _joint(block: dict, kind: str) -> Iterator[str]:
+    """A joint grid's reference: an even number of layers (its own error is measured by halving
+    it) that every depth L divides, finer than every L (the interpolated path needs the
+    reference between layer times)."""
+    fine = block["fine"]
+    if fine % 2:
+        yield (
+            f"sde.{kind}.fine: {fine} is odd; the reference's own error is measured at fine/2, "
+            "so fine must be even"
+        )
+    for i, layers in enumerate(block["L"]):
+        if fine % layers or layers >= fine:
+            yield (
+                f"sde.{kind}.L[{i}]: depth {layers} must divide sde.{kind}.fine = {fine} and be "
+                "smaller (the interpolated path is compared with the reference between layers)"
+            )

@@ -47,6 +47,9 @@ Claims (one row each in ``claims``):
   λ̄ > 0 does not lose the threshold's share. Its mean energy may still decrease, slowly: with
   λ₁ < 0 < λ̄ (intermittency) pairs of tokens merge on most paths while rare paths carry E[E_β].
 
+- ``joint_bound``, ``joint_log``, ``joint_log_layers``, ``joint_commute`` (joint stores): see
+  :mod:`attnlimits.sde.joint_claims`; ``antipodal`` (odd stores): :mod:`attnlimits.sde.odd_claims`.
+
 Tables: ``claims``, ``reference`` (the depth reference's own error against the smallest RMS
 error), ``chaos_truncation`` (error of the random-feature kernel κ_P), ``chaos_reference`` (per
 chaos store and N, replicate 0: ``sup_w2`` and ``sup_w2_half`` the mean sup W2² to the reference
@@ -69,10 +72,13 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits.analysis import fits
-from attnlimits.analysis.claims import Claim, Premise, Statement
+from attnlimits.analysis.claims import Claim, Premise
 from attnlimits.analysis.statistics import replicate_interval, replicate_weights
 from attnlimits.analysis.tables import line_rows, write_tables
 from attnlimits.sde.chaos import halving_reference_error
+from attnlimits.sde.joint_claims import JOINT_CLAIMS, JOINT_COLUMNS, joint_rows
+from attnlimits.sde.odd_claims import ODD_CLAIMS, ODD_COLUMNS, odd_rows
+from attnlimits.sde.statements import CHAOS, EXPONENTS, STRONG, SYNC
 
 __all__ = [
     "CLAIMS",
@@ -87,34 +93,6 @@ __all__ = [
 
 EXPERIMENT = "sde"
 
-STRONG = Statement(
-    "P2",
-    "P2.strong",
-    "E sup_t (1/N) Σᵢ |Xⁱ_⌊t/Δ⌋ − X̄ⁱ_t|² ≤ c (log L / L + 1/m): root-mean-square strong order 1/2 "
-    "in the depth L and in the width m.",
-    "pathwise convergence to the common-noise SDE (depth and width)",
-)
-CHAOS = Statement(
-    "P2",
-    "P2.chaos",
-    "E sup_t W2²(μᴺ_t, μ_t) ≤ c r(N), r = N^(−1/2), N^(−1/2) log(1+N), N^(−2/k) for k < 4, "
-    "= 4, > 4, with k = d.",
-    "propagation of chaos",
-)
-SYNC = Statement(
-    "P2",
-    "P2.sync",
-    "If λ̄ < 0 and the noise field is not odd, E[E_β(μ_t)] ≤ e^((ε+λ̄′)t) E[E_β(μ₀)]: the tokens "
-    "synchronize (cluster).",
-    "synchronization by noise",
-)
-EXPONENTS = Statement(
-    "P2",
-    "P2.exponents",
-    "Near collapse the decay rate of E[E_β] approaches λ̄ (and the two-point moment rate is λ̄); "
-    "the pathwise rate of log|Xⁱ − Xʲ| approaches λ₁.",
-    "Lyapunov and coercivity exponents of the pure-noise flow",
-)
 _SYNCHRONIZES = Premise("λ̄ < 0 and a noise field that is not odd (pure noise or attractive)")
 _ATTRACTIVE = Premise("λ̄ < 0, a field that is not odd, attractive head Q = K = V = I (ε = 0)")
 _PREDICTS = Premise("a prediction exists: λ̄ < 0 and not odd (noise), λ̄′ < 0 (attractive)")
@@ -153,6 +131,8 @@ CLAIMS: tuple[Claim, ...] = (
         "cluster", "sign", "paper", "the tokens cluster: E(end)/E(start) below the threshold",
         statement=SYNC, premise=_PREDICTS,
     ),
+    *JOINT_CLAIMS,
+    *ODD_CLAIMS,
 )  # fmt: skip
 #: Columns identifying the store a row comes from.
 KEYS: list[str] = ["activation", "d", "sigma", "attention_sign"]
@@ -170,7 +150,7 @@ COLUMNS: dict[str, list[str]] = {
     "claims": [
         "experiment", "claim", *KEYS, "quantity", "swept", "predicted", "fitted", "ci_low",
         "ci_high", "n_points", "n_excluded", "fine_slope", "fine_low", "fine_high",
-        "premise_met", "observed", "expected", "extrapolated", "note",
+        "premise_met", "resolved", "observed", "expected", "extrapolated", "note",
     ],
     "reference": [
         *KEYS, "reference_error", "reference_error_orthogonal", "smallest_rms_error", "ratio",
@@ -186,6 +166,8 @@ COLUMNS: dict[str, list[str]] = {
     ],
     "points": [*KEYS, "quantity", "swept", "x", "y", "y_low", "y_high", "excluded"],
     "lines": [*KEYS, "quantity", "swept", "fit", "x", "y", "y_low", "y_high"],
+    **JOINT_COLUMNS,
+    **ODD_COLUMNS,
 }  # fmt: skip
 
 
@@ -250,9 +232,10 @@ class _Tables:
             frame["attention_sign"] = frame["attention_sign"].astype("Int64")
             if name == "claims":
                 frame["premise_met"] = frame["premise_met"].astype("boolean")
+                frame["resolved"] = frame["resolved"].astype("boolean")
                 frame["n_points"] = frame["n_points"].astype("Int64")
                 frame["n_excluded"] = frame["n_excluded"].astype("Int64")
-            if name in ("points", "chaos_reference"):
+            if name in ("points", "chaos_reference", "joint_points"):
                 frame["excluded"] = frame["excluded"].astype(bool)
             if name == "chaos_reference":
                 frame["N"] = frame["N"].astype("Int64")
@@ -681,8 +664,12 @@ def sde_claims(
     chaos: Sequence[xr.Dataset],
     sync: Sequence[xr.Dataset],
     options: Mapping[str, Any],
+    joint: Mapping[str, Sequence[xr.Dataset]] | None = None,
+    odd: Sequence[xr.Dataset] = (),
 ) -> dict[str, pd.DataFrame]:
-    """All tables of the module docstring from the stores of each kind.
+    """All tables of the module docstring from the stores of each kind; ``joint`` maps the kinds
+    ``joint_width`` and ``joint_tokens`` to their stores (``joint_claims``), ``odd`` the odd-field
+    stores (``odd_claims``).
 
     ``options`` is the config block ``sde.fits`` (bootstrap, bootstrap_seed, level,
     tolerance_depth, tolerance_width, tolerance_energy, tolerance_lyapunov, floor_factor,
@@ -692,4 +679,9 @@ def sde_claims(
     for runner, stores in ((_depth, depth), (_width, width), (_chaos, chaos), (_sync, sync)):
         for ds in stores:
             runner(tables, ds)
+    for kind, stores in (joint or {}).items():
+        for ds in stores:
+            joint_rows(tables, ds, store_keys(ds), kind)
+    for ds in odd:
+        odd_rows(tables, ds, store_keys(ds))
     return tables.frames()

@@ -1,7 +1,8 @@
 """Experiment ``sde`` (MODELS.md): P2's common-noise SDE limit of attention + MLP blocks, declared.
 
-kernel table; per (row, attention sign): depth, width and sync runs; per d: chaos run
-→ fit (claims and tables) → plots.
+kernel table; per (row, attention sign): depth, width and sync runs, joint (L, m) and (L, N) runs
+and odd-field runs (each kind with its own rows); per d: chaos run → fit (claims and tables) →
+plots.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from attnlimits.sde import captions
 from attnlimits.sde import grid as g
 
 RUNNERS = "attnlimits.sde.jobs"
-KINDS = ("depth", "width", "sync")
+KINDS = ("depth", "width", "sync", "joint_width", "joint_tokens", "odd")
 WILDCARDS = {**g.WILDCARD_CONSTRAINTS, "d": INTEGER, "hash": HASH}
 
 
 #: Keys per job of the row kinds (attnlimits.batches): a job's start-up and imports cost about
 #: 3 s, so the runs of a few seconds to a few tens (default config: 8 depth runs of 10–40 s,
 #: 4 width runs of 5 s, 18 synchronization runs of 3–15 s) are batched by several.
-PER_JOB = {"depth": 4, "width": 4, "sync": 9}
+#: The joint runs (a few seconds each) and the odd-field runs (about a second) likewise.
+PER_JOB = {"depth": 4, "width": 4, "sync": 9, "joint_width": 4, "joint_tokens": 4, "odd": 4}
 
 
 def _row_job(kind: str) -> Job:

@@ -25,6 +25,9 @@ PATTERNS = {
     "depth": "sde/depth/" + ROW_PATTERN,
     "width": "sde/width/" + ROW_PATTERN,
     "sync": "sde/sync/" + ROW_PATTERN,
+    "joint_width": "sde/joint_width/" + ROW_PATTERN,
+    "joint_tokens": "sde/joint_tokens/" + ROW_PATTERN,
+    "odd": "sde/odd/" + ROW_PATTERN,
     "chaos": "sde/chaos/d{d}_{hash}.zarr",
 }
 WILDCARD_CONSTRAINTS = {
@@ -83,7 +86,7 @@ def row_spec(sde: Mapping[str, Any], job: RowJob) -> dict[str, Any]:
     }
     spec.pop("attention_signs")
     spec.pop("rows", None)
-    if job.kind != "sync":
+    if job.kind not in ("sync", "odd"):
         spec["T"] = sde["T"]
     return spec
 
@@ -252,13 +255,59 @@ def _row_sizes(sde: Mapping[str, Any], job: RowJob) -> dict[str, Any]:
     return {f"{rows}[{index}].d": job.d}
 
 
+def joint_cost(spec: Mapping[str, Any]) -> tuple[float, float]:
+    """(MB, seconds) of a joint run (``runs.joint``), per number of tokens N (one N for the width
+    grid): the reference (fine layers) and its half (fine/2), every L-layer model at every width
+    (and at infinite width), R seeds; memory: the fine normals and the reference's path
+    (R (fine+1) N d each) and one interpolated path of the same size."""
+    seeds, d, fine = number(spec["seeds"]), number(spec["d"]), number(spec["fine"])
+    coarse = sum(map(number, spec["L"]))
+    widths = [number(m) for m in spec.get("m", [])]
+    ns = spec["N"] if isinstance(spec["N"], list) else [spec["N"]]
+    seconds, memory = 0.0, 0.0
+    for n in map(number, ns):
+        per_layer = layer_seconds(seeds, n, d, spec["activation"])
+        seconds += (1.5 * fine + coarse * (1 + len(widths))) * per_layer
+        seconds += coarse * sum(seeds * m * n * (d + n) * PAIR_SECONDS for m in widths)
+        seconds += NORMAL_SECONDS * fine * seeds * n * d
+        memory = max(memory, FLOAT * 4 * seeds * (fine + 1) * n * d)
+    return cost(memory, seconds, SDE_BASE_MB)
+
+
+def odd_layers(spec: Mapping[str, Any]) -> float:
+    """An upper bound of the odd run's layers: ``horizon`` is in units of 1/|λ₁| with |λ₁| at
+    least a quarter of the rate that sets ``dt`` (``runs.odd.odd_horizon_rate``), so at most
+    4·horizon/dt layers, plus the rounding to whole record intervals."""
+    bound = 4.0 * number(spec["horizon"]) / number(spec["dt"])
+    return bound + number(spec["records"]) if math.isfinite(bound) else math.inf
+
+
+def odd_cost(spec: Mapping[str, Any]) -> tuple[float, float]:
+    """(MB, seconds) of an odd run: :func:`odd_layers` layers on every path; memory: the tokens
+    of every path at every record, a layer's normals and states."""
+    n, d, paths = number(spec["N"]), number(spec["d"]), number(spec["paths"])
+    seconds = odd_layers(spec) * layer_seconds(paths, n, d, spec["activation"])
+    memory = FLOAT * paths * n * d * (number(spec["records"]) + 8)
+    return cost(memory, seconds, SDE_BASE_MB)
+
+
 #: The size keys of each kind of row job, besides its row's d.
 ROW_SIZES = {
     "depth": ("N", "fine", "seeds"),
     "width": ("N", "L", "m", "seeds"),
     "sync": ("N", "paths", "horizon", "dt", "two_point.paths", "two_point.steps"),
+    "joint_width": ("N", "L", "m", "fine", "seeds"),
+    "joint_tokens": ("N", "L", "fine", "seeds"),
+    "odd": ("N", "paths", "horizon", "dt", "records"),
 }
-ROW_COSTS = {"depth": depth_cost, "width": width_cost, "sync": sync_cost}
+ROW_COSTS = {
+    "depth": depth_cost,
+    "width": width_cost,
+    "sync": sync_cost,
+    "joint_width": joint_cost,
+    "joint_tokens": joint_cost,
+    "odd": odd_cost,
+}
 
 
 def _dotted_value(block: Mapping[str, Any], path: str) -> Any:
@@ -309,7 +358,27 @@ def _stored_numbers(sde: Mapping[str, Any]) -> tuple[float, float]:
         total += number(sync["paths"]) * records + 9 * pooled * n * n / 2
         total += 4 * number(sync["two_point"]["paths"])
         longest = max(longest, records)
+    for kind in ("joint_width", "joint_tokens"):
+        block = sde[kind]
+        points = len(block["L"]) * len(block["m"] if kind == "joint_width" else block["N"])
+        total += 2 * number(block["seeds"]) * points * len(row_jobs(sde, kind))
+    odd = sde["odd"]
+    for job in row_jobs(sde, "odd"):
+        total += number(odd["records"]) * number(odd["paths"]) * (number(odd["N"]) * job.d + 1)
     return total, longest
+
+
+#: CPU seconds of one weighted nonlinear least-squares fit of a joint law (``joint_fits``).
+LAW_FIT_SECONDS = 2e-3
+
+
+def _law_fits(sde: Mapping[str, Any]) -> float:
+    """Law fits of the joint grids: 4 laws × 2 quantities per store, each refitted on
+    min(bootstrap, law_replicates) replicates."""
+    fits = sde["fits"]
+    refits = min(number(fits["bootstrap"]), number(fits["law_replicates"])) + 1
+    stores = sum(len(row_jobs(sde, kind)) for kind in ("joint_width", "joint_tokens"))
+    return 8 * stores * refits
 
 
 def estimate_fit(config: Mapping[str, Any], key: Any) -> Estimate:
@@ -321,10 +390,14 @@ def estimate_fit(config: Mapping[str, Any], key: Any) -> Estimate:
     replicates = number(sde["fits"]["bootstrap"]) + 1
     memory, seconds = cost(
         FLOAT * (2 * numbers + 3 * replicates * longest),
-        2e-9 * replicates * numbers + 1e-7 * numbers,
+        2e-9 * replicates * numbers + 1e-7 * numbers + LAW_FIT_SECONDS * _law_fits(sde),
         SDE_BASE_MB,
     )
-    sizes = {"sync.paths": sde["sync"]["paths"], "fits.bootstrap": sde["fits"]["bootstrap"]}
+    sizes = {
+        "sync.paths": sde["sync"]["paths"],
+        "fits.bootstrap": sde["fits"]["bootstrap"],
+        "fits.law_replicates": sde["fits"]["law_replicates"],
+    }
     return Estimate(memory, seconds, sizes).under("sde")
 
 

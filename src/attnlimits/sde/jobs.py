@@ -8,7 +8,7 @@ from pathlib import Path
 from attnlimits.jobs import JobContext
 
 #: The kinds of run stores the fit and the plots read.
-KINDS = ("depth", "width", "chaos", "sync")
+KINDS = ("depth", "width", "chaos", "sync", "joint_width", "joint_tokens", "odd")
 
 
 def _run(job: JobContext, kind: str, run: Callable) -> None:
@@ -54,6 +54,24 @@ def sync(job: JobContext) -> None:
     _run(job, "sync", run_sync)
 
 
+def joint_width(job: JobContext) -> None:
+    from attnlimits.sde.runs.joint import run_joint_width
+
+    _run(job, "joint_width", run_joint_width)
+
+
+def joint_tokens(job: JobContext) -> None:
+    from attnlimits.sde.runs.joint import run_joint_tokens
+
+    _run(job, "joint_tokens", run_joint_tokens)
+
+
+def odd(job: JobContext) -> None:
+    from attnlimits.sde.runs.odd import run_odd
+
+    _run(job, "odd", run_odd)
+
+
 def kernel_table(job: JobContext) -> None:
     """κ(1), κ′(1), λ₁, λ̄ over activation × d × σ (the exponents table)."""
     from attnlimits.sde.exponents_table import write_exponents_table
@@ -76,7 +94,11 @@ def fit(job: JobContext) -> None:
     from attnlimits.sde.claims import CLAIMS, sde_claims
 
     stores = _stores(job)
-    tables = sde_claims(stores["depth"], stores["width"], stores["chaos"], stores["sync"], job.spec)
+    joint = {kind: stores[kind] for kind in ("joint_width", "joint_tokens")}
+    tables = sde_claims(
+        stores["depth"], stores["width"], stores["chaos"], stores["sync"], job.spec, joint,
+        stores["odd"],
+    )  # fmt: skip
     write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
 
 

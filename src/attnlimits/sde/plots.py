@@ -4,7 +4,8 @@ pictures of tokens, from the sync stores.
 Data points are replicate 0 with bootstrap error bars (hollow markers: left out of the fits);
 lines are the fits of the ``lines`` table with their bootstrap bands. Figures:
 ``depth_error``, ``width_error``, ``chaos_w2``, ``energy``, ``lyapunov``, ``sphere_tokens``,
-``cosine_histograms``.
+``cosine_histograms``, ``joint_error`` (:mod:`attnlimits.sde.joint_plots`), ``odd_clusters``
+(:mod:`attnlimits.sde.odd_plots`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from matplotlib.colors import Normalize
 from attnlimits import plots
 from attnlimits.analysis.claims import OUTSIDE
 from attnlimits.sde.claims import store_keys
+from attnlimits.sde.joint_plots import joint_figure
+from attnlimits.sde.odd_plots import odd_figure
 
 #: Tables that :func:`sde_figures` needs.
 NEEDED_TABLES = ("claims", "reference", "points", "lines")
@@ -36,6 +39,8 @@ FIGURES = (
     "lyapunov",
     "sphere_tokens",
     "cosine_histograms",
+    "joint_error",
+    "odd_clusters",
 )
 ROW_KEYS = ("activation", "d", "sigma")
 SIGN_LABELS = {1: "attractive (+1)", 0: "pure noise (0)", -1: "repulsive (−1)"}
@@ -471,6 +476,8 @@ def sde_figures(
         "lyapunov": lambda: _lyapunov_figure(tables),
         "sphere_tokens": lambda: _tokens_figure(picked),
         "cosine_histograms": lambda: _cosine_figure(picked),
+        "joint_error": lambda: joint_figure(tables),
+        "odd_clusters": lambda: odd_figure(tables, stores.get("odd", [])),
     }  # fmt: skip
     return [
         plots.save_figure(build(), plots.figure_path(outdir, name, plot_options), plot_options)
