@@ -109,8 +109,9 @@ def test_cells_have_typed_fields():
 
 def test_default_and_paper_grids():
     cells = grid.cells(DEFAULT["adamw"])
-    # 2 x 20 (L, H) + 3 new N + 2 x 3 new d + 2 x 2 new eps; one limit per (variant, eps, N, d)
-    assert len(cells) == 53 and len(grid.limits(DEFAULT["adamw"])) == 15
+    # 2 x 20 (L, H) + 3 new N + 2 x 2 new eps; one limit per (variant, eps, N, d); the d-study
+    # is a study (adamw.studies, tests/test_adamw_studies.py)
+    assert len(cells) == 47 and len(grid.limits(DEFAULT["adamw"])) == 9
     paper = load_config(REPO / "config" / "paper.yaml")
     assert "adamw" in paper["experiments"] and "adamw" in DEFAULT["experiments"]
     big = grid.cells(paper["adamw"])
@@ -302,9 +303,9 @@ INVALID = [
     ),
     ("odd_steps", put("adamw.limit.steps", 1023), ["adamw.limit.steps:", "multiple of 2"]),
     ("eps_zero", put("adamw.grids.eps.eps", [1e-2, 0.0]), ["adamw.grids.eps.eps[1]:", "0"]),
-    ("eps_negative", put("adamw.grids.dims.eps", [-1e-8]), ["adamw.grids.dims.eps[0]:"]),
-    ("eps_string", put("adamw.grids.dims.eps", ["1e-8"]), ["adamw.grids.dims.eps[0]:", "number"]),
-    ("eps_empty", put("adamw.grids.dims.eps", []), ["adamw.grids.dims.eps:", "empty"]),
+    ("eps_negative", put("adamw.grids.eps.eps", [-1e-8]), ["adamw.grids.eps.eps[0]:"]),
+    ("eps_string", put("adamw.grids.eps.eps", ["1e-8"]), ["adamw.grids.eps.eps[0]:", "number"]),
+    ("eps_empty", put("adamw.grids.eps.eps", []), ["adamw.grids.eps.eps:", "empty"]),
     (
         "unknown_variant",
         put("adamw.grids.depth_heads.variant", ["standard", "adam"]),
@@ -352,9 +353,10 @@ def test_invalid_adamw_config_raises(modify: Callable[[dict], None], expected: l
 def test_cell_memory_covers_the_parameter_snapshots_of_every_step():
     """A cell keeps R L M 3 d² parameters after each of its K + 1 steps (runs.run_cell): the
     reservation grows by 24 bytes per entry and step. The default d = 24 cell peaks at 1535 MB
-    (Snakemake's max_rss, 1464 MiB, 2026-11-23); it reserved 1119 MB before this term."""
+    (Snakemake's max_rss, 1464 MiB, 2026-11-23); it reserved 1119 MB before this term. (The
+    d = 24 cells have since moved to paper.yaml's d-study; the default settings are unchanged.)"""
     adamw = DEFAULT["adamw"]
-    cell = max(grid.cells(adamw), key=lambda c: (c.d, c.L))
+    cell = grid.Cell("standard", 1e-8, 16, 24, 1.0, 16, 16)
     spec = grid.cell_spec(adamw, cell)
     fewer = copy.deepcopy(spec)
     fewer["optimizer"]["steps"] = spec["optimizer"]["steps"] - 2

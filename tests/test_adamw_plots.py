@@ -8,11 +8,15 @@ depth × heads fits are all NaN (every cell excluded) and its ε line has a poin
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from adamw_study_data import adamw_block, site_stores
 from fit_options import FIT_OPTIONS
 from job_script import run_job_script
 from matplotlib.figure import Figure
@@ -21,8 +25,10 @@ from attnlimits.adamw.claims import CELL_DIMS, adamw_claims
 from attnlimits.adamw.grid import FIGURES, NEEDED_TABLES
 from attnlimits.adamw.plots import adamw_figures
 from attnlimits.analysis.tables import write_tables
+from attnlimits.config import load_config
 from attnlimits.plots import read_tables
 
+REPO = Path(__file__).resolve().parents[1]
 OPTIONS = {**FIT_OPTIONS, "bootstrap": 20, "two_term_bootstrap": 5}
 PLOTS = {"format": "png", "dpi": 40, "context": "paper"}
 COORDS = {
@@ -100,9 +106,20 @@ def synthetic_statistics() -> xr.Dataset:
     )
 
 
+def study_data() -> tuple[dict, dict]:
+    """A d-study ``syn`` (adamw_study_data: 4 task seeds, both scalings, d = 3..24) and a study
+    ``deep`` with two depths (one variant, scaling and task seed), with their fake stores."""
+    adamw = adamw_block(load_config(REPO / "config" / "config.yaml")["adamw"])
+    deep = copy.deepcopy(adamw["studies"]["syn"])
+    deep.update(task_seeds=[1], lr_scaling=["fixed"])
+    deep["grid"].update(variant=["blockwise"], d=[3], L=[4, 8])
+    adamw["studies"]["deep"] = deep
+    return adamw, site_stores(adamw, task_spread=0.2, head_noise=0.1)
+
+
 @pytest.fixture(scope="module")
 def tables():
-    return adamw_claims(synthetic_statistics(), OPTIONS)
+    return adamw_claims(synthetic_statistics(), OPTIONS, *study_data())
 
 
 @pytest.fixture(scope="module")
@@ -204,16 +221,46 @@ def test_tokens_figure(figures, tables):
     assert markers(ax) == expected(pts, "N", "err") | expected(pts, "N", "err_inf")
 
 
-def test_dims_figure_shows_both_variants_with_their_slopes(figures, tables):
+def test_dims_figure_shows_both_variants_scalings_and_task_seeds(figures, tables):
     fig = figures["dims"]
-    assert len(fig.axes) == 3
-    ax = panel(fig, "states X", "d (dimension)")
-    cells = tables["cells"].query("eps == 1e-8 and N == 8 and L == 8 and H == 4")
-    assert markers(ax) == expected(cells, "d", "x_worst")
+    assert len(fig.axes) == 3 * 2  # X, P, θ x the two scalings of the d-study
+    title = "states X, syn: η ∝ (d/d₀)^(−1/2)\n(ε=1e-08, N=8, β=1, L=8, H=4)"
+    ax = panel(fig, title, "d (dimension)")
+    cells = tables["study_cells"].query("study == 'syn' and lr_scaling == 'inverse_sqrt'")
+    assert markers(ax) == expected(cells, "d", "x_worst") and len(markers(ax)) == 8
+    tasks = [line for line in ax.get_lines() if line.get_linewidth() == 0.6]
+    assert len(tasks) == 2 * 4  # one thin line per variant and task seed
+    rows = (
+        tables["study_tasks"]
+        .query(
+            "study == 'syn' and lr_scaling == 'inverse_sqrt' and variant == 'blockwise' "
+            "and task_seed == 3"
+        )
+        .sort_values("d")
+    )
+    assert any(np.allclose(line.get_ydata(), rows["x_worst"]) for line in tasks)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     blockwise = [label for label in labels if label.startswith("block-wise AdamW: slope")]
-    assert len(blockwise) == 1 and blockwise[0].endswith(")")  # the verdict of the d-claim
-    assert any(label.startswith("standard AdamW") for label in labels)
+    assert len(blockwise) == 1 and blockwise[0].endswith(")")  # the status of err_d
+    assert any(label.startswith("standard AdamW: slope") for label in labels)
+
+
+def test_study_steps_figure_circles_the_worst_step(figures, tables):
+    fig = figures["study_steps"]
+    assert len(fig.axes) == 3  # one study line with several L: X, P, θ
+    ax = panel(fig, "deep: backprop. P, block-wise AdamW, N=8, d=3, H=4", "training step k")
+    steps = tables["study_steps"].query("study == 'deep' and H == 4")
+    circled = [line for line in ax.get_lines() if line.get_markersize() == 11]
+    assert len(circled) == 2  # one per depth
+    for depth in (4, 8):
+        rows = steps[steps["L"] == depth].sort_values("step")
+        (line,) = [li for li in ax.get_lines() if li.get_label() == f"L = {depth}"]
+        np.testing.assert_allclose(line.get_ydata(), rows["p_err"])
+        worst = rows.loc[rows["p_err"].idxmax()]
+        assert any(
+            c.get_xdata()[0] == worst["step"] and c.get_ydata()[0] == worst["p_err"]
+            for c in circled
+        )
 
 
 def test_eps_figure_marks_inaccurate_limits(figures, tables):
@@ -236,7 +283,7 @@ def test_missing_grids_give_empty_figures(tables):
         only_dims[name] = tables[name].iloc[0:0]
     figs = adamw_figures(only_dims, PLOTS)
     empty = {name for name, fig in figs.items() if is_empty(fig)}
-    assert empty == set(FIGURES) - {"dims"}
+    assert empty == set(FIGURES) - {"dims", "study_steps"}
     plt.close("all")
     no_tokens = adamw_figures({**tables, "points": points[points["grid"] != "tokens"]}, PLOTS)
     assert is_empty(no_tokens["tokens"]) and not is_empty(no_tokens["depth_heads"])

@@ -1,4 +1,4 @@
-"""The d and ε sweeps and the per-cell / per-step tables of experiment adamw (adamw.sweeps), on
+"""The ε sweep and the per-cell / per-step tables of experiment adamw (adamw.sweeps), on
 synthetic grid statistics with known power laws."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import xarray as xr
 from attnlimits.adamw.sweeps import (
     CELL_DIMS,
     cells_table,
-    dims_tables,
     eps_table,
     rate,
     steps_table,
@@ -83,38 +82,6 @@ def synthetic_stats() -> xr.Dataset:
 @pytest.fixture(scope="module")
 def stats():
     return synthetic_stats()
-
-
-def test_dims_slopes_verdicts_and_claims(stats):
-    dims, claims = dims_tables(stats, OPTIONS)
-    assert len(dims) == 6  # 2 variants x (x, p, theta) on the one dims line
-    for _, row in dims.iterrows():
-        key = (row["variant"], row["variable"])
-        if key == ("standard", "theta"):  # the limit's θ error 0.05 > err / 10 except at d = 24
-            assert row["n_points"] == 1 and np.isnan(row["slope"])
-            continue
-        assert row["slope"] == pytest.approx(D_SLOPES[key], abs=0.02)
-        assert row["ci_low"] <= D_SLOPES[key] <= row["ci_high"]
-        assert row["err_d24"] == pytest.approx(0.05 * 8 ** D_SLOPES[key])
-    keys = zip(dims["variant"], dims["variable"], strict=True)
-    statuses = dict(zip(keys, dims["status"], strict=True))
-    assert statuses[("blockwise", "x")] == "holds on the grid"
-    assert statuses[("blockwise", "p")] == "contradicted"
-    assert statuses[("blockwise", "theta")] == ""
-    assert {statuses[("standard", v)] for v in ("x", "p", "theta")} == {""}
-    # claims: block-wise X and P only, without judgement (the fit job judges the table)
-    assert [c["variable"] for c in claims] == ["x", "p"]
-    assert not {"verdict", "target", "target_met", "status"} & set(claims[0])
-    assert all(c["claim"] == "err_d" and c["predicted"] == 0.0 for c in claims)
-
-
-def test_dims_exclude_cells_near_the_limits_own_error():
-    stats = synthetic_stats()
-    stats["limit_error_x"] = stats["limit_error_x"].copy()  # shared with limit_error_p
-    stats["limit_error_x"].loc[{"variant": "blockwise", "eps": 1e-8, "d": 24}] = 1.0
-    dims, _ = dims_tables(stats, OPTIONS)
-    row = dims[(dims["variant"] == "blockwise") & (dims["variable"] == "x")].iloc[0]
-    assert row["n_points"] == 3 and row["n_excluded"] == 1
 
 
 def test_eps_table_constants_ratios_and_slopes(stats):

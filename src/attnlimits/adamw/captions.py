@@ -6,7 +6,7 @@ from attnlimits.analysis.claims import caption as claims_caption
 TABLES: dict[str, str] = {
     "cells": (
         "One row per simulated cell: the worst-step and last-step errors of X, P and θ with "
-        "bootstrap intervals and the limit's own errors (the data of the d and ε figures)."
+        "bootstrap intervals and the limit's own errors (the data of the ε figure)."
     ),
     "claims": claims_caption(
         "P1's claims for the trained model, per tracked variable (``variable``: x the states, p "
@@ -14,16 +14,43 @@ TABLES: dict[str, str] = {
         "after the last step), and the block-wise d-claim."
     ),
     "dims": (
-        "Along every line of cells that differ only in d, the exponent s of err ∝ d^s for X, P "
-        "and θ (worst step) with its interval. Under block-wise AdamW the exponent of X and P is "
-        "judged against 0 (it also enters the claims); the standard variant has no prediction; θ "
-        "is reported, not judged."
+        "The studies' d-slopes: along every line of study cells that differ only in d, per "
+        "learning-rate scaling (fixed η, or η(d) = η (d/d₀)^(−1/2) with d₀ the study's d0) and "
+        "AdamW variant, the exponent s of err ∝ d^s of X, P and θ (worst step, pooled over task "
+        "seeds and head seeds) with its interval from a hierarchical bootstrap (task seeds "
+        "resampled, then head seeds within each drawn task: ``ci_low``/``ci_high``) and, for "
+        "comparison, from head seeds alone (``ci_heads_low``/``ci_heads_high``); where the "
+        "interval lies with respect to 0 (``vs_zero``) and the status of its claim (``err_d`` "
+        "for X and P, P1's statement under block-wise AdamW, outside its premise for the "
+        "standard variant; ``theta_d`` for θ, derived: grows with d)."
     ),
     "eps": (
         "Along every line of cells that differ only in Adam's ε: the worst-step error of X, P, θ, "
         "the implied constant of the predicted rate and its ratio to the largest ε's, the local "
         "slope in ε, and whether the limit is accurate enough (error ≥ ``solver_margin`` × its "
         "own error by halving)."
+    ),
+    "peak_steps": (
+        "Per study cell and variable (x: states, p: backpropagated variables, theta: "
+        "parameters): the training step k* at which the error (pooled over task and head "
+        "seeds) is largest, the error before training (k = 0) and at k*, their ratio, and the "
+        "share of bootstrap replicates whose worst step is after training started (k* > 0). "
+        "Where k* > 0 for P, the worst-step claims of P are about the trained model, not the "
+        "first pass."
+    ),
+    "study_cells": (
+        "One row per study cell (study, learning-rate scaling, variant, ε, N, d, β, L, H; η(d) in "
+        "``lr``), pooled over its task seeds: the worst-step and last-step errors of X, P and θ "
+        "with intervals over task and head seeds (hierarchical bootstrap) and over head seeds "
+        "alone (``_heads_``), and the limit's own errors (the largest over the task seeds)."
+    ),
+    "study_steps": (
+        "One row per study cell and training step k: the error of X, P and θ after step k, "
+        "pooled over task and head seeds, with its hierarchical bootstrap interval."
+    ),
+    "study_tasks": (
+        "One row per study cell and task seed: the worst-step error of X, P and θ of that task "
+        "draw alone (mean over its head seeds): the spread between task draws."
     ),
     "lines": ("The fitted lines of the figures along their swept parameter, with bootstrap bands."),
     "local_slopes": (
@@ -68,12 +95,14 @@ FIGURES: dict[str, str] = {
         "of slope −1, −1/3 (L) and −1/2 (H)."
     ),
     "dims": (
-        "Worst-step error against the dimension d at fixed (N, L, H), standard and block-wise "
-        "AdamW side by side, for X, P and θ, with the fitted slope, its bootstrap interval and "
-        "(for block-wise X and P, whose constants MODELS.md says do not depend on d) the status "
-        "of claim ``err_d``, a growth in d of at most ``max_slope_d``. Each d has its own "
-        "inputs, teacher and atoms: the interval covers the seeds "
-        "of the heads, not the task. Dashed: the limit's own error by halving."
+        "The studies' worst-step error against the dimension d, one column per learning-rate "
+        "scaling (fixed η; η(d) = η (d/d₀)^(−1/2)), rows X, P and θ, standard and block-wise "
+        "AdamW in the same panel: markers the error pooled over task seeds and head seeds with "
+        "95% intervals of a hierarchical bootstrap (task seeds, then head seeds within each); "
+        "thin lines each task seed alone; dashed the limit's own error by halving. Legend: the "
+        "fitted exponent s of err ∝ d^s with its interval and the status of its claim (``err_d``: "
+        "P1's d-independence under block-wise AdamW, a growth of at most ``max_slope_d``; "
+        "``theta_d``: θ's error grows with d)."
     ),
     "eps": (
         "Worst-step error against Adam's ε at fixed (N, d, L, H), both variants, for X, P and θ "
@@ -92,6 +121,14 @@ FIGURES: dict[str, str] = {
         "θ_r(t_ℓ)\\|, Frobenius over Q, K, V; zero at k = 0), at the largest H (one line per L) "
         "and at the largest L (one line per H), with bootstrap 95% bands; last column: the "
         "training loss J of the discrete models (mean over seeds) and of the limit (dashed)."
+    ),
+    "study_steps": (
+        "The studies with several depths: error of X, P and θ after each training step k "
+        "(pooled over task and head seeds, bootstrap bands) at the study's largest H, one line "
+        "per L; circled, the worst step k* of each line (table ``tables/peak_steps.md``). In the "
+        "overshoot study (a teacher of the student's own law, so the loss starts small, and a "
+        "large η) the first steps overshoot, the residual and with it P grow, and P's worst "
+        "error is reached after training started."
     ),
     "tokens": (
         "Worst-token error e_∞ and RMS error E against the number of tokens N at fixed (L, H), "

@@ -7,6 +7,10 @@ from collections.abc import Iterator
 
 from attnlimits.config_checks import choose_among, depth_problems
 
+#: The blocks a study may override (``adamw.studies.OVERRIDABLE``; not imported: parsing the
+#: configuration imports no torch).
+OVERRIDABLE = ("task", "optimizer", "limit")
+
 
 def problems(config: dict) -> Iterator[str]:
     """Depths dividing the limit's records, records dividing its steps; the encoder mask only.
@@ -26,3 +30,45 @@ def problems(config: dict) -> Iterator[str]:
             f"choose records {choose_among(steps)} or change steps"
         )
     yield from depth_problems("adamw", adamw)
+    for name, study in adamw["studies"].items():
+        yield from study_problems(adamw, name, study)
+
+
+def study_problems(adamw: dict, name: str, study: dict) -> Iterator[str]:
+    """The overrides of study ``name`` (``adamw.studies``): known keys of ``adamw.task``,
+    ``.optimizer`` and ``.limit`` (not the task seed: ``task_seeds`` replaces it) with values
+    that the schema of those blocks accepts; the study's limit records dividing its steps, and
+    its depths dividing its records."""
+    import jsonschema
+
+    from attnlimits.config import full_schema
+
+    where = f"adamw.studies.{name}"
+    root = full_schema()
+    blocks = root["properties"]["adamw"]["properties"]
+    valid = True
+    for part in OVERRIDABLE:
+        if part == "task" and "seed" in study["task"]:
+            valid = False
+            yield f"{where}.task.seed: not allowed; the study's task_seeds replace adamw.task.seed"
+            continue
+        validator = jsonschema.Draft202012Validator({**blocks[part], "$defs": root["$defs"]})
+        for error in validator.iter_errors({**adamw[part], **study[part]}):
+            valid = False
+            path = "".join(f".{p}" for p in error.absolute_path)
+            yield f"{where}.{part}{path}: {error.message}"
+    if not valid:
+        return
+    steps, records = ({**adamw["limit"], **study["limit"]}[k] for k in ("steps", "records"))
+    if steps % records:
+        yield (
+            f"{where}.limit.records: {records} does not divide the study's limit steps = "
+            f"{steps}; choose records {choose_among(steps)} or change steps"
+        )
+        return
+    for i, depth in enumerate(study["grid"]["L"]):
+        if records % depth:
+            yield (
+                f"{where}.grid.L[{i}]: depth {depth} does not divide the study's limit records "
+                f"= {records}; choose L {choose_among(records)} or change records"
+            )

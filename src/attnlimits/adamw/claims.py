@@ -7,8 +7,14 @@ each tracked variable (``x`` the forward states, ``p`` the backpropagated variab
 selection (``worst``: max over k ≤ K, the theorem's quantity; ``last``: after step K) the same
 claims as ``heads`` (bias exponent in L at the largest H, fluctuation exponent in H of the joint
 fit, e_∞ and err not growing with N), with the columns ``variable`` and ``selection`` telling them
-apart; ``claims`` also holds the block-wise d-claims of ``adamw.sweeps``, which adds the tables
-``dims``, ``eps``, ``cells`` and ``steps``.
+apart; ``adamw.sweeps`` adds the tables ``eps``, ``cells`` and ``steps``.
+
+The studies (``adamw.studies``) add, through ``study_tables``: the tables of ``adamw.sites``
+(``study_cells``, ``study_tasks``, ``study_steps``), the d-slopes of ``adamw.dims`` (``dims``,
+and their claims ``err_d``, ``theta_d`` in ``claims``), the worst steps of ``adamw.peaks``
+(``peak_steps``), and, for a study with a depth × heads grid, P1's claims for X and P as above,
+per learning-rate scaling and task seed, in every table of ``claims_tables`` with the grid named
+``<study>_depth_heads`` (``_<scaling>_task<seed>`` appended when the study has several).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from attnlimits.adamw import sweeps
+from attnlimits.adamw import dims, peaks, sites, sweeps
 from attnlimits.adamw.grid import CELL_DIMS, Cell
 from attnlimits.adamw.runs import LIMIT_ERRORS
 from attnlimits.adamw.statistics import (
@@ -31,14 +37,16 @@ from attnlimits.adamw.statistics import (
     cell_statistics,
     step_statistics,
 )
-from attnlimits.analysis.statistics import STATISTICS
+from attnlimits.adamw.studies import StudyCell, learning_rate, settings
+from attnlimits.analysis.statistics import STATISTICS, replicate_weights
 from attnlimits.p1.claims import CLAIMS as P1_CLAIMS
-from attnlimits.p1.claims import DIMENSION_CLAIM
 from attnlimits.p1.rates import Layout, claims_tables
 
 LAYOUT = Layout("adamw", CELL_DIMS, constants=("variable", "selection"))
-#: P1's claims, for the states X and the backpropagated variables P, and the d-claim.
-CLAIMS = (*P1_CLAIMS, DIMENSION_CLAIM)
+#: P1's claims, for the states X and the backpropagated variables P; the d-claims of the studies.
+CLAIMS = (*P1_CLAIMS, dims.ERR_D, dims.THETA_D)
+#: Fewest depths of a study's grid for its P1 claims (``p1.rates.MIN_DEPTHS``).
+MIN_STUDY_DEPTHS = 3
 _WHAT = {"x": "states X", "p": "backpropagated variables P", "theta": "parameters"}
 _WHEN = {"worst": "worst step k <= K", "last": "after the last step K", "step": "after step k"}
 
@@ -110,9 +118,16 @@ def grid_statistics(cells: Sequence[tuple[Cell, xr.Dataset]], weights: np.ndarra
     )
 
 
-def adamw_claims(stats: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """The tables of ``heads.claims`` for each (variable, selection), stacked, with the block-wise
-    d-claims added to ``claims``; and the tables of ``adamw.sweeps`` (module docstrings)."""
+def _stacked(parts: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    return {
+        table: pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+        for table, frames in parts.items()
+    }
+
+
+def p1_tables(stats: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """The tables of ``heads.claims`` for each (variable, selection) of ``stats`` (the grid
+    statistics of :func:`grid_statistics`), stacked."""
     parts: dict[str, list[pd.DataFrame]] = {}
     for var in VARIABLES:
         for sel in SELECTIONS:
@@ -122,21 +137,87 @@ def adamw_claims(stats: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.
             constants = (("variable", var), ("selection", sel))
             for table, frame in claims_tables(sub, options, LAYOUT, constants).items():
                 parts.setdefault(table, []).append(frame)
-    tables = {
-        table: pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
-        for table, frames in parts.items()
-    }
-    dims, dim_claims = sweeps.dims_tables(stats, options)
-    if dim_claims:
-        claims = pd.DataFrame(dim_claims, columns=tables["claims"].columns)
-        tables["claims"] = pd.concat(
-            [f for f in (tables["claims"], claims) if not f.empty], ignore_index=True
-        )
+    return _stacked(parts)
+
+
+def _study_p1_tables(
+    adamw: Mapping[str, Any], stores: Mapping[StudyCell, xr.Dataset], options: Mapping[str, Any]
+) -> list[dict[str, pd.DataFrame]]:
+    """:func:`p1_tables` of every study with a depth × heads grid, per scaling and task seed
+    (head-seed replicates, as the grids), the grid column renamed (module docstring)."""
+    out = []
+    for name, spec in adamw["studies"].items():
+        if len(spec["grid"]["L"]) < MIN_STUDY_DEPTHS:
+            continue
+        cells = [c for c in stores if c.study == name]
+        lr = settings(adamw, name)["optimizer"]["lr"]
+        groups = {
+            (scaling, task): [
+                c
+                for c in cells
+                if c.task_seed == task and c.lr == learning_rate(lr, c.d, spec["d0"], scaling)
+            ]
+            for scaling in spec["lr_scaling"]
+            for task in spec["task_seeds"]
+        }
+        several = len(groups) > 1
+        weights = replicate_weights(spec["seeds"], options["bootstrap"], options["bootstrap_seed"])
+        for (scaling, task), group in groups.items():
+            stats = grid_statistics([(c.grid_key, stores[c]) for c in group], weights)
+            suffix = f"_{scaling}_task{task}" if several else ""
+            tables = p1_tables(stats, options)
+            for frame in tables.values():
+                if "grid" in frame:
+                    frame["grid"] = [f"{name}_{g}{suffix}" for g in frame["grid"]]
+            out.append(tables)
+    return out
+
+
+def study_tables(
+    adamw: Mapping[str, Any], stores: Mapping[StudyCell, xr.Dataset], options: Mapping[str, Any]
+) -> tuple[dict[str, pd.DataFrame], list[dict[str, pd.DataFrame]], list[dict[str, Any]]]:
+    """The tables of the studies (module docstring): their own tables, the P1 tables of those
+    with a depth × heads grid, and the claim rows of the d-slopes."""
     level = float(options["level"])
+    every = sites.sites(adamw, stores, options)
+    slopes, claim_rows = dims.dims_tables(every, options)
+    own = {
+        "study_cells": sites.cells_table(every, level),
+        "study_tasks": sites.tasks_table(every),
+        "study_steps": sites.steps_table(every, level),
+        "peak_steps": peaks.peaks_table(every),
+        "dims": slopes,
+    }
+    return own, _study_p1_tables(adamw, stores, options), claim_rows
+
+
+def adamw_claims(
+    stats: xr.Dataset,
+    options: Mapping[str, Any],
+    adamw: Mapping[str, Any] | None = None,
+    study_stores: Mapping[StudyCell, xr.Dataset] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The tables of ``heads.claims`` for each (variable, selection), stacked; the tables of
+    ``adamw.sweeps`` and, with the config block ``adamw`` and the stores of its study cells,
+    those of the studies (:func:`study_tables`), their claims added to ``claims``."""
+    tables = p1_tables(stats, options)
+    level = float(options["level"])
+    no_studies = {"studies": {}}
+    extra, p1_parts, claim_rows = study_tables(adamw or no_studies, study_stores or {}, options)
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for part in (tables, *p1_parts):
+        for table, frame in part.items():
+            parts.setdefault(table, []).append(frame)
+    tables = _stacked(parts)
+    if claim_rows:
+        rows = pd.DataFrame(claim_rows, columns=tables["claims"].columns)
+        tables["claims"] = pd.concat(
+            [f for f in (tables["claims"], rows) if not f.empty], ignore_index=True
+        )
     return {
         **tables,
-        "dims": dims,
         "eps": sweeps.eps_table(stats, options),
         "cells": sweeps.cells_table(stats, level),
         "steps": sweeps.steps_table(stats, level),
+        **extra,
     }

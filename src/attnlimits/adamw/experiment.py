@@ -3,11 +3,13 @@
 limit (per variant, ε, N, d, β: the trained limit and its own error by halving)
 → cell (per L, H: the trained discrete model, its errors after every step)
 → fit (statistics over the grid, rate fits, claims) → plots.
+The studies (``adamw.studies``: settings of their own, learning-rate scalings with d, several
+task seeds) run the same two runners as study_limit → study_cell, read by the same fit.
 """
 
 from __future__ import annotations
 
-from attnlimits.adamw import captions
+from attnlimits.adamw import captions, studies
 from attnlimits.adamw import grid as g
 from attnlimits.registry import Experiment, Job, StoreOf, grid_job, published
 
@@ -48,12 +50,46 @@ EXPERIMENT = Experiment(
             per_job=32,
             priority=2,
         ),
+        grid_job(
+            "adamw",
+            "study_limit",
+            f"{RUNNERS}:limit",
+            studies.LIMIT_PATTERN,
+            studies.limits,
+            studies.limit_path,
+            studies.limit_spec,
+            studies.find,
+            memory_mb=g.memory_mb,
+            wildcards=studies.WILDCARD_CONSTRAINTS,
+            estimate=studies.estimate_limit,
+            per_job=8,
+            priority=3,
+        ),
+        grid_job(
+            "adamw",
+            "study_cell",
+            f"{RUNNERS}:cell",
+            studies.CELL_PATTERN,
+            studies.cells,
+            studies.cell_path,
+            studies.cell_spec,
+            studies.find,
+            needs=lambda b, k: {"limit": StoreOf("study_limit", k.limit)},
+            memory_mb=g.memory_mb,
+            wildcards=studies.WILDCARD_CONSTRAINTS,
+            estimate=studies.estimate_cell,
+            per_job=32,
+            priority=2,
+        ),
         Job(
             name="fit",
             runner=f"{RUNNERS}:fit",
             spec=lambda c, k: c["adamw"]["fits"],
-            needs=lambda c, k: {"cells": EXPERIMENT.keyed_outputs(c, "cell")},
-            reads=("cell",),
+            needs=lambda c, k: {
+                "cells": EXPERIMENT.keyed_outputs(c, "cell"),
+                "study_cells": EXPERIMENT.keyed_outputs(c, "study_cell"),
+            },
+            reads=("cell", "study_cell"),
             outputs=("statistics", "tables"),
             memory_mb=4000,
             estimate=g.estimate_fit,

@@ -200,9 +200,14 @@ def memory_mb(spec: Mapping[str, Any]) -> int:
 
 
 #: Tables that :func:`attnlimits.adamw.plots.adamw_figures` needs.
-NEEDED_TABLES = ("points", "lines", "slopes", "local_slopes", "cells", "steps", "dims", "eps")
+NEEDED_TABLES = (
+    "points", "lines", "slopes", "local_slopes", "cells", "steps", "dims", "eps",
+    "study_cells", "study_tasks", "study_steps", "peak_steps",
+)  # fmt: skip
 #: Figure names, in the order :func:`attnlimits.adamw.plots.adamw_figures` returns them.
-FIGURES = ("depth_heads", "bias_fluct", "steps", "tokens", "dims", "eps", "local_slopes")
+FIGURES = (
+    "depth_heads", "bias_fluct", "steps", "tokens", "dims", "study_steps", "eps", "local_slopes"
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- resource estimates

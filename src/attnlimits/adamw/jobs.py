@@ -37,7 +37,7 @@ def cell(job: JobContext) -> None:
 
 def fit(job: JobContext) -> None:
     """Statistics over the grid, rate fits and the claims."""
-    from attnlimits.adamw import grid
+    from attnlimits.adamw import grid, studies
     from attnlimits.adamw.claims import CLAIMS, adamw_claims, grid_statistics
     from attnlimits.analysis.claims import write_judged_tables
     from attnlimits.analysis.statistics import replicate_weights
@@ -56,9 +56,14 @@ def fit(job: JobContext) -> None:
     stats.attrs.update(job.provenance(opts, {"bootstrap_seed": opts["bootstrap_seed"]}))
     job.log.info("statistics of %d cells, %d replicates", len(cells), stats.sizes["replicate"])
     write_dataset(stats, job.output.statistics)
-    write_judged_tables(
-        adamw_claims(stats, opts), CLAIMS, job.config, job.folder("tables"), job.log
-    )
+    study_keys = studies.cells(job.block)
+    study_stores = {
+        key: open_dataset(path, chunks=None)
+        for key, path in zip(study_keys, job.stores("study_cell"), strict=True)
+    }
+    job.log.info("study cells: %d", len(study_stores))
+    tables = adamw_claims(stats, opts, job.block, study_stores)
+    write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
 
 
 def plots(job: JobContext) -> None:

@@ -16,9 +16,14 @@ tokens panels are drawn by the functions of ``p1.plots``, as those of ``heads``.
   heads grid at the largest H (one line per L) and at the largest L (one line per H); last column
   the training loss J, discrete (mean over seeds) and of the limit (dashed).
 - ``tokens``: max-token error e_∞ and error E vs N, with their fits.
-- ``dims``: worst-step error of X, P and θ vs d, standard and block-wise AdamW in the same panel;
-  the fitted exponent with its interval (and, where MODELS.md predicts one, the status of claim
-  ``err_d``) in the legend; the limit's own error (by halving its step) dashed.
+- ``dims``: the studies' worst-step error of X, P and θ vs d (pooled over task and head seeds,
+  hierarchical bootstrap intervals), one column per learning-rate scaling, standard and block-wise
+  AdamW in the same panel, each task seed alone as a thin line; the fitted exponent with its
+  interval and the status of its claim (``err_d`` for X and P, ``theta_d`` for θ) in the legend;
+  the limit's own error (by halving its step) dashed.
+- ``study_steps``: the studies' error of X, P and θ after each training step k (one line per L
+  at the largest H of each study with several L), the worst step k* circled (table
+  ``peak_steps``): where it is after k = 0, the worst-step claims of P are about training.
 - ``eps``: worst-step error of X, P and θ vs Adam's ε, both variants; hollow where the limit is not
   accurate enough (error below solver_margin × its own error), its own error dashed: as ε → 0 the
   standard update tends to sign(g) and the limit stops converging.
@@ -54,7 +59,8 @@ VARIANT_COLOURS = {"standard": "C0", "blockwise": "C3"}
 DEPTH_KEYS = ("variant", "eps", "N", "d", "beta")
 DEPTH_ROWS = ("variable", "selection", *DEPTH_KEYS[1:])
 TOKEN_ROWS = ("variable", "eps", "d", "beta", "L", "H")
-DIMS_KEYS = ("eps", "N", "beta", "L", "H")
+DIMS_KEYS = ("study", "eps", "N", "beta", "L", "H")
+SCALING_WORDS = {"fixed": "fixed η", "inverse_sqrt": "η ∝ (d/d₀)^(−1/2)"}
 EPS_KEYS = ("N", "d", "beta", "L", "H")
 Tables = Mapping[str, pd.DataFrame]
 #: Draws one variant's rows of a d or ε line: (axes, rows, variable, line) → their x values.
@@ -207,24 +213,93 @@ def _own(ax: Axes, x: pd.Series, own: pd.Series, variant: str) -> None:
     ax.plot(x, own, "--", color=colour, lw=1, label=f"limit's own error ({variant})")
 
 
-def _dims(cells: pd.DataFrame) -> LineDraw:
-    """Draws a variant's d line from ``cells``, its fitted exponent (``dims`` row) in the label."""
-
-    def draw(ax: Axes, fit: pd.DataFrame, var: str, line: dict[str, Any]) -> pd.Series:
-        variant = str(fit["variant"].iloc[0])
-        pts = plots.select(cells, **line, variant=variant).sort_values("d")
+def _dims_panel(ax: Axes, tables: Tables, line: dict[str, Any], var: str) -> list[float]:
+    """A d line of a study: both variants, pooled errors with intervals, each task seed thin."""
+    xs: list[float] = []
+    fits = plots.select(tables["dims"], **line, variable=var)
+    for variant in dict.fromkeys(_ordered(fits)["variant"]):
+        fit = plots.select(fits, variant=variant)
+        pts = plots.select(tables["study_cells"], **line, variant=variant).sort_values("d")
+        colour = VARIANT_COLOURS.get(variant, "0.3")
         label = p1_plots.slope_label(fit, _text("variant", variant), {}, {})
-        if fit["status"].iloc[0]:
+        if isinstance(fit["status"].iloc[0], str) and fit["status"].iloc[0]:
             label += f" ({fit['status'].iloc[0]})"
-        y, colour = pts[f"{var}_worst"], VARIANT_COLOURS.get(variant, "0.3")
-        plots.draw_points(
-            ax, pts["d"], y, pts[f"{var}_worst_low"], pts[f"{var}_worst_high"], colour, label
-        )
-        ax.plot(pts["d"], y, "-", color=colour, lw=0.8)
-        _own(ax, pts["d"], pts[f"limit_error_{var}"], variant)  # its own error in ``var``
-        return pts["d"]
+        y = pts[f"{var}_worst"]
+        lo, hi = pts[f"{var}_worst_low"], pts[f"{var}_worst_high"]
+        plots.draw_points(ax, pts["d"], y, lo, hi, colour, label)
+        ax.plot(pts["d"], y, "-", color=colour, lw=1.2)
+        tasks = plots.select(tables["study_tasks"], **line, variant=variant)
+        for task in sorted(tasks["task_seed"].unique()):
+            one = plots.select(tasks, task_seed=task).sort_values("d")
+            ax.plot(one["d"], one[f"{var}_worst"], "-", color=colour, lw=0.6, alpha=0.45)
+        _own(ax, pts["d"], pts[f"limit_error_{var}"], variant)
+        xs += list(pts["d"])
+    return xs
 
-    return draw
+
+def _dims_figure(tables: Tables) -> Figure:
+    """Rows: X, P, θ; columns: the d lines of the studies (one per learning-rate scaling)."""
+    slopes = tables["dims"]
+    if slopes.empty:
+        return plots.empty_figure("no study with several d in the data")
+    lines = plots.combos(slopes, ("lr_scaling", *DIMS_KEYS))
+    fig, axes = plots.panels(len(TRACKED), len(lines))
+    for j, line in enumerate(lines):
+        fixed = ", ".join(_text(k, line[k]) for k in DIMS_KEYS[1:])
+        head = f"{line['study']}: {SCALING_WORDS.get(line['lr_scaling'], line['lr_scaling'])}"
+        for i, var in enumerate(TRACKED):
+            xs = _dims_panel(axes[i, j], tables, line, var)
+            title = f"{WORDS['variable'][var]}, {head}\n({fixed})"
+            plots.log_axes(axes[i, j], "d (dimension)", "error, max over k ≤ K", title, ticks=xs)
+            axes[i, j].legend(fontsize="x-small")
+    fig.suptitle(
+        "Worst-step error vs d, pooled over task seeds (thin: each task seed; bars: bootstrap "
+        "over task and head seeds; dashed: limit's own error)"
+    )
+    return _legends_below(fig)
+
+
+def _study_steps_figure(tables: Tables) -> Figure:
+    """Error vs step k of the studies with several L, at their largest H, one line per L; the
+    worst step of each line circled."""
+    steps, peaks = tables["study_steps"], tables["peak_steps"]
+    keys = ("study", "lr_scaling", "variant", "eps", "N", "d", "beta")
+    deep = [
+        line for line in plots.combos(steps, keys) if plots.select(steps, **line)["L"].nunique() > 1
+    ]
+    if not deep:
+        return plots.empty_figure("no study with several depths L in the data")
+    fig, axes = plots.panels(len(deep), len(TRACKED), width=3.8)
+    for i, line in enumerate(deep):
+        data = plots.select(steps, **line)
+        top = plots.plain_value(data["H"].max())
+        data = plots.select(data, H=top)
+        depths = sorted(data["L"].unique())
+        colours = plots.palette(depths)
+        for depth in depths:
+            part = plots.select(data, L=depth).sort_values("step")
+            for j, var in enumerate(TRACKED):
+                y, lo, hi = (_positive(part[f"{var}_err{s}"]) for s in ("", "_low", "_high"))
+                label = f"L = {plots.plain_value(depth)}"
+                plots.draw_fit(axes[i, j], part["step"], y, lo, hi, colours[depth], label, "o-")
+                peak = plots.select(peaks, **line, L=depth, H=top, variable=var)
+                if not peak.empty:
+                    k = int(peak["worst_step"].iloc[0])
+                    at = part[part["step"] == k]
+                    axes[i, j].plot(
+                        at["step"], at[f"{var}_err"], "o", ms=11, mfc="none",
+                        mec=colours[depth], mew=1.5,
+                    )  # fmt: skip
+        where = ", ".join(_text(k, line[k]) for k in ("variant", "N", "d")) + f", H={top}"
+        for j, var in enumerate(TRACKED):
+            axes[i, j].set(
+                yscale="log", xlabel="training step k", ylabel="error after step k",
+                title=f"{line['study']}: {WORDS['variable'][var]}, {where}",
+            )  # fmt: skip
+            axes[i, j].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[i, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle("Studies: error vs training step k (circled: the worst step k*)")
+    return fig
 
 
 def _eps(ax: Axes, rows: pd.DataFrame, var: str, line: dict[str, Any]) -> pd.Series:
@@ -253,7 +328,6 @@ def adamw_figures(tables: Tables, options: Mapping[str, Any]) -> dict[str, Figur
         raise KeyError(f"adamw_figures needs the tables {missing}")
     plots.set_style(options)
     by = p1_plots.draw_by
-    dims = tables["dims"] if not tables["cells"].empty else tables["cells"]
     local = _ordered(_rows(tables["local_slopes"], selection="worst"))
     return {
         "depth_heads": _grid_figure(
@@ -271,10 +345,8 @@ def adamw_figures(tables: Tables, options: Mapping[str, Any]) -> dict[str, Figur
             tables, "tokens", TOKEN_ROWS, ("variant", "selection"), [p1_plots.draw_tokens(tables)],
             "Errors vs number of tokens N",
         ),
-        "dims": _line_figure(
-            dims, DIMS_KEYS, _dims(tables["cells"]), "d (dimension)",
-            "Worst-step error vs dimension d",
-        ),
+        "dims": _dims_figure(tables),
+        "study_steps": _study_steps_figure(tables),
         "eps": _line_figure(
             tables["eps"], EPS_KEYS, _eps, "Adam's ε",
             "Worst-step error vs Adam's ε (hollow: limit not accurate enough)",

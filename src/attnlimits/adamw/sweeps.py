@@ -1,5 +1,7 @@
 """Tables of experiment ``adamw`` beyond the depth × heads and tokens fits (MODELS.md, ``adamw``).
 
+The d-slopes are those of the studies (``adamw.dims``).
+
 From the grid statistics (``adamw.claims.grid_statistics``):
 
 - ``cells``: one row per simulated cell, the worst-step and last-step errors of X, P and θ with
@@ -7,14 +9,6 @@ From the grid statistics (``adamw.claims.grid_statistics``):
 - ``steps``: one row per cell and training step k, the error, bias and fluctuation of X and P and
   the parameter error after step k, with intervals, and the mean loss of the discrete model and the
   loss of the limit (the error-vs-k and training-curve figures);
-- ``dims``: along every line of cells that differ only in d (at least ``MIN_DIMS`` values), the
-  exponent s of err ∝ d^s for X, P and θ (worst step), with its interval. MODELS.md predicts
-  constants independent of d under block-wise AdamW: for that variant the exponent of X and P is
-  claim ``err_d`` (``p1.claims.DIMENSION_CLAIM``, a bound on the growth in d with tolerance
-  ``max_slope_d``), judged by the claims engine (``status``) and also entered in ``claims``;
-  the standard variant has no prediction (empty ``status``) and is reported side by side. θ is
-  reported, not judged: the theorem bounds the states and the backpropagated variables; |θ| is a
-  Frobenius norm over 3d² entries, each moved by ~η per step, so it grows with d for either variant.
 - ``eps``: along every line of cells that differ only in Adam's ε, the worst-step error of X, P, θ,
   the implied constant C = err / (L⁻¹ + L^(−1/3) H^(−1/2)) of the predicted rate, its ratio to the
   largest ε's constant, the local slope d log err / d log ε towards the next larger ε, and whether
@@ -36,16 +30,11 @@ import pandas as pd
 import xarray as xr
 
 from attnlimits.adamw.grid import CELL_DIMS
-from attnlimits.analysis import fits
-from attnlimits.analysis.claims import judge
 from attnlimits.analysis.statistics import replicate_interval
-from attnlimits.p1.claims import DIMENSION_CLAIM
 from attnlimits.p1.rates import as_python
 
 TRACKED: tuple[str, ...] = ("x", "p", "theta")
-#: The variables whose d-exponent MODELS.md bounds (block-wise AdamW).
-JUDGED: tuple[str, ...] = ("x", "p")
-MIN_DIMS, MIN_EPS = 3, 2
+MIN_EPS = 2
 #: Per-step statistics in ``steps``: (variable, statistic).
 STEP_COLUMNS: tuple[tuple[str, str], ...] = (
     *((v, q) for v in ("x", "p") for q in ("err", "bias", "fluct")),
@@ -117,59 +106,6 @@ def _lines(stats: xr.Dataset, swept: str, minimum: int):
         line = valid.sel(fixed).values
         if line.sum() >= minimum:
             yield fixed, stats[swept].values[line]
-
-
-def dims_tables(
-    stats: xr.Dataset, options: Mapping[str, Any]
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The ``dims`` table and the claim rows (``claims`` columns) of block-wise X and P."""
-    level = float(options["level"])
-    margin = float(options["solver_margin"])
-    rows, claims = [], []
-    for fixed, ds in _lines(stats, "d", MIN_DIMS):
-        line = stats.sel(fixed).sel(d=ds)
-        for var in TRACKED:
-            y = line[f"{var}_worst_err"].transpose("replicate", "d").values
-            exclude = (y[0] < margin * line[_own_error(var)].values) | ~np.isfinite(y[0])
-            fit = fits.power_law_fit_multi(ds.astype(np.float64)[:, None], y, exclude, level)
-            judged = fixed["variant"] == "blockwise" and var in JUDGED
-            fine = fits.fine_end_slope(ds.astype(np.float64), y, exclude, level)
-            claim = {
-                "experiment": "adamw",
-                "claim": DIMENSION_CLAIM.id,
-                "grid": "dims",
-                "variable": var,
-                "selection": "worst",
-                **fixed,
-                "d": pd.NA,
-                "quantity": "err",
-                "swept": "d",
-                "predicted": 0.0,
-                "fitted": fit.slope,
-                "ci_low": fit.ci_low,
-                "ci_high": fit.ci_high,
-                "n_points": fit.n_points,
-                "n_excluded": len(ds) - fit.n_points,
-                **dict(zip(("fine_slope", "fine_low", "fine_high"), fine, strict=True)),
-            }
-            status = judge(DIMENSION_CLAIM, claim, {}, options)[0] if judged else ""
-            row = {
-                **fixed,
-                "variable": var,
-                "quantity": "err",
-                "selection": "worst",
-                "slope": fit.slope,
-                "ci_low": fit.ci_low,
-                "ci_high": fit.ci_high,
-                "status": status,
-                "n_points": fit.n_points,
-                "n_excluded": len(ds) - fit.n_points,
-                **{f"err_d{int(d)}": float(y[0, j]) for j, d in enumerate(ds)},
-            }
-            rows.append(row)
-            if judged:
-                claims.append(claim)
-    return pd.DataFrame(rows), claims
 
 
 def rate(L: float, H: float) -> float:
