@@ -248,7 +248,7 @@ def test_dims_figure_shows_both_variants_scalings_and_task_seeds(figures, tables
 def test_study_steps_figure_circles_the_worst_step(figures, tables):
     fig = figures["study_steps"]
     assert len(fig.axes) == 3  # one study line with several L: X, P, θ
-    ax = panel(fig, "deep: backprop. P, block-wise AdamW, N=8, d=3, H=4", "training step k")
+    ax = panel(fig, "deep: backprop. P\nblock-wise AdamW, N=8, d=3, H=4", "training step k")
     steps = tables["study_steps"].query("study == 'deep' and H == 4")
     circled = [line for line in ax.get_lines() if line.get_markersize() == 11]
     assert len(circled) == 2  # one per depth

@@ -119,7 +119,11 @@ def test_task_spread_widens_the_interval_beyond_the_head_seeds():
 
 
 def test_excluded_points_leave_the_claim_unresolved():
-    table, _ = _dims_table(own=1.0)  # the limit's own error above every error
+    adamw = adamw_block(DEFAULT["adamw"])
+    every = sites.sites(adamw, site_stores(adamw, own=1.0), OPTIONS)  # own error above all
+    assert sites.cells_table(every, 0.95, 10.0)[["x_excluded", "p_excluded"]].all().all()
+    assert not sites.cells_table(every, 0.95, 1e-9)["x_excluded"].any()
+    table, _ = dims.dims_tables(every, OPTIONS)
     assert (table["n_points"] == 0).all() and (table["status"] != "holds on the grid").all()
     assert set(table.query("variant == 'blockwise'")["status"]) == {"unresolved"}
 

@@ -64,6 +64,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
                     "H": [4],
                 },
             },
+            "adamw.studies": {},  # the studies' tables: tests/test_workflow_adamw.py
             "adamw.fits": {"bootstrap": 10},
         },
     ),
@@ -313,7 +314,9 @@ def test_sde_results_one_group_per_kind(built):
     sde = config["sde"]
     tree = attnlimits.open_results("sde", results=results)
     assert isinstance(tree, xr.DataTree)
-    assert set(tree.children) == {"depth", "width", "chaos", "sync"}
+    assert set(tree.children) == {
+        "depth", "width", "chaos", "sync", "joint_width", "joint_tokens", "odd",
+    }  # fmt: skip
     assert_lazy(tree)
     expected = {kind: grid.row_jobs(sde, kind) for kind in ("depth", "width", "sync")}
     for kind, jobs in expected.items():
@@ -410,11 +413,12 @@ def test_adamw_results_are_the_cells_along_run(built):
 def test_lowtemp_results_runs_and_terminal(built):
     results, paths = built
     config = load_config(paths["lowtemp"])
+    from attnlimits.lowtemp import convergence_grid as cg
     from attnlimits.lowtemp import grid
 
     low = config["lowtemp"]
     tree = attnlimits.open_results("lowtemp", results=results)
-    assert set(tree.children) == {"runs", "terminal"}
+    assert set(tree.children) == {"runs", "terminal", "sweep"}
     assert_lazy(tree)
     runs = tree["runs"].to_dataset()
     assert runs.sizes["run"] == len(low["heads"]) * len(low["variants"])
@@ -429,6 +433,11 @@ def test_lowtemp_results_runs_and_terminal(built):
         assert_run_is_store(terminal, vars(key), results, path)
     counts = terminal["particle_count"].values
     assert terminal.sizes["particle"] == counts.max() and len(set(counts)) == 3
+    sweep = tree["sweep"].to_dataset()
+    assert list(sweep.indexes["run"].names) == ["head", "variant", "family", "size"]
+    for key in cg.sweep_keys(low):
+        path = registered()["lowtemp"].store_path(config, "sweep", key)
+        assert_run_is_store(sweep, vars(key), results, path)
 
 
 def test_lowtemp_statistics_are_the_fit_tables(built):

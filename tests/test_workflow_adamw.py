@@ -36,9 +36,13 @@ def test_adamw_run_writes_limits_and_cells(finished):
     kinds: dict[str, list] = {}
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
-    # limits: (blockwise, 1e-8, d 3, 4, 6), (standard, 1e-8, d 3, 4, 6), (standard, 1e-2);
-    # cells: 3 L x 2 H + 1 (eps) + 5 (dims, one shared with depth_heads)
-    assert {k: len(v) for k, v in kinds.items()} == {"limit": 7, "cells": 12, "statistics.zarr": 1}
+    # limits: (blockwise, 1e-8), (standard, 1e-2); cells: 3 L x 2 H + 1 (eps); studies: dims,
+    # 2 variants x 2 task seeds x (d0 = 3 once + d = 4, 6 per scaling), overshoot 1 limit, 3 x 2
+    # cells
+    counts = {k: len(v) for k, v in kinds.items()}
+    assert counts == {
+        "limit": 2, "cells": 7, "study_limit": 21, "study_cells": 26, "statistics.zarr": 1
+    }  # fmt: skip
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
         for key in ("params_hash", "code_version", "git_commit", "libraries", "seeds"):
@@ -49,12 +53,20 @@ def test_adamw_run_writes_limits_and_cells(finished):
         for name, var in ds.data_vars.items():
             assert var.attrs.get("long_name") and var.attrs.get("units"), (rel, name)
             assert rel.parts[2] == "statistics.zarr" or np.isfinite(var.values).all(), (rel, name)
-        if rel.parts[2] == "cells":  # (the statistics store has NaN outside the grids)
+        if rel.parts[2] in ("cells", "study_cells"):  # (statistics: NaN outside the grids)
             assert ds.attrs["limit_error"] > 0 and ds.sizes["step"] == 3
             assert (ds["e2_x"].values > 0).all()
     claims = pd.read_csv(finished / "results" / "adamw" / "tables" / "claims.csv")
     got = set(zip(claims["variable"], claims["claim"], strict=True))
     assert {("x", "bias_L"), ("p", "bias_L"), ("x", "fluct_H"), ("p", "fluct_H")} <= got
+    # the studies: d-claims per scaling, P1's claims on the overshoot grid, the worst steps
+    grids = set(zip(claims["grid"], claims["claim"], strict=True))
+    assert {("dims_fixed", "err_d"), ("dims_inverse_sqrt", "theta_d")} <= grids
+    assert ("overshoot_depth_heads", "fluct_H") in grids
+    tables = finished / "results" / "adamw" / "tables"
+    assert len(pd.read_csv(tables / "dims.csv")) == 2 * 2 * 3  # scalings x variants x X, P, θ
+    peaks = pd.read_csv(tables / "peak_steps.csv").query("study == 'overshoot'")
+    assert len(peaks) == 6 * 3 and (peaks["worst_step"] >= 0).all()
     fmt = validate_config(load_config(BASE))["plots"]["format"]
     for figure in FIGURES:
         assert (finished / "results" / "adamw" / "plots" / f"{figure}.{fmt}").stat().st_size > 0

@@ -12,9 +12,10 @@ apart; ``adamw.sweeps`` adds the tables ``eps``, ``cells`` and ``steps``.
 The studies (``adamw.studies``) add, through ``study_tables``: the tables of ``adamw.sites``
 (``study_cells``, ``study_tasks``, ``study_steps``), the d-slopes of ``adamw.dims`` (``dims``,
 and their claims ``err_d``, ``theta_d`` in ``claims``), the worst steps of ``adamw.peaks``
-(``peak_steps``), and, for a study with a depth × heads grid, P1's claims for X and P as above,
-per learning-rate scaling and task seed, in every table of ``claims_tables`` with the grid named
-``<study>_depth_heads`` (``_<scaling>_task<seed>`` appended when the study has several).
+(``peak_steps``), and, for a study with a depth × heads grid, P1's claims for X and P as above
+at the worst step k ≤ K (the theorem's quantity), per learning-rate scaling and task seed, in
+every table of ``claims_tables`` with the grid named ``<study>_depth_heads``
+(``_<scaling>_task<seed>`` appended when the study has several).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ LAYOUT = Layout("adamw", CELL_DIMS, constants=("variable", "selection"))
 CLAIMS = (*P1_CLAIMS, dims.ERR_D, dims.THETA_D)
 #: Fewest depths of a study's grid for its P1 claims (``p1.rates.MIN_DEPTHS``).
 MIN_STUDY_DEPTHS = 3
+#: The step selection of a study's P1 claims: the theorem's worst step k ≤ K.
+STUDY_SELECTIONS = ("worst",)
 _WHAT = {"x": "states X", "p": "backpropagated variables P", "theta": "parameters"}
 _WHEN = {"worst": "worst step k <= K", "last": "after the last step K", "step": "after step k"}
 
@@ -125,12 +128,14 @@ def _stacked(parts: dict[str, list[pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     }
 
 
-def p1_tables(stats: xr.Dataset, options: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """The tables of ``heads.claims`` for each (variable, selection) of ``stats`` (the grid
+def p1_tables(
+    stats: xr.Dataset, options: Mapping[str, Any], selections: tuple[str, ...] = SELECTIONS
+) -> dict[str, pd.DataFrame]:
+    """The tables of ``heads.claims`` for each variable and selection of ``stats`` (the grid
     statistics of :func:`grid_statistics`), stacked."""
     parts: dict[str, list[pd.DataFrame]] = {}
     for var in VARIABLES:
-        for sel in SELECTIONS:
+        for sel in selections:
             names = {f"{var}_{sel}_{q}": q for q in STATS}
             own = f"limit_error_{var}"  # each variable against the limit's own error in it
             sub = stats[[*names, own]].rename({**names, own: "limit_error"})
@@ -165,7 +170,7 @@ def _study_p1_tables(
         for (scaling, task), group in groups.items():
             stats = grid_statistics([(c.grid_key, stores[c]) for c in group], weights)
             suffix = f"_{scaling}_task{task}" if several else ""
-            tables = p1_tables(stats, options)
+            tables = p1_tables(stats, options, STUDY_SELECTIONS)
             for frame in tables.values():
                 if "grid" in frame:
                     frame["grid"] = [f"{name}_{g}{suffix}" for g in frame["grid"]]
@@ -182,7 +187,7 @@ def study_tables(
     every = sites.sites(adamw, stores, options)
     slopes, claim_rows = dims.dims_tables(every, options)
     own = {
-        "study_cells": sites.cells_table(every, level),
+        "study_cells": sites.cells_table(every, level, float(options["solver_margin"])),
         "study_tasks": sites.tasks_table(every),
         "study_steps": sites.steps_table(every, level),
         "peak_steps": peaks.peaks_table(every),

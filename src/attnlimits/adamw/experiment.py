@@ -62,7 +62,7 @@ EXPERIMENT = Experiment(
             memory_mb=g.memory_mb,
             wildcards=studies.WILDCARD_CONSTRAINTS,
             estimate=studies.estimate_limit,
-            per_job=8,
+            per_job=16,
             priority=3,
         ),
         grid_job(

@@ -20,7 +20,8 @@ tokens panels are drawn by the functions of ``p1.plots``, as those of ``heads``.
   hierarchical bootstrap intervals), one column per learning-rate scaling, standard and block-wise
   AdamW in the same panel, each task seed alone as a thin line; the fitted exponent with its
   interval and the status of its claim (``err_d`` for X and P, ``theta_d`` for θ) in the legend;
-  the limit's own error (by halving its step) dashed.
+  the limit's own error (by halving its step) dashed, hollow markers within ``solver_margin`` of
+  it (left out of the fits).
 - ``study_steps``: the studies' error of X, P and θ after each training step k (one line per L
   at the largest H of each study with several L), the worst step k* circled (table
   ``peak_steps``): where it is after k = 0, the worst-step claims of P are about training.
@@ -226,7 +227,8 @@ def _dims_panel(ax: Axes, tables: Tables, line: dict[str, Any], var: str) -> lis
             label += f" ({fit['status'].iloc[0]})"
         y = pts[f"{var}_worst"]
         lo, hi = pts[f"{var}_worst_low"], pts[f"{var}_worst_high"]
-        plots.draw_points(ax, pts["d"], y, lo, hi, colour, label)
+        hollow = pts[f"{var}_excluded"].astype(bool).to_numpy()
+        plots.draw_points(ax, pts["d"], y, lo, hi, colour, label, hollow)
         ax.plot(pts["d"], y, "-", color=colour, lw=1.2)
         tasks = plots.select(tables["study_tasks"], **line, variant=variant)
         for task in sorted(tasks["task_seed"].unique()):
@@ -294,7 +296,7 @@ def _study_steps_figure(tables: Tables) -> Figure:
         for j, var in enumerate(TRACKED):
             axes[i, j].set(
                 yscale="log", xlabel="training step k", ylabel="error after step k",
-                title=f"{line['study']}: {WORDS['variable'][var]}, {where}",
+                title=f"{line['study']}: {WORDS['variable'][var]}\n{where}",
             )  # fmt: skip
             axes[i, j].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[i, -1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1))

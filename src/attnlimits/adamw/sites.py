@@ -7,7 +7,8 @@ gives the tables
 
 - ``study_cells``: one row per site, the worst-step and last-step errors of X, P and θ with
   their intervals over task and head seeds (``_low``/``_high``) and over head seeds alone
-  (``_heads_low``/``_heads_high``), and the limit's own errors (the largest over the tasks);
+  (``_heads_low``/``_heads_high``), the limit's own errors (the largest over the tasks) and
+  whether the worst-step error is within ``solver_margin`` of it (``_excluded``);
 - ``study_tasks``: one row per site and task seed, the worst-step error of each task alone;
 - ``study_steps``: one row per site and training step k, the error after step k with its
   interval (the figure of the error against k).
@@ -110,8 +111,9 @@ def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def cells_table(all_sites: Sequence[Site], level: float) -> pd.DataFrame:
-    """The ``study_cells`` table of the module docstring."""
+def cells_table(all_sites: Sequence[Site], level: float, margin: float) -> pd.DataFrame:
+    """The ``study_cells`` table of the module docstring; ``<var>_excluded`` marks a worst-step
+    error below ``margin`` times the limit's own error (left out of the d-slopes)."""
     rows = []
     for site in all_sites:
         row: dict[str, Any] = {**site.key, "lr": site.lr, "tasks": len(site.task_seeds)}
@@ -127,6 +129,8 @@ def cells_table(all_sites: Sequence[Site], level: float) -> pd.DataFrame:
             row.update({f"{var}_worst_heads_low": lo, f"{var}_worst_heads_high": hi})
         for var in TRACKED:
             row[f"limit_error_{var}"] = site.own[var]
+            worst = site.stats[var]["worst"][0]
+            row[f"{var}_excluded"] = bool(not worst >= margin * site.own[var])
         rows.append(row)
     return pd.DataFrame(rows)
 
