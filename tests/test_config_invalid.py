@@ -19,6 +19,7 @@ from attnlimits import budget
 from attnlimits.adamw import grid as adamw_grid
 from attnlimits.config import ConfigError, load_config, read_config, validate_config
 from attnlimits.heads import grid as heads_grid
+from attnlimits.lowtemp import convergence_grid as lowtemp_sweep
 from attnlimits.lowtemp import grid as lowtemp_grid
 from attnlimits.registry import registered
 from attnlimits.sde import grid as sde_grid
@@ -285,6 +286,7 @@ MEASURED = [
     ("sde", "kernel_table", None, 444, 8.2),
     ("lowtemp", "run", {"head": "gap_quarter", "variant": "consensus"}, 555, 27.9),
     ("lowtemp", "terminal", {"head": "identity", "variant": "plain", "size": 16}, 537, 25.1),
+    ("lowtemp", "sweep", {"head": "random", "family": "halton", "size": 12}, 379, 7.1),
 ]
 
 
@@ -349,6 +351,9 @@ SIZES: dict[str, tuple[Callable[[dict], tuple[float, float]], str, tuple[str, ..
     ),
     "lowtemp_terminal": (
         lowtemp_grid.terminal_cost, "terminal", ("measure.size", "records", "substeps"),
+    ),
+    "lowtemp_sweep": (
+        lowtemp_sweep.sweep_cost, "sweep", ("measure.size", "records", "substeps", "exact_max"),
     ),
 }  # fmt: skip
 

@@ -29,8 +29,9 @@ def test_lowtemp_run_writes_stores_tables_and_figures(finished):
     kinds: dict[str, list] = {}
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
-    # runs: 2 heads x 2 variants; terminal: 1 head x 1 variant x 3 sizes
-    assert {k: len(v) for k, v in kinds.items()} == {"runs": 4, "terminal": 3}
+    # runs: 2 heads x 2 variants; terminal: 1 head x 1 variant x 3 sizes; sweep: 1 head x 1
+    # variant x (2 families x 2 sizes, less the main run's)
+    assert {k: len(v) for k, v in kinds.items()} == {"runs": 4, "terminal": 3, "sweep": 3}
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
         for key in ("params_hash", "code_version", "git_commit", "libraries", "seeds", "params"):

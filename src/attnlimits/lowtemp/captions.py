@@ -10,8 +10,35 @@ TABLES: dict[str, str] = {
         "the horizon (then only a lower bound, left out of the fit of t* against log β)."
     ),
     "claims": claims_caption(
-        "slopes of W2 in log β and in log s(β) per time, t*(β) against log β, the terminal law "
-        "(W2 to T#μ₀, its rate in t, its slope in N) and the long-time phase rate."
+        "slopes of W2 in log β and in log s(β) per time (under ``regime.premise: converged`` "
+        "fitted only over the β's whose local slopes converged in N, else unresolved), t*(β) "
+        "against log β, the terminal law (W2 to T#μ₀, its rate in t, its slope in N), the "
+        "long-time phase rate, whether the power rule N ≥ factor β^(k/2) admits only converged "
+        "β's (``regime_rule``) and the growth of the metastable window in log β."
+    ),
+    "metastability": (
+        "Per head of ``fits.metastable_heads``, variant and β: the window [t_in, t_out] in which "
+        "W2(μ^β_t, T#μ₀) stays below the threshold (``fits.metastable_fraction`` times "
+        "W2(μ₀, T#μ₀)), both ends interpolated linearly in log W2 between record times; whether "
+        "it was entered and closed before the horizon (open: t_out is the horizon, the length a "
+        "lower bound), and the smallest W2."
+    ),
+    "n_fits": (
+        "The N sweep: per variant, head, time, particle family and N, the slope of log "
+        "W2(μ^β_t, μ^∞_t) in log β over every β, with its t-interval (the slope of the main "
+        "claims, recomputed per family and N)."
+    ),
+    "n_slopes": (
+        "The N sweep: per variant, head, time, particle family and N, the local slope of log "
+        "W2(μ^β_t, μ^∞_t) in log β between neighbouring β's (W2 exact, or the identity-coupling "
+        "bound for every N where one N exceeds ``exact_max``)."
+    ),
+    "regime": (
+        "The regime boundary per variant, head, time and pair of neighbouring β's: N*, the "
+        "smallest N of the sweep (below its largest) from which the local slope varies by at most "
+        "``fits.n_slope_tol`` over every family and every larger N (empty: not converged up to "
+        "the largest N), the spread and the mean slope at the largest N, whether the pair is "
+        "converged at the main run's N, and the N the power rule factor β^(k/2) asks for."
     ),
     "phase": (
         "Per head, variant and β (β = inf: the hardmax flow): the fitted long-time rate of the "
@@ -21,8 +48,9 @@ TABLES: dict[str, str] = {
     "phase_curves": ("The off-axis moment over time per β (the long-time phase figure)."),
     "slopes": (
         "Per head, variant and record time t > 0: the slope of log W2(μ^β_t, μ^∞_t) in log β "
-        "(predicted −1/2) and in log s(β) (predicted 1), with intervals, and the status the "
-        "claims engine gives each as a ``beta_slope`` or ``beta_shape`` row."
+        "(predicted −1/2) and in log s(β) (predicted 1) over every β, with intervals, and the "
+        "status the claims engine gives each as a ``beta_slope`` or ``beta_shape`` row under "
+        "the power rule N ≥ factor β^(k/2) (the claims table has the rows revised by the N sweep)."
     ),
     "terminal": (
         "Per head, variant and size: W2(μ^∞_t, T#μ₀) of the hardmax flow at the start and at the "
@@ -38,6 +66,34 @@ TABLES: dict[str, str] = {
 }
 
 FIGURES: dict[str, str] = {
+    "metastability": (
+        "The metastable window: for each β (log axis) of the heads of ``fits.metastable_heads``, "
+        "the times [t_in, t_out] in which W2(μ^β_t, T#μ₀) stays below the threshold "
+        "(``fits.metastable_fraction`` times W2(μ₀, T#μ₀)); solid: closed before the horizon, "
+        "dashed with a triangle: still open at the horizon (the length is a lower bound). The "
+        "legend gives the slope of the closed windows' length in log β with its t-interval and "
+        "the status of claim ``metastable_window``: derived from the two bounds of P3's abstract, "
+        "the length grows at least like log β/(2C). Panels: variant and head. The plain flow, "
+        "measured in z, freezes (effective inverse temperature β e^(2t)) and never leaves."
+    ),
+    "n_convergence": (
+        "The N sweep: the local slope of log W2(μ^β_t, μ^∞_t) in log β between neighbouring β's, "
+        "drawn at the pair's geometric mean, one line per particle family (solid: the polar "
+        "Gauss grid; dashed: Halton points, equal weights; dotted: i.i.d. points) and N (light to "
+        "dark as N grows); rows: variant and head, columns: the times of ``fits.times``. Dotted "
+        "grey: −1/2, the slope read off P3's bound. Where the lines of both families and the "
+        "largest N's coincide, the slope has converged in N (table ``regime``); where they fan "
+        "out, the slope of one particle set is a finite-N effect of that set."
+    ),
+    "regime": (
+        "The regime boundary read off the data: N*, the smallest N of the sweep from which the "
+        "local β-slope stops depending on N and on the particle family (within "
+        "``fits.n_slope_tol``), against the pair's larger β, log-log; one colour per variant and "
+        "head, one marker per time. Hollow triangles: not converged up to the largest N of the "
+        "sweep (drawn at it). Dashed: MODELS.md's first guess N = factor β^(k/2) (the power "
+        "rule); dotted: the main run's N. A β-slope claim is fitted only over the β's converged "
+        "at the main run's N (``regime.premise: converged``)."
+    ),
     "particles": (
         "The particles (weighted quadrature points of μ₀, marker area proportional to the weight) "
         "at four record times (t = 0, two intermediate times, the horizon), in the variable each "

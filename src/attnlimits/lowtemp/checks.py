@@ -57,6 +57,13 @@ def problems(config: dict) -> Iterator[str]:
                 f"lowtemp.horizon / lowtemp.records = {horizon / records:g} up to {horizon:g}"
             )
     fits = lowtemp["fits"]
+    for i, name in enumerate(fits["metastable_heads"]):
+        if name not in heads:
+            yield (
+                f"lowtemp.fits.metastable_heads[{i}]: {name!r} is not in lowtemp.heads "
+                f"{sorted(heads)}"
+            )
+    yield from _convergence_problems(lowtemp)
     yield from _window_problems("lowtemp.fits.phase_window", fits["phase_window"], horizon)
     yield from _window_problems(
         "lowtemp.fits.terminal_window", fits["terminal_window"], lowtemp["terminal"]["horizon"]
@@ -98,3 +105,42 @@ def _random_head_problems(heads: dict, d: int) -> Iterator[str]:
                 head_matrices(head, d)
             except ValueError as err:
                 yield f"lowtemp.heads.{name}: {err}"
+
+
+def _convergence_problems(lowtemp: dict) -> Iterator[str]:
+    """The N sweep (lowtemp.convergence): its heads and variants those of the main runs (whose
+    numbers it reuses), particle counts that differ (one N per size), families that exist in the
+    measure's dimension."""
+    from attnlimits.lowtemp.families import MAX_REJECTION_D
+    from attnlimits.lowtemp.grid import particles
+
+    conv, measure = lowtemp["convergence"], lowtemp["measure"]
+    if not conv["heads"]:
+        return
+    for i, name in enumerate(conv["heads"]):
+        if name not in lowtemp["heads"]:
+            yield (
+                f"lowtemp.convergence.heads[{i}]: {name!r} is not in lowtemp.heads "
+                f"{sorted(lowtemp['heads'])}"
+            )
+    for i, variant in enumerate(conv["variants"]):
+        if variant not in lowtemp["variants"]:
+            yield (
+                f"lowtemp.convergence.variants[{i}]: {variant!r} is not in lowtemp.variants "
+                f"{lowtemp['variants']}"
+            )
+    rejection = [f for f in conv["families"] if f != "grid"]
+    if rejection and measure["d"] > MAX_REJECTION_D:
+        yield (
+            f"lowtemp.convergence.families: {', '.join(rejection)} need lowtemp.measure.d <= "
+            f"{MAX_REJECTION_D} (rejection from the cube), got {measure['d']}"
+        )
+    counts = [particles(measure["kind"], s, measure["d"]) for s in conv["sizes"]]
+    for i, (size, n) in enumerate(zip(conv["sizes"], counts, strict=True)):
+        if n == 0:
+            yield f"lowtemp.convergence.sizes[{i}]: no lattice point of size {size} inside the ball"
+        elif counts.index(n) != i:
+            yield (
+                f"lowtemp.convergence.sizes[{i}]: size {size} gives the same N = {n:.0f} as size "
+                f"{conv['sizes'][counts.index(n)]}; every size must give its own N"
+            )

@@ -20,9 +20,24 @@ size)), ``lowtemp_tables`` builds
   - ``phase``: the long-time rate of the mass off V's top eigendirection against the derived rate
     (``analysis.predicted_phase_rate``, within ``fits.phase_rate_tol``);
 
-- ``slopes`` (every record time t > 0, each row with the ``status`` the engine gives it as a
-  ``beta_slope`` or ``beta_shape`` row), ``best_times``, ``phase``, ``terminal``: the full tables
-  behind the claims; ``w2``, ``phase_curves``, ``terminal_curves``: the curves that the plots draw.
+  - ``regime_rule``: whether the power rule N ≥ factor β^(k/2) (MODELS.md's first guess) admits
+    only β's whose local slopes converged in N at the main run's N (``lowtemp.regime``), per
+    (head, variant, t) of the N sweep;
+  - ``metastable_window``: the slope in log β of the length of the window in which
+    W2(μ^β_t, T#μ₀) < ε (``lowtemp.metastability``), per (head, variant) of
+    ``fits.metastable_heads`` (positive, derived from the two bounds);
+
+  Under ``regime.premise: converged`` the β-slope rows of a run that the N sweep covers are fitted
+  only over the β's whose local slopes converged in N at the run's N (``regime.converged_betas``;
+  unresolved, with the all-β fit shown, when fewer than 3); under ``power``, or where no sweep
+  covers the run, the premise is N ≥ factor β^(k/2) as before.
+
+- ``slopes`` (every record time t > 0, over every β, each row with the ``status`` the engine gives
+  it as a ``beta_slope`` or ``beta_shape`` row under the power rule), ``best_times``, ``phase``,
+  ``terminal``: the full tables behind the claims; ``w2``, ``phase_curves``, ``terminal_curves``:
+  the curves that the plots draw; with an N sweep ``n_slopes`` (local β-slopes per family and N),
+  ``n_fits`` (the all-β slope per family and N) and ``regime`` (N* per pair of β's); with
+  ``fits.metastable_heads`` ``metastability`` (the window per β).
 """
 
 from __future__ import annotations
@@ -42,12 +57,25 @@ from attnlimits.lowtemp.analysis import (
     phase_rates,
     terminal_rate,
 )
+from attnlimits.lowtemp.convergence_grid import SweepKey
 from attnlimits.lowtemp.grid import RunKey, TerminalKey
+from attnlimits.lowtemp.metastability import WINDOW_COLUMNS, window_fits, windows
+from attnlimits.lowtemp.regime import (
+    FIT_COLUMNS,
+    REGIME_COLUMNS,
+    SLOPE_COLUMNS,
+    boundary,
+    converged_betas,
+    local_slopes,
+    n_fits,
+    sweep_series,
+)
 
 #: The column order of the claims table.
 CLAIM_COLUMNS = [
     "experiment", "claim", "variant", "head", "time", "beta", "quantity", "swept", "predicted",
-    "fitted", "ci_low", "ci_high", "n_points", "premise_met", "note",
+    "fitted", "ci_low", "ci_high", "n_points", "premise_met", "resolved", "observed", "expected",
+    "note",
 ]  # fmt: skip
 
 BETA = Statement(
@@ -64,7 +92,12 @@ CONCENTRATION = Statement(
     "grows like log β.",
     "concentration on the projection map's push-forward (abstract)",
 )
-_REGIME = Premise("mean-field regime N ≥ factor β^(k/2) and QᵀK positive definite")
+_REGIME = Premise(
+    "mean-field regime (lowtemp.regime.premise: converged, the β's whose local slopes converged "
+    "in N across particle families; power, or no N sweep of the run: N ≥ factor β^(k/2)) and "
+    "QᵀK positive definite"
+)
+_SWEPT = Premise("an N sweep of two or more particle families covers the run's N and β's")
 _APPROACH = Premise("the hardmax flow approaches T#μ₀ (its W2 to it decays over the second half)")
 _MAP = Premise(
     "a head whose projection map we derived: V = I or diagonal V (not a random head)",
@@ -89,6 +122,12 @@ CLAIMS: tuple[Claim, ...] = (
           where="MODELS.md, lowtemp: mean-field regime", premise=_MAP, tolerance=0.1),
     Claim("phase", "value", "derived", "long-time rate of the off-axis moment = −2 λ₂ of V",
           where="docs: the long-time phase", tolerance="phase_rate_tol"),
+    Claim("regime_rule", "sign", "heuristic", "every β with N ≥ factor β^(k/2) has its local "
+          "β-slope converged in N", premise=_SWEPT),
+    Claim("metastable_window", "sign", "derived", "the window where W2(μ^β_t, T#μ₀) < ε grows "
+          "with log β (slope > 0)", where="MODELS.md, lowtemp: t_out − t_in ≳ log β/(2C) from "
+          "the two bounds of P3's abstract (lowtemp.metastability)", premise=_APPROACH,
+          direction=1),
 )  # fmt: skip
 BY_ID = {claim.id: claim for claim in CLAIMS}
 TERMINAL_COLUMNS = [
@@ -96,6 +135,13 @@ TERMINAL_COLUMNS = [
     "n_points",
 ]  # fmt: skip
 TERMINAL_CURVE_COLUMNS = ["variant", "head", "N", "time", "w2_target"]
+#: The tables of the N sweep and of the metastable window, and their columns.
+OPTIONAL_TABLES = {
+    "n_slopes": SLOPE_COLUMNS,
+    "n_fits": FIT_COLUMNS,
+    "regime": REGIME_COLUMNS,
+    "metastability": ["variant", "head", *WINDOW_COLUMNS],
+}
 
 
 def _claim(key: RunKey | TerminalKey, claim: str, **values: Any) -> dict[str, Any]:
@@ -112,11 +158,15 @@ def _keyed(frame: pd.DataFrame, key: RunKey | TerminalKey) -> pd.DataFrame:
     return frame.assign(variant=key.variant, head=key.head)[["variant", "head", *frame.columns]]
 
 
-def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[str, list]:
-    """The tables of one run (lists of frames) and its claim rows."""
+def _run_tables(
+    key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any], regime: pd.DataFrame | None = None
+) -> dict[str, list]:
+    """The tables of one run (lists of frames) and its claim rows; ``regime`` (the N sweep's
+    boundary, under ``regime.premise: converged``) revises the β-slope rows (module docstring)."""
     level = opts["level"]
     slopes = beta_slopes(ds, _quantity(ds), level)
-    outside = "; ".join(filter(None, [str(ds.attrs.get("outside_regime", "")), _qk_indefinite(ds)]))
+    indefinite = _qk_indefinite(ds)
+    outside = "; ".join(filter(None, [str(ds.attrs.get("outside_regime", "")), indefinite]))
     evidence = [
         _claim(
             key, "beta_slope" if row.regressor == "log_beta" else "beta_shape", time=row.time,
@@ -130,6 +180,8 @@ def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[st
     # the claims table keeps the times of fits.times
     slopes["status"] = [judge(BY_ID[row["claim"]], row, {}, opts)[0] for row in evidence]
     claims = [row for row in evidence if any(np.isclose(row["time"], t) for t in opts["times"])]
+    if regime is not None:
+        claims = [_converged_row(row, ds, regime, indefinite, level) for row in claims]
     times, fit = best_times(ds, level)
     claims.append(_t_star_claim(key, ds, times, fit, opts))
     phase, curves = phase_rates(ds, key.variant, tuple(opts["phase_window"]), level)
@@ -137,7 +189,7 @@ def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[st
         if np.isfinite(row.predicted):
             claims.append(_phase_claim(key, row, opts["phase_rate_tol"]))
     w2 = _w2_curves(ds)
-    return {
+    tables = {
         "claims": claims,
         "slopes": [_keyed(slopes, key)],
         "best_times": [_keyed(times, key)],
@@ -145,6 +197,66 @@ def _run_tables(key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]) -> dict[st
         "phase_curves": [_keyed(curves, key)],
         "w2": [_keyed(w2, key)],
     }
+    if key.head in opts.get("metastable_heads", ()):
+        table, row = _metastable(key, ds, opts)
+        tables["metastability"] = [_keyed(table, key)]
+        tables["claims"].append(row)
+    return tables
+
+
+def _converged_row(
+    row: dict[str, Any], ds: xr.Dataset, regime: pd.DataFrame, indefinite: str, level: float
+) -> dict[str, Any]:
+    """A β-slope row under ``regime.premise: converged``: refitted over the β's converged in N at
+    the run's N; unresolved (the all-β fit kept) when fewer than 3; unchanged, with the power
+    rule's premise, where the N sweep does not cover the run's (variant, head, time)."""
+    betas = converged_betas(regime, row["variant"], row["head"], row["time"])
+    if betas is None:
+        note = "no N sweep covers this run: premise by N >= factor beta^(k/2)"
+        return {**row, "note": "; ".join(filter(None, [row["note"], note]))}
+    n = int(ds.attrs["particle_count"])
+    row = {**row, "premise_met": not indefinite, "note": indefinite}
+    if len(betas) < 3:
+        kept = ", ".join(f"{b:g}" for b in betas) or "none"
+        note = (
+            f"local beta-slopes not converged in N at N = {n} (beta's converged: {kept}; "
+            "fewer than 3): the slope over every beta is shown, no verdict"
+        )
+        return {**row, "resolved": False, "note": "; ".join(filter(None, [indefinite, note]))}
+    refit = beta_slopes(ds.sel(beta=betas), row["quantity"], level)
+    refit = refit[np.isclose(refit["time"], row["time"]) & (refit["regressor"] == row["swept"])]
+    fit = refit.iloc[0]
+    note = f"fitted over beta = {betas[0]:g}..{betas[-1]:g}, the beta's converged in N at N = {n}"
+    return {
+        **row, "fitted": fit.slope, "ci_low": fit.ci_low, "ci_high": fit.ci_high,
+        "n_points": fit.n_points, "note": "; ".join(filter(None, [indefinite, note])),
+    }  # fmt: skip
+
+
+def _metastable(
+    key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The window table of one run and its ``metastable_window`` row (``metastability``)."""
+    table = windows(ds, opts["metastable_fraction"])
+    fit = window_fits(table, opts["level"])["length"]
+    approach, _ = _approaches(ds, opts)
+    still_open = table.loc[table["entered"] & ~table["closed"], "beta"]
+    never = table.loc[~table["entered"], "beta"]
+    note = (
+        f"threshold {table['threshold'].iloc[0]:.3g} = {opts['metastable_fraction']:g} "
+        f"W2(mu0, T#mu0); {int(table['closed'].sum())} closed windows; open at the horizon "
+        f"(length a lower bound) for beta = {', '.join(f'{b:g}' for b in still_open) or 'none'}; "
+        f"never below for beta = {', '.join(f'{b:g}' for b in never) or 'none'}"
+    )
+    resolved = fit.n_points >= 3
+    if not resolved:
+        note += "; fewer than 3 closed windows: no fit"
+    row = _claim(
+        key, "metastable_window", quantity="window_length", swept="log_beta", predicted=0.0,
+        fitted=fit.slope, ci_low=fit.ci_low, ci_high=fit.ci_high, n_points=fit.n_points,
+        premise_met=approach, resolved=resolved, note=note,
+    )  # fmt: skip
+    return table, row
 
 
 def qk_min_eigenvalue(ds: xr.Dataset) -> float:
@@ -162,6 +274,14 @@ def _qk_indefinite(ds: xr.Dataset) -> str:
     return "" if low > 0 else f"Q^T K not positive definite (smallest eigenvalue {low:.3g})"
 
 
+def _approaches(ds: xr.Dataset, opts: Mapping[str, Any]) -> tuple[bool, fits.LineFit]:
+    """Whether the hardmax flow approaches T#μ₀: the interval of the rate of its W2 to T#μ₀ over
+    the second half of the horizon lies below 0; and that rate."""
+    horizon = float(ds["time"].values[-1])
+    approach = terminal_rate(ds, (horizon / 2, horizon), opts["terminal_floor"], opts["level"])
+    return bool(np.isfinite(approach.ci_low) and approach.ci_high < 0), approach
+
+
 def _t_star_claim(
     key: RunKey, ds: xr.Dataset, times: pd.DataFrame, fit: fits.LineFit, opts: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -169,9 +289,8 @@ def _t_star_claim(
     of best approach to the terminal law): its W2 to T#μ₀ must decay over the second half of the
     horizon (the interval of its rate lies below 0); where it does not, the claim is outside its
     premise and the note says so."""
+    premise, approach = _approaches(ds, opts)
     horizon = float(ds["time"].values[-1])
-    approach = terminal_rate(ds, (horizon / 2, horizon), opts["terminal_floor"], opts["level"])
-    premise = bool(np.isfinite(approach.ci_low) and approach.ci_high < 0)
     censored = int(times["at_horizon"].sum())
     note = (
         f"t* at the horizon (not reached) for {censored} of {len(times)} betas; predicted: t* "
@@ -264,18 +383,69 @@ def _terminal_tables(
     return {"claims": claims, "terminal": [table], "terminal_curves": curves}
 
 
+def _regime_tables(
+    runs: Sequence[tuple[RunKey, xr.Dataset]],
+    sweeps: Sequence[tuple[SweepKey, xr.Dataset]],
+    lowtemp: Mapping[str, Any],
+) -> dict[str, list]:
+    """The N sweep's tables (``regime`` module docstring) and its ``regime_rule`` rows."""
+    opts, measure = lowtemp["fits"], lowtemp["measure"]
+    series = sweep_series(runs, sweeps, lowtemp)
+    slopes = local_slopes(series)
+    n_main = int(runs[0][1].attrs["particle_count"]) if runs else 0
+    factor = float(lowtemp["regime"]["factor"])
+    table = boundary(slopes, opts["n_slope_tol"], n_main, factor, int(measure["d"]))
+    claims = []
+    for (variant, head, t), cell in table.groupby(["variant", "head", "time"], sort=False):
+        admitted = cell[cell["power_rule_admits"]]
+        ok = admitted["converged_at_main"]
+        failed = ", ".join(f"{b:g}" for b in admitted.loc[~ok, "beta_high"]) or "none"
+        stars = ", ".join(
+            f"{b:g}: {'>' + str(m) if not np.isfinite(s) else f'{s:.0f}'}"
+            for b, s, m in zip(cell["beta_high"], cell["N_star"], cell["N_max"], strict=True)
+        )
+        claims.append(
+            _claim(
+                RunKey(head, variant), "regime_rule", time=t, quantity="local_slope",
+                swept="N", predicted=np.nan, fitted=float(ok.mean()) if len(ok) else np.nan,
+                n_points=len(admitted),
+                observed="converged" if ok.all() else "not converged",
+                expected="converged" if len(admitted) else "no prediction",
+                note=f"N = {n_main}; the power rule admits beta <= "
+                f"{admitted['beta_high'].max() if len(admitted) else 0:g}; not converged there "
+                f"at beta = {failed}; N* by the pair's larger beta: {stars}",
+            )
+        )  # fmt: skip
+    return {
+        "claims": claims,
+        "n_slopes": [slopes],
+        "n_fits": [n_fits(series, opts["level"])],
+        "regime": [table],
+    }
+
+
 def lowtemp_tables(
     runs: Sequence[tuple[RunKey, xr.Dataset]],
     terminals: Sequence[tuple[TerminalKey, xr.Dataset]],
     opts: Mapping[str, Any],
+    sweeps: Sequence[tuple[SweepKey, xr.Dataset]] = (),
+    lowtemp: Mapping[str, Any] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of the module docstring, by name."""
+    """Every table of the module docstring, by name; the N sweep's when ``lowtemp`` (the config
+    block) is given and ``lowtemp.convergence.heads`` is not empty."""
     parts: dict[str, list] = {}
+    regime, swept = None, {}
+    if lowtemp is not None and lowtemp["convergence"]["heads"]:
+        swept = _regime_tables(runs, sweeps, lowtemp)
+        if lowtemp["regime"]["premise"] == "converged":
+            regime = swept["regime"][0]
     for key, ds in runs:
-        for name, items in _run_tables(key, ds, opts).items():
+        for name, items in _run_tables(key, ds, opts, regime).items():
             parts.setdefault(name, []).extend(items)
-    for name, items in _terminal_tables(terminals, opts).items():
+    for name, items in [*_terminal_tables(terminals, opts).items(), *swept.items()]:
         parts.setdefault(name, []).extend(items)
     tables = {"claims": pd.DataFrame(parts.pop("claims"), columns=CLAIM_COLUMNS)}
     tables.update({name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()})
+    for name, columns in OPTIONAL_TABLES.items():  # written even without a sweep or a window
+        tables.setdefault(name, pd.DataFrame(columns=columns))
     return tables

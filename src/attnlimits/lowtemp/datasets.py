@@ -50,7 +50,21 @@ are small: they are read eagerly (not lazily).
 - ``w2`` (variant, head, beta, time; β = inf the hardmax flow): ``w2_hardmax``,
   ``coupling_hardmax``, ``w2_target``;
 - ``phase_curves`` (variant, head, beta, time): ``moment``;
-- ``terminal_curves`` (variant, head, N, time): ``w2_target``.
+- ``terminal_curves`` (variant, head, N, time): ``w2_target``;
+- ``n_slopes`` (variant, head, time, family, N, beta_low): the N sweep's ``local_slope`` between
+  ``beta_low`` and ``beta_high``, ``quantity``;
+- ``n_fits`` (variant, head, time, family, N): the β-slope over every β per family and N,
+  ``slope``, ``ci_low``, ``ci_high``, ``n_points``, ``quantity``;
+- ``regime`` (variant, head, time, beta_low): ``N_star`` (NaN: not converged up to ``N_max``),
+  ``spread_N_max``, ``slope_N_max``, ``converged_at_main``, ``N_power_rule``,
+  ``power_rule_admits``, ...;
+- ``metastability`` (variant, head, beta): ``t_in``, ``t_out``, ``length``, ``entered``,
+  ``closed``, ``threshold``, ``w2_min``.
+
+With ``lowtemp.convergence``, ``open_results`` has a third group ``sweep``
+(``<results>/lowtemp/sweep/<batch>/<head>/<variant>_<family>_size<size>_<hash>.zarr``,
+``lowtemp.convergence.run_sweep``), ``run`` over (``head``, ``variant``, ``family``, ``size``):
+``w2_hardmax`` and ``coupling_hardmax`` (run, beta, time) at the times of ``fits.times``.
 """
 
 from __future__ import annotations
@@ -65,11 +79,18 @@ import xarray as xr
 from attnlimits.batches import BATCH_CONSTRAINT
 from attnlimits.combine import concat_runs, find_stores, read_table
 from attnlimits.grids import make_key
+from attnlimits.lowtemp import convergence_grid as cg
 from attnlimits.lowtemp import grid as g
 
 EXPERIMENT = "lowtemp"
 #: The groups of ``open_results``: the keyed job whose stores they hold, and its key.
-GROUPS = {"runs": ("run", g.RunKey), "terminal": ("terminal", g.TerminalKey)}
+GROUPS = {
+    "runs": ("run", g.RunKey),
+    "terminal": ("terminal", g.TerminalKey),
+    "sweep": ("sweep", cg.SweepKey),
+}
+#: Groups that only a configuration with them has (``lowtemp.convergence.heads``).
+OPTIONAL_GROUPS = ("sweep",)
 #: The tables of ``open_statistics`` and their key columns.
 TABLES = {
     "slopes": ("variant", "head", "time", "regressor"),
@@ -79,6 +100,10 @@ TABLES = {
     "w2": ("variant", "head", "beta", "time"),
     "phase_curves": ("variant", "head", "beta", "time"),
     "terminal_curves": ("variant", "head", "N", "time"),
+    "n_slopes": ("variant", "head", "time", "family", "N", "beta_low"),
+    "n_fits": ("variant", "head", "time", "family", "N"),
+    "regime": ("variant", "head", "time", "beta_low"),
+    "metastability": ("variant", "head", "beta"),
 }
 
 
@@ -86,11 +111,13 @@ def open_results(results: Path, config: Mapping[str, Any] | None = None) -> xr.D
     """The runs and the terminal runs, one group each (module docstring)."""
     from attnlimits.lowtemp.experiment import EXPERIMENT as DECLARED
 
-    constraints = {**g.WILDCARD_CONSTRAINTS, "batch": BATCH_CONSTRAINT}
+    constraints = {**cg.WILDCARD_CONSTRAINTS, "batch": BATCH_CONSTRAINT}
     groups = {}
     for name, (job, key) in GROUPS.items():
         expected = None if config is None else DECLARED.store_paths(config, job)
         pattern = DECLARED.store_pattern(job)
+        if name in OPTIONAL_GROUPS and not (expected or (results / EXPERIMENT / name).is_dir()):
+            continue  # no N sweep configured (or run)
         found = find_stores(results, pattern, constraints, EXPERIMENT, expected)
         runs = [(asdict(make_key(key, item.wildcards)), item.path) for item in found]
         groups[name] = concat_runs(runs, EXPERIMENT, results)

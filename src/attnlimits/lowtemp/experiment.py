@@ -2,7 +2,9 @@
 
 run (per head, variant: finite-β and hardmax flows, W2 over the (β, t) grid)
 terminal (per head, variant, size: the hardmax flow against the push-forward of μ₀)
-→ fit (slopes in β, t*(β), terminal law, long-time phase; claims) → plots.
+sweep (per head, variant, particle family, size: the N sweep at the runs' β's and claim times)
+→ fit (slopes in β, t*(β), terminal law, long-time phase, regime in N, metastable window;
+claims) → plots.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from attnlimits.lowtemp import captions
+from attnlimits.lowtemp import convergence_grid as cg
 from attnlimits.lowtemp import grid as g
 from attnlimits.registry import Experiment, Job, grid_job, published
 
@@ -22,6 +25,16 @@ def _runs(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
 
 def _terminals(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
     return {"terminals": EXPERIMENT.keyed_outputs(config, "terminal")}
+
+
+def _sweeps(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
+    return {"sweeps": EXPERIMENT.keyed_outputs(config, "sweep")}
+
+
+def _fit_spec(config: dict[str, Any], key: Any) -> dict[str, Any]:
+    """The fit's options and the settings of the block it reads besides them."""
+    low = config["lowtemp"]
+    return {**low["fits"], **{name: low[name] for name in ("regime", "measure", "convergence")}}
 
 
 EXPERIMENT = Experiment(
@@ -56,12 +69,26 @@ EXPERIMENT = Experiment(
             per_job=16,
             priority=2,
         ),
+        grid_job(
+            "lowtemp",
+            "sweep",
+            f"{RUNNERS}:sweep",
+            cg.SWEEP_PATTERN,
+            cg.sweep_keys,
+            cg.sweep_path,
+            cg.sweep_spec,
+            cg.find,
+            wildcards=cg.WILDCARD_CONSTRAINTS,
+            estimate=cg.estimate_sweep,
+            per_job=8,
+            priority=2,
+        ),
         Job(
             name="fit",
             runner=f"{RUNNERS}:fit",
-            spec=lambda c, k: c["lowtemp"]["fits"],
-            needs=lambda c, k: {**_runs(c, k), **_terminals(c, k)},
-            reads=("run", "terminal"),
+            spec=_fit_spec,
+            needs=lambda c, k: {**_runs(c, k), **_terminals(c, k), **_sweeps(c, k)},
+            reads=("run", "terminal", "sweep"),
             outputs=("tables",),
             memory_mb=4000,
             estimate=g.estimate_fit,

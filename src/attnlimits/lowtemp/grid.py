@@ -122,10 +122,14 @@ def find(keys: list, wildcards: Mapping[str, str]):
 
 
 #: Figure names, in the order :func:`attnlimits.lowtemp.plots.lowtemp_figures` returns them.
-FIGURES: tuple[str, ...] = ("w2_beta", "w2_time", "t_star", "particles", "terminal", "phase")
+FIGURES: tuple[str, ...] = (
+    "w2_beta", "w2_time", "t_star", "particles", "terminal", "phase", "n_convergence", "regime",
+    "metastability",
+)  # fmt: skip
 #: Tables that :func:`attnlimits.lowtemp.plots.lowtemp_figures` needs.
 NEEDED_TABLES: tuple[str, ...] = (
     "claims", "slopes", "best_times", "w2", "phase", "phase_curves", "terminal", "terminal_curves",
+    "n_slopes", "regime", "metastability",
 )  # fmt: skip
 
 

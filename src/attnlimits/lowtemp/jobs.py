@@ -29,6 +29,13 @@ def terminal(job: JobContext) -> None:
     _store(job, runs.run_terminal(job.spec, device=job.device()))
 
 
+def sweep(job: JobContext) -> None:
+    """The flows of one (head, variant, family, size) of the N sweep, W2 at the claim times."""
+    from attnlimits.lowtemp import convergence
+
+    _store(job, convergence.run_sweep(job.spec, device=job.device()))
+
+
 def _keyed(keys, paths) -> list:
     from attnlimits.storage import open_dataset
 
@@ -36,14 +43,16 @@ def _keyed(keys, paths) -> list:
 
 
 def fit(job: JobContext) -> None:
-    """Slopes in β, t*(β), the terminal law and the long-time phase; the claims."""
+    """Slopes in β, t*(β), the terminal law, the long-time phase, the regime in N and the
+    metastable window; the claims."""
     from attnlimits.analysis.claims import write_judged_tables
-    from attnlimits.lowtemp import grid
+    from attnlimits.lowtemp import convergence_grid, grid
     from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
 
     runs = _keyed(grid.run_keys(job.block), job.stores("run"))
     terminals = _keyed(grid.terminal_keys(job.block), job.stores("terminal"))
-    tables = lowtemp_tables(runs, terminals, job.spec)
+    sweeps = _keyed(convergence_grid.sweep_keys(job.block), job.stores("sweep"))
+    tables = lowtemp_tables(runs, terminals, job.spec, sweeps, job.block)
     write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
 
 

@@ -14,7 +14,9 @@ per β (light to dark as β grows), the hardmax flow in black. Figures (:data:`F
 - ``particles``: the particles of the smallest-β, largest-β and hardmax flows and T#μ₀ at four
   record times;
 - ``terminal``: W2(μ^∞_t, T#μ₀) against t per N, with the fitted rate at the largest N;
-- ``phase``: the mass off V's top eigendirection against t per β, fitted and predicted rates.
+- ``phase``: the mass off V's top eigendirection against t per β, fitted and predicted rates;
+- ``n_convergence``, ``regime``, ``metastability``: the N sweep and the metastable window
+  (``lowtemp.regime_plots``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ from attnlimits import plots
 from attnlimits.analysis import fits
 from attnlimits.lowtemp.analysis import shape
 from attnlimits.lowtemp.grid import NEEDED_TABLES, RunKey
+from attnlimits.lowtemp.regime_plots import (
+    metastability_figure,
+    n_convergence_figure,
+    regime_figure,
+)
 
 #: Palettes: β (light to dark towards the hardmax flow, black), record times, N, heads.
 BETA_PALETTE, TIME_PALETTE, SIZE_PALETTE, HEAD_PALETTE = "flare", "deep", "crest", "deep"
@@ -405,4 +412,7 @@ def lowtemp_figures(tables: Tables, runs: Runs, options: Mapping[str, Any]) -> d
         "particles": particles_figure(runs),
         "terminal": terminal_figure(tables),
         "phase": phase_figure(tables),
+        "n_convergence": n_convergence_figure(tables),
+        "regime": regime_figure(tables),
+        "metastability": metastability_figure(tables),
     }
