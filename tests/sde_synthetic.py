@@ -379,7 +379,7 @@ def synthetic_odd(
 ) -> xr.Dataset:
     """An odd store (``runs.odd``): tokens uniform at every time but the last, where each path
     has its tokens within 0.01 rad of ±p (``clusters`` = 2: the first two tokens at −p) or of p
-    (``clusters`` = 1), p uniform per path."""
+    (``clusters`` = 1), p uniform per path, or uniform still (``clusters`` = 0)."""
     rng = np.random.default_rng(seed)
     tokens = _sphere(rng, (times, paths, n, d))
     p = _sphere(rng, (paths, 1, d))
@@ -387,6 +387,8 @@ def synthetic_odd(
     if clusters == 2:
         final[:, :2] *= -1.0
     tokens[-1] = final / np.linalg.norm(final, axis=-1, keepdims=True)
+    if clusters == 0:  # not clustered: uniform at the last time too
+        tokens[-1] = _sphere(rng, (paths, n, d))
     energy = rng.uniform(0.1, 0.3, (paths, times))
     return xr.Dataset(
         {

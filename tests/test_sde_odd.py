@@ -74,6 +74,7 @@ def _claims(stores):
         (synthetic_odd(odd=False, clusters=2), "contradicted", "two antipodal clusters"),
         (synthetic_odd(sign=1), "outside the premise", "two antipodal clusters"),
         (synthetic_odd(odd=False, lambda_bar=0.3), "outside the premise", "two antipodal clusters"),
+        (synthetic_odd(clusters=0), "unresolved", "no clusters"),  # not clustered yet
     ],
 )
 def test_antipodal_claim(store, status, observed):

@@ -148,8 +148,8 @@ STRONG_ORDER = -0.5
 
 COLUMNS: dict[str, list[str]] = {
     "claims": [
-        "experiment", "claim", *KEYS, "quantity", "swept", "predicted", "fitted", "ci_low",
-        "ci_high", "n_points", "n_excluded", "fine_slope", "fine_low", "fine_high",
+        "experiment", "claim", *KEYS, "grid", "sup", "quantity", "swept", "predicted", "fitted",
+        "ci_low", "ci_high", "n_points", "n_excluded", "fine_slope", "fine_low", "fine_high",
         "premise_met", "resolved", "observed", "expected", "extrapolated", "note",
     ],
     "reference": [

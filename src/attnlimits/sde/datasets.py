@@ -2,16 +2,17 @@
 :func:`attnlimits.open_statistics`).
 
 ``open_results(results)`` is an ``xarray.DataTree`` with one group per kind of run, ``depth``,
-``width``, ``chaos`` and ``sync``: the kind's stores (``<results>/sde/<kind>/…_<hash>.zarr``;
-``sync`` inside the folder of the batch that computed it, ``sde/sync/<batch>/…``,
-:mod:`attnlimits.batches`; written by ``attnlimits.sde.runs``) opened lazily (Dask-backed) and
-concatenated along a new dimension ``run``, indexed by a MultiIndex over ``activation``, ``d``,
-``sigma`` (σ = σ_U = σ_W) and ``attention_sign`` (+1 attractive, 0 pure noise, −1 repulsive), read
-from each store's attributes. ``ds.sel(activation="relu", d=5, sigma=0.1, attention_sign=0)`` picks
-one run. Along ``run`` too: ``store`` (its path under the results folder), ``created``, and the
-store's other scalar attributes (``beta``, ``T``, ``N``, the exponents ``kappa_1``, ``lambda_1``,
-``lambda_bar``, …). Dimensions with an index are joined outer (NaN where a run has no value), those
-without are padded with NaN to the largest run; a variable missing from a run is NaN there.
+``width``, ``chaos``, ``sync``, ``joint_width``, ``joint_tokens`` and ``odd``: the kind's stores
+(``<results>/sde/<kind>/…_<hash>.zarr``; ``sync`` inside the folder of the batch that computed it,
+``sde/sync/<batch>/…``, :mod:`attnlimits.batches`; written by ``attnlimits.sde.runs``) opened
+lazily (Dask-backed) and concatenated along a new dimension ``run``, indexed by a MultiIndex over
+``activation``, ``d``, ``sigma`` (σ = σ_U = σ_W) and ``attention_sign`` (+1 attractive, 0 pure
+noise, −1 repulsive), read from each store's attributes. ``ds.sel(activation="relu", d=5,
+sigma=0.1, attention_sign=0)`` picks one run. Along ``run`` too: ``store`` (its path under the
+results folder), ``created``, and the store's other scalar attributes (``beta``, ``T``, ``N``, the
+exponents ``kappa_1``, ``lambda_1``, ``lambda_bar``, …). Dimensions with an index are joined outer
+(NaN where a run has no value), those without are padded with NaN to the largest run; a variable
+missing from a run is NaN there.
 
 - ``depth``: ``err2`` (run, L, seed), sup over layer times of (1/N) Σᵢ |X_lⁱ − X̄ⁱ(t_l)|² against
   the reference with ``fine`` layers; ``level_diff2`` (run, level, seed), the successive
@@ -38,6 +39,16 @@ without are padded with NaN to the largest run; a variable missing from a run is
   path2), NaN for the other signs. Per run ``beta``, ``N``, ``dt``, ``horizon``, ``kappa_1``,
   ``kappa_prime_1``, ``lambda_1``, ``lambda_bar``, ``rate_bound``, ``odd_field``,
   ``synchronization``, ``two_point_dt``.
+
+- ``joint_width``: ``err2_layers``, ``err2_path`` (run, L, m, seed), the sup over layer times and
+  over the interpolated path of (1/N) Σᵢ |X_ℓⁱ − X̄ⁱ|² of the L-layer, width-m model against one
+  infinite-width reference with ``fine`` layers (m = inf: the infinite-width model);
+  ``reference_error``, ``reference_error_orthogonal`` (run). ``joint_tokens``: the same over
+  (run, L, N, seed) at infinite width, and ``reference_error_by_N`` (run, N). Per run ``T``,
+  ``fine``, ``beta``, the exponents (``runs.joint``).
+- ``odd``: ``tokens`` (run, record, path, token, component) and ``energy`` (run, path, record) at
+  the record times ``time`` (run, record), renamed as for ``sync``; per run ``N``, ``dt``,
+  ``horizon``, the exponents, ``odd_field``, ``synchronization`` (``runs.odd``).
 
 Which stores: with ``config`` (the full configuration), exactly those of its ``sde`` block (a
 missing one is an error); without, every store under ``<results>/sde/<kind>/`` that matches the
@@ -69,7 +80,7 @@ from attnlimits.grids import HASH, INTEGER
 from attnlimits.sde import grid as g
 
 EXPERIMENT = "sde"
-KINDS = ("depth", "width", "chaos", "sync")
+KINDS = ("depth", "width", "chaos", "sync", "joint_width", "joint_tokens", "odd")
 #: The fields of ``run``: a store's row and attention sign (``claims.KEYS``).
 KEYS = ("activation", "d", "sigma", "attention_sign")
 POINT_KEYS = (*KEYS, "quantity", "swept", "x")
@@ -108,9 +119,9 @@ def open_results(results: Path, config: Mapping[str, Any] | None = None) -> xr.D
             None if config is None else DECLARED.store_paths(config, kind),
         )
         runs = [(_key(item.path), item.path) for item in found]
-        if kind == "sync":
-            sync = concat_runs(runs, EXPERIMENT, results, _records)
-            groups[kind] = sync.assign_coords(time=sync["time"].compute())
+        if kind in ("sync", "odd"):
+            timed = concat_runs(runs, EXPERIMENT, results, _records)
+            groups[kind] = timed.assign_coords(time=timed["time"].compute())
         else:
             groups[kind] = concat_runs(runs, EXPERIMENT, results)
     return xr.DataTree.from_dict(groups, name=EXPERIMENT)

@@ -41,6 +41,8 @@ from attnlimits.sde.statements import STRONG
 #: The grid of each joint store kind: its second axis and that axis' name in the tables.
 GRIDS = {"joint_width": ("m", "width"), "joint_tokens": ("N", "tokens")}
 QUANTITIES = {"mse_layers": "err2_layers", "mse_path": "err2_path"}
+#: The sup each quantity takes (the claims' ``sup`` column, part of the verdict's setting).
+SUPS = {"mse_layers": "layer times", "mse_path": "interpolated path"}
 #: Residual degrees of freedom a law's fit must keep for its value claims to be resolved.
 MIN_DOF = 2
 _LOG_WHERE = (
@@ -144,6 +146,7 @@ def joint_rows(t: Any, ds: xr.Dataset, keys: Mapping[str, Any], kind: str) -> No
     note = f"points with sqrt(E) <= {factor:g} x the reference's RMS error excluded"
     coarsest = (float(L.min()), float(g.max()))
     for quantity, name in QUANTITIES.items():
+        where = {"grid": grid, "sup": SUPS[quantity], "quantity": quantity}
         err2 = ds[name].transpose("L", axis, "seed").values.reshape(len(L), -1)
         y = w @ err2.T  # (B+1, n)
         excluded = ~(np.sqrt(np.maximum(y[0], 0.0)) > factor * ref)
@@ -160,11 +163,11 @@ def joint_rows(t: Any, ds: xr.Dataset, keys: Mapping[str, Any], kind: str) -> No
                        for law, f in laws.items()},
                 }
             )  # fmt: skip
-        best = min(laws, key=lambda k: laws[k].aic if np.isfinite(laws[k].aic) else np.inf)
-        aic = f"lowest AIC: {best}"
+        fitted = {k: f.aic for k, f in laws.items() if np.isfinite(f.aic)}
+        aic = f"lowest AIC: {min(fitted, key=fitted.get)}" if fitted else "no law fitted"
         cross = cross_share(laws["cross"], *coarsest)
         t.claim(
-            keys, "joint_commute", quantity=quantity, swept=f"L,{axis}",
+            keys, "joint_commute", **where, swept=f"L,{axis}",
             n_excluded=int(excluded.sum()),
             **_value_row(
                 cross, level, laws["cross"],
@@ -176,20 +179,20 @@ def joint_rows(t: Any, ds: xr.Dataset, keys: Mapping[str, Any], kind: str) -> No
         log_note = f"log share at L = {L.max():g} of the law (a + b log L)/L + c g; {aic}; {note}"
         if quantity == "mse_layers":
             t.claim(
-                keys, "joint_log_layers", quantity=quantity, swept=f"L,{axis}",
+                keys, "joint_log_layers", **where, swept=f"L,{axis}",
                 n_excluded=int(excluded.sum()), **_value_row(share, level, laws["log"], log_note),
             )  # fmt: skip
             continue
         lo_s, hi_s = _interval(share, level)
         t.claim(
-            keys, "joint_log", quantity=quantity, swept=f"L,{axis}", predicted=0.0,
+            keys, "joint_log", **where, swept=f"L,{axis}", predicted=0.0,
             fitted=float(share[0]), ci_low=lo_s, ci_high=hi_s, n_points=laws["log"].n_points,
             n_excluded=int(excluded.sum()), note=log_note,
         )  # fmt: skip
         rate = np.log(L) / L + (g if axis == "m" else 0.0)
         bound = fits.power_law_fit(1.0 / rate, y, excluded, level)
         t.claim(
-            keys, "joint_bound", quantity=quantity, swept=f"1/rate(L,{axis})", predicted=-1.0,
+            keys, "joint_bound", **where, swept=f"1/rate(L,{axis})", predicted=-1.0,
             fitted=bound.slope, ci_low=bound.ci_low, ci_high=bound.ci_high,
             n_points=bound.n_points, n_excluded=int(excluded.sum()),
             note=f"power law of E against 1/rate, rate = log L / L"

@@ -12,7 +12,8 @@ clusters" if that mean exceeds the threshold, else "one cluster" if the mean fra
 cluster does, else "no clusters"; ``expected`` is "two antipodal clusters" for an odd field
 without attention, "one cluster" for a field that is not odd with λ̄ < 0 and no attention (the
 control: synchronization, P2.sync), "no prediction" otherwise (outside the premise). The engine
-calls the row unresolved when the interval of ``fitted`` straddles the threshold.
+calls the row unresolved when the interval of ``fitted`` straddles the threshold; a row that
+observes "no clusters" is unresolved too (the horizon was too short to tell the outcomes apart).
 
 Table ``odd_clusters``: per store and time, the two fractions with their intervals and the mean
 interaction energy (which an odd field keeps away from 0: two antipodal clusters have energy
@@ -84,13 +85,19 @@ def odd_rows(t: Any, ds: xr.Dataset, keys: Mapping[str, Any]) -> None:
     final_two, final_one = float(two_r[0, -1]), float(one_r[0, -1])
     observed = TWO if final_two > threshold else ONE if final_one > threshold else NONE
     angle = float(opt["cluster_angle"])
+    # neither outcome reached: the horizon was too short to tell them apart, not a contradiction
+    undecided = {"resolved": False} if observed == NONE and expected is not None else {}
+    prefix = "not clustered within the horizon (neither share above the threshold); "
+    prefix = prefix if undecided else ""
+    note = (
+        f"fitted: mean over paths of the fraction of tokens in two antipodal clusters (within "
+        f"{angle:g} rad of ±p) at t = {float(ds['time'].values[-1]):.3g}; in one cluster: "
+        f"{final_one:.3g}; odd field: {odd}"
+    )
     t.claim(
         keys, "antipodal", quantity="antipodal_fraction", swept="time", predicted=threshold,
         fitted=final_two, ci_low=float(intervals["two"][0][-1]),
         ci_high=float(intervals["two"][1][-1]), n_points=ds.sizes["path"], n_excluded=0,
         observed=observed, expected=expected or "no prediction",
-        premise_met=expected is not None,
-        note=f"fitted: mean over paths of the fraction of tokens in two antipodal clusters "
-        f"(within {angle:g} rad of ±p) at t = {float(ds['time'].values[-1]):.3g}; in one "
-        f"cluster: {final_one:.3g}; odd field: {odd}",
+        premise_met=expected is not None, **undecided, note=prefix + note,
     )  # fmt: skip
