@@ -28,6 +28,7 @@ from attnlimits.lowtemp.regime_plots import (
     regime_figure,
 )
 from attnlimits.lowtemp.runs import run
+from attnlimits.verdicts import verdict_table
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = load_config(REPO / "config" / "config.yaml")
@@ -144,6 +145,17 @@ def test_regime_boundary_and_revised_slopes_have_the_designed_answer():
     # the power rule (factor 1: N >= β) admits β <= 32, where pair 2 has not converged
     rule = claims.loc["regime_rule"]
     assert (rule["observed"] == "not converged").all() and (rule["status"] == "opposite").all()
+
+
+def test_the_verdict_page_shows_the_new_claims_with_their_setting():
+    page = verdict_table({"lowtemp": regime_tables()["claims"]}).set_index("claim")
+    rule = page.loc["regime_rule"]
+    assert (rule["source"] == "heuristic").all() and (rule["kind"] == "sign").all()
+    assert set(rule["setting"]) == {
+        "variant=plain, head=h, time=1",
+        "variant=plain, head=h, time=2",
+    }
+    assert not page["setting"].str.contains("resolved").any()  # evidence, not a coordinate
 
 
 def test_a_power_rule_inside_the_data_regime_is_as_predicted():

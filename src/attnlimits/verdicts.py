@@ -32,7 +32,7 @@ REQUIRED_COLUMNS = (
 #: Columns of a claims table that are not grid coordinates (the rest make up ``setting``).
 RESULT_COLUMNS = (
     "experiment", *REQUIRED_COLUMNS, "n_points", "n_excluded", "note", "fine_slope", "fine_low",
-    "fine_high", "premise_met", "observed", "expected", "quantity", "swept",
+    "fine_high", "premise_met", "resolved", "observed", "expected", "quantity", "swept",
 )  # fmt: skip
 #: The columns of the verdict table, in order.
 COLUMNS = [
