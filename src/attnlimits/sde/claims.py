@@ -58,8 +58,10 @@ floor (information), ``rule`` the yardstick of the exclusion ("halving", or "flo
 without sup_w2_half), ``ratio`` = sup_w2 / that yardstick, ``margin`` = floor_factor, ``excluded``
 whether the N was left out of the fit), ``points`` (every plotted
 point with its interval and whether it was left out of its fit; local slopes between neighbouring
-grid points appear as quantity ``<quantity>_local_slope`` at the larger x of each pair) and
-``lines`` (fitted lines with bootstrap bands).
+grid points appear as quantity ``<quantity>_local_slope`` at the larger x of each pair),
+``lines`` (fitted lines with bootstrap bands), ``joint_laws`` and ``joint_points``
+(``joint_claims``) and ``odd_clusters`` (``odd_claims``). The claims of the joint grids name their
+``grid`` (width, tokens) and ``sup`` (layer times, interpolated path).
 """
 
 from __future__ import annotations
