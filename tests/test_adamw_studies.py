@@ -166,12 +166,12 @@ INVALID = [
     (
         "unknown_override",
         put("adamw.studies.dims.task.teacher_vbar", 1.0),
-        ["adamw.studies.dims.task:", "teacher_vbar"],
+        ["adamw.studies.dims.task.teacher_vbar: invalid name"],
     ),
     (
         "task_seed_override",
         put("adamw.studies.dims.task.seed", 3),
-        ["adamw.studies.dims.task.seed: not allowed"],
+        ["adamw.studies.dims.task.seed: invalid name"],
     ),
     (
         "bad_lr",

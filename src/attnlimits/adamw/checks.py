@@ -35,10 +35,10 @@ def problems(config: dict) -> Iterator[str]:
 
 
 def study_problems(adamw: dict, name: str, study: dict) -> Iterator[str]:
-    """The overrides of study ``name`` (``adamw.studies``): known keys of ``adamw.task``,
-    ``.optimizer`` and ``.limit`` (not the task seed: ``task_seeds`` replaces it) with values
-    that the schema of those blocks accepts; the study's limit records dividing its steps, and
-    its depths dividing its records."""
+    """The overrides of study ``name`` (``adamw.studies``; the schema checks their keys): values
+    that the schema of the blocks ``adamw.task``, ``.optimizer`` and ``.limit`` accepts, once
+    merged into them; the study's limit records dividing its steps, and its depths dividing its
+    records."""
     import jsonschema
 
     from attnlimits.config import full_schema
@@ -47,11 +47,7 @@ def study_problems(adamw: dict, name: str, study: dict) -> Iterator[str]:
     root = full_schema()
     blocks = root["properties"]["adamw"]["properties"]
     valid = True
-    for part in OVERRIDABLE:
-        if part == "task" and "seed" in study["task"]:
-            valid = False
-            yield f"{where}.task.seed: not allowed; the study's task_seeds replace adamw.task.seed"
-            continue
+    for part in OVERRIDABLE:  # (the schema allows their keys, not adamw.task.seed)
         validator = jsonschema.Draft202012Validator({**blocks[part], "$defs": root["$defs"]})
         for error in validator.iter_errors({**adamw[part], **study[part]}):
             valid = False
