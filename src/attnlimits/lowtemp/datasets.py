@@ -64,7 +64,9 @@ are small: they are read eagerly (not lazily).
 With ``lowtemp.convergence``, ``open_results`` has a third group ``sweep``
 (``<results>/lowtemp/sweep/<batch>/<head>/<variant>_<family>_size<size>_<hash>.zarr``,
 ``lowtemp.convergence.run_sweep``), ``run`` over (``head``, ``variant``, ``family``, ``size``):
-``w2_hardmax`` and ``coupling_hardmax`` (run, beta, time) at the times of ``fits.times``.
+``w2_hardmax`` and ``coupling_hardmax`` (run, beta, time) at the times of ``fits.times``,
+``hardmax_spread`` (run, time), the spread of the hardmax flow; per run ``particle_count``,
+``exact_w2``, ``family``.
 """
 
 from __future__ import annotations
