@@ -1,11 +1,12 @@
 """What the search job of experiment ``heads`` does: the worst-case inputs of one (L, H) cell
 (:mod:`attnlimits.p1.adversarial`), stored with the errors per seed at the starts and at the end.
 
-Starts: the first S = ``inputs.count`` restarts are the cell's test inputs (``p1.inputs``, the
-inputs of the random-input grid), the others are drawn uniformly on the sphere from the stream
-``(adversarial.seed, "adversarial", N, d)``. The search runs K = ``restarts`` restarts for
-``steps`` steps; F after ``steps/2`` steps is kept, so that the fit can compare the search with
-half the restarts and half the steps to the whole one (its convergence check).
+Starts: the S = ``inputs.count`` test inputs of the cell (``p1.inputs``, the inputs of the
+random-input grid), then ``adversarial.restarts`` inputs drawn uniformly on the sphere from the
+stream ``(adversarial.seed, "adversarial", N, d)``. The search runs from each of these S + restarts
+starts for ``steps`` steps; F after ``steps/2`` steps is kept, so that the fit can compare the
+search with half the random restarts and half the steps to the whole one (its convergence
+check).
 """
 
 from __future__ import annotations
@@ -35,13 +36,11 @@ _LOG = logging.getLogger("attnlimits.heads")
 
 
 def start_inputs(spec: Mapping[str, Any]) -> torch.Tensor:
-    """The K starting inputs (K, N, d) of a search: the S test inputs, then random ones."""
+    """The starting inputs (S + restarts, N, d) of a search: the S test inputs, then the random
+    ones."""
     n, d, search = spec["N"], spec["d"], spec["adversarial"]
     tests = draw_inputs(spec["inputs"]["count"], n, d, NORMALISATION, spec["inputs"]["seed"])
-    extra = search["restarts"] - tests.shape[0]
-    if extra < 0:
-        raise ValueError(f"restarts={search['restarts']} < inputs.count={tests.shape[0]}")
-    drawn = normal((extra, n, d), search["seed"], "adversarial", n, d)
+    drawn = normal((search["restarts"], n, d), search["seed"], "adversarial", n, d)
     return torch.cat([tests, project(drawn, NORMALISATION)])
 
 
@@ -70,8 +69,8 @@ def run_adversarial(
     cell = problem(spec, device)
     x0 = start_inputs(spec).to(device)
     logger.info(
-        "search L=%d H=%d: %d seeds, %d restarts, %d steps, limit %d steps/layer",
-        spec["L"], spec["H"], search["seeds"], search["restarts"], search["steps"], cell.substeps,
+        "search L=%d H=%d: %d seeds, %d starts, %d steps, limit %d steps/layer",
+        spec["L"], spec["H"], search["seeds"], x0.shape[0], search["steps"], cell.substeps,
     )  # fmt: skip
     found = ascend(
         cell.value_and_gradient,
@@ -92,7 +91,7 @@ def run_adversarial(
     seed_restart, token = ("seed", "restart"), ("restart", "token", "component")
     ds = xr.Dataset(
         {
-            "x_start": _var(x0, token, "starting inputs X_0 (the first inputs.count: test inputs)"),
+            "x_start": _var(x0, token, "starting inputs X_0 (the first test_inputs: test inputs)"),
             "x": _var(found.x, token, "inputs at the end of the search"),
             "e2_start": _var(e2_start, seed_restart, "e_2 at the starting inputs"),
             "e2": _var(e2, seed_restart, "e_2 at the inputs at the end of the search"),
@@ -109,7 +108,7 @@ def run_adversarial(
                 "error of the limit solve (against half its step), max over start and end inputs",
             ),
         },
-        coords={"seed": np.arange(search["seeds"]), "restart": np.arange(search["restarts"])},
+        coords={"seed": np.arange(search["seeds"]), "restart": np.arange(x0.shape[0])},
         attrs={
             **provenance(spec, {"heads_seed": spec["seed"], "search_seed": search["seed"]}, code),
             "test_inputs": spec["inputs"]["count"],

@@ -13,10 +13,11 @@ replicate 0 the sample), with e₂(X, s) stored per seed s and input X:
 - ``ratio`` = err_adv / err_random; ``const_adv`` and ``const_random``: the errors over the
   theorem's rate L⁻¹ + L^(−1/3) H^(−1/2), the constant C of the bound.
 
-The convergence check (replicate 0): ``err_half``, the search with its first half of the restarts
-stopped after half the steps; ``gain`` = err_adv / err_half − 1 (``gain_steps``: all steps,
-half the restarts; ``gain_restarts``: all restarts, half the steps), ``converged`` when ``gain``
-≤ ``adversarial.tolerance``. A claim on a grid with a cell not converged is unresolved.
+The convergence check (replicate 0): ``err_half``, the search from the test inputs and the first
+half of the random restarts, stopped after half the steps; ``gain`` = err_adv / err_half − 1
+(``gain_steps``: all steps, half the restarts; ``gain_restarts``: all restarts, half the steps),
+``converged`` when ``gain`` ≤ ``adversarial.tolerance``. A claim on a grid with a cell not
+converged is unresolved.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def cell_replicates(ds: xr.Dataset, weights: np.ndarray) -> dict[str, np.ndarray
     random = np.sqrt(start[:, :tests].max(1))
     random_cell = np.sqrt(weights @ squares["e2_start"][:, :tests].max(1))
     rate = bound_rate(float(ds.attrs["L"]), float(ds.attrs["H"]))
-    half_restarts = ds.sizes["restart"] // 2
+    half_restarts = tests + (ds.sizes["restart"] - tests) // 2
     objective_half = ds["objective_half"].values
     half = float(objective_half[:half_restarts].max())
     return {
@@ -172,13 +173,17 @@ def _grid(tables: Tables, grid: Grid, stats: xr.Dataset) -> list[dict[str, Any]]
             fine = _fine(cells, quantity, swept, tables.level)
             fit = joint[quantity]
             tables.claim(grid, f"{claim}_{swept}", quantity, swept, fit, index, 0.0, fine)
-    missed = cells["converged"].where(~cells["converged"], drop=True)
-    resolved = missed.size == 0
-    note = "" if resolved else (
-        "search not converged (gain above adversarial.tolerance) at "
-        + "; ".join(f"L={as_python(m['L'].values)}, H={as_python(m['H'].values)}"
-                    for m in missed.stack(point=["L", "H"]).transpose("point"))
-    )  # fmt: skip
+    converged = cells["converged"].stack(point=["L", "H"])
+    missed = [
+        f"L={as_python(converged['L'].values[j])}, H={as_python(converged['H'].values[j])}"
+        for j in np.flatnonzero(~converged.values)
+    ]
+    resolved = not missed
+    note = (
+        ""
+        if resolved
+        else ("search not converged (gain above adversarial.tolerance) at " + "; ".join(missed))
+    )
     return [{"resolved": resolved, "note": note}] * 4
 
 

@@ -14,17 +14,10 @@ MIN_DEPTHS, MIN_HEADS = 3, 2
 
 
 def adversarial_problems(heads: dict) -> Iterator[str]:
-    """The search starts at every test input within its first half of the restarts (the half the
-    convergence check reruns), and its grid has enough depths and heads for the exponents."""
+    """The search's grid has enough depths and heads for the exponents."""
     block, where = heads["adversarial"], "heads.adversarial"
     if not block["enabled"]:
         return
-    count = heads["inputs"]["count"]
-    if 2 * count > block["restarts"]:
-        yield (
-            f"{where}.restarts: {block['restarts']} restarts, but the first half must hold the "
-            f"heads.inputs.count = {count} test inputs; use restarts >= {2 * count}"
-        )
     for axis, least in (("L", MIN_DEPTHS), ("H", MIN_HEADS)):
         if len(set(block["grid"][axis])) < least:
             yield (
@@ -34,9 +27,8 @@ def adversarial_problems(heads: dict) -> Iterator[str]:
 
 
 def problems(config: dict) -> Iterator[str]:
-    """Depths dividing the solver's records; the search's restarts and grid
-    (:func:`adversarial_problems`); the trajectory cell ``plots.trajectories`` simulated
-    by heads."""
+    """Depths dividing the solver's records; the search's grid (:func:`adversarial_problems`);
+    the trajectory cell ``plots.trajectories`` simulated by heads."""
     heads, cell = config["heads"], config["plots"]["trajectories"]
     yield from depth_problems("heads", heads)
     yield from adversarial_problems(heads)

@@ -111,7 +111,7 @@ EXPERIMENT = Experiment(
             wildcards=g.WILDCARD_CONSTRAINTS,
             runtime_min=30,
             estimate=adv.estimate,
-            per_job=6,
+            per_job=12,
             priority=2,
         ),
         Job(

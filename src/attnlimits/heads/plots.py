@@ -45,7 +45,8 @@ ADVERSARIAL_TABLES = {
 def heads_figures(
     tables: Mapping[str, pd.DataFrame], outdir: str | Path, options: Mapping[str, Any]
 ) -> list[Path]:
-    """err_vs_L, err_vs_H, bias_fluct_vs_L, e_inf_vs_N and local_slopes under ``outdir``.
+    """err_vs_L, err_vs_H, bias_fluct_vs_L, e_inf_vs_N and local_slopes under ``outdir``, and
+    adversarial when ``tables`` has the search's tables.
 
     ``tables`` must hold :data:`NEEDED_TABLES` (as returned by ``heads_claims`` or read back from
     CSV); ``options`` is the config block ``plots``.
@@ -72,8 +73,9 @@ def heads_figures(
             points, "tokens", TOKEN_KEYS, draw_tokens(tables), "Errors vs number of tokens",
         ),
         "local_slopes": local_slopes_figure(tables["local_slopes"]),
-        "adversarial": adversarial_figure(tables),
     }  # fmt: skip
+    if "adversarial" in tables:  # the worst-case-input search ran (heads.adversarial.enabled)
+        figures["adversarial"] = adversarial_figure(tables)
     return [
         plots.save_figure(fig, plots.figure_path(outdir, name, options), options)
         for name, fig in figures.items()

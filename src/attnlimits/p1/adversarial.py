@@ -11,11 +11,12 @@ heads, the quantity P1's uniform-in-inputs L² statement bounds. F is differenti
 autograd, in float64, through the discrete model (:func:`attnlimits.p1.discrete.simulate`) and an
 RK4 solve of the limit on the layer times (:func:`attnlimits.p1.limit.vector_field`).
 
-The ascent (:func:`ascend`) is a Riemannian normalised gradient ascent with retraction, one step
-size ηₖ per restart k: with g the gradient projected on the tangent space of each token
-(``geometry.tangent``) and u = g / (rms over tokens of |gⁱ|), the candidate is Y = Π(X + ηₖ u)
-(every token moves by about ηₖ). It is kept if F(Y) > F(X), and then ηₖ ← min(``GROWTH`` ηₖ,
-``MAX_STEP``); otherwise it is refused and ηₖ ← ηₖ/2. F never decreases along a restart, so its
+The ascent (:func:`ascend`) is a Riemannian normalised gradient ascent with momentum and
+retraction, one step size ηₖ per restart k: with g the gradient projected on the tangent space of
+each token (``geometry.tangent``), the direction v ← P_X(``MOMENTUM`` v) + g and u = v / (rms over
+tokens of |vⁱ|), the candidate is Y = Π(X + ηₖ u) (every token moves by about ηₖ). It is kept if
+F(Y) > F(X), and then ηₖ ← min(``GROWTH`` ηₖ, ``MAX_STEP``); otherwise it is refused, v ← 0 and
+ηₖ ← ηₖ/2. F never decreases along a restart, so its
 current value is its best, and the first steps of a longer search are those of a shorter one
 (the convergence check compares the two on the same run).
 """
@@ -37,6 +38,8 @@ from attnlimits.p1.limit import vector_field
 
 #: Step-size growth after an accepted step, and the largest step (RMS token move, radians).
 GROWTH, MAX_STEP = 1.5, 1.0
+#: Weight of the previous direction in the next (heavy ball; reset when a step is refused).
+MOMENTUM = 0.8
 #: Smallest RMS gradient that is followed (below: the restart is at a critical point).
 TINY_GRADIENT = 1e-300
 
@@ -120,14 +123,17 @@ def ascend(
     at_checkpoint = value.clone()
     eta = torch.full_like(value, float(step_size))
     accepted = torch.zeros(value.shape, dtype=torch.int64)
+    velocity = torch.zeros_like(x)
     for step in range(steps):
-        rms = grad.square().sum(-1).mean(-1).sqrt()[..., None, None]
-        direction = grad / rms.clamp_min(TINY_GRADIENT)
+        velocity = tangent(x, MOMENTUM * velocity, "sphere") + grad
+        rms = velocity.square().sum(-1).mean(-1).sqrt()[..., None, None]
+        direction = velocity / rms.clamp_min(TINY_GRADIENT)
         y = project(x + eta[..., None, None] * direction, "sphere")
         candidate, candidate_grad = value_and_gradient(y)
         keep = candidate > value
         x = torch.where(keep[..., None, None], y, x)
         grad = torch.where(keep[..., None, None], candidate_grad, grad)
+        velocity = torch.where(keep[..., None, None], velocity, torch.zeros_like(velocity))
         value = torch.where(keep, candidate, value)
         eta = torch.where(keep, (eta * GROWTH).clamp_max(MAX_STEP), eta / 2)
         accepted += keep
