@@ -270,20 +270,26 @@ def test_every_builtin_job_kind_declares_an_estimate() -> None:
         assert estimate.sizes, name
 
 
-#: Measured jobs of a full default run (Snakemake benchmarks: max_rss MB, cpu_time s), by job
-#: kind and key in config/config.yaml: the estimates must stay within a few times of them.
+
+#: Measured jobs of a default run (max RSS MB, CPU s), by job kind and key in config/config.yaml:
+#: Snakemake benchmarks of unbatched runs, and for the kinds added since batching, one key run by
+#: its runner in a fresh process. The estimates must stay within a few times of them.
 MEASURED = [
     ("heads", "cell", {"mask": "causal", "N": 256, "L": 32, "H": 16}, 721, 14.1),
     ("heads", "limit", {"mask": "causal", "N": 256}, 442, 14.1),
-    ("adamw", "limit", {"variant": "standard", "d": 24}, 3718, 66.0),
+    ("heads", "adversarial", {"mask": "causal", "L": 16, "H": 1}, 400, 7.0),
+    ("adamw", "study_limit", {"variant": "blockwise", "d": 12}, 986, 6.6),
     ("adamw", "limit", {"variant": "blockwise", "N": 64}, 588, 43.1),
-    ("adamw", "cell", {"variant": "blockwise", "d": 24}, 1656, 6.0),
+    ("adamw", "study_cell", {"variant": "blockwise", "d": 12}, 557, 3.9),
     ("sde", "depth", {"activation": "relu", "d": 64, "sign": 1}, 913, 73.2),
     ("sde", "depth", {"activation": "tanh", "d": 5, "sign": 0}, 688, 42.1),
     ("sde", "width", {"activation": "relu", "d": 64}, 637, 7.6),
     ("sde", "sync", {"activation": "relu", "d": 64, "sign": -1}, 1507, 12.9),
     ("sde", "chaos", 5, 823, 15.0),
     ("sde", "kernel_table", None, 444, 8.2),
+    ("sde", "joint_width", {"activation": "tanh"}, 548, 6.5),
+    ("sde", "joint_tokens", {"activation": "tanh"}, 472, 8.5),
+    ("sde", "odd", {"activation": "tanh"}, 385, 5.0),
     ("lowtemp", "run", {"head": "gap_quarter", "variant": "consensus"}, 555, 27.9),
     ("lowtemp", "terminal", {"head": "identity", "variant": "plain", "size": 16}, 537, 25.1),
     ("lowtemp", "sweep", {"head": "random", "family": "halton", "size": 12}, 379, 7.1),
