@@ -270,7 +270,6 @@ def test_every_builtin_job_kind_declares_an_estimate() -> None:
         assert estimate.sizes, name
 
 
-
 #: Measured jobs of a default run (max RSS MB, CPU s), by job kind and key in config/config.yaml:
 #: Snakemake benchmarks of unbatched runs, and for the kinds added since batching, one key run by
 #: its runner in a fresh process. The estimates must stay within a few times of them.
