@@ -31,8 +31,9 @@ FITS = {
     "terminal_window": [0.5, 2.0], "terminal_floor": 1e-10, "terminal_tol": 1e-3,
     "metastable_heads": ["identity"], "metastable_fraction": 0.75,
 }  # fmt: skip
-#: Figures of the N sweep, which these tables do not have (tests/test_lowtemp_regime.py).
-SWEEP_FIGURES = ("n_convergence", "regime")
+#: Figures of the N sweep and of the window runs, which these tables do not have
+#: (tests/test_lowtemp_regime.py, tests/test_lowtemp_metastable.py).
+SWEEP_FIGURES = ("n_convergence", "regime", "metastability")
 
 
 def spec(head: str, variant: str, size: int = 3) -> dict:

@@ -1,6 +1,7 @@
-"""The N sweep, the regime in N and the metastable window of experiment ``lowtemp``
-(``families``, ``convergence``, ``regime``, ``metastability``, their claims, checks and figures),
-on cases built to have known answers."""
+"""The N sweep, the regime in N and the metastable window's crossings of experiment ``lowtemp``
+(``families``, ``convergence``, ``regime``, ``metastability.window``, their claims, checks and
+figures), on cases built to have known answers; the window's jobs, tables and claims are in
+``test_lowtemp_metastable.py``."""
 
 from __future__ import annotations
 
@@ -22,11 +23,7 @@ from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
 from attnlimits.lowtemp.convergence import run_sweep
 from attnlimits.lowtemp.families import family_measure, halton, radical_inverse
 from attnlimits.lowtemp.metastability import window
-from attnlimits.lowtemp.regime_plots import (
-    metastability_figure,
-    n_convergence_figure,
-    regime_figure,
-)
+from attnlimits.lowtemp.regime_plots import n_convergence_figure, regime_figure
 from attnlimits.lowtemp.runs import run
 from attnlimits.verdicts import verdict_table
 
@@ -191,28 +188,6 @@ def test_window_ends_are_interpolated_exactly_and_open_or_never_windows_are_flag
     assert not never["entered"] and np.isnan(never["length"])
 
 
-def test_metastable_window_length_grows_like_log_beta_and_is_judged():
-    base = synthetic_run()  # W2(μ^∞_0, T#μ₀) = 0.4; fraction 0.5: threshold 0.2
-    ends = 1.0 + 0.5 * np.log(BETAS)  # length 2(m - a) = 0.8 + log β: slope 1 in log β
-    target = np.stack([designed_series(0.6, m, 0.2) for m in ends])
-    run_ = base.assign(w2_target=(("beta", "time"), target))
-    opts = {**OPTS, "metastable_heads": ["h"], "metastable_fraction": 0.5}
-    tables = judge_tables(
-        lowtemp_tables([(MAIN, run_)], [], opts), CLAIMS, {"lowtemp": {"heads": {}}}, opts
-    )
-    table = tables["metastability"]
-    assert np.allclose(table["length"], 0.8 + np.log(BETAS)) and table["closed"].all()
-    row = tables["claims"].set_index("claim").loc["metastable_window"]
-    assert row["fitted"] == pytest.approx(1.0) and row["status"] == "as predicted"
-    # a window longer than the horizon is open: too few closed windows, no verdict
-    late = base.assign(w2_target=(("beta", "time"), target * 0 + designed_series(0.6, 4, 0.2)))
-    tables = judge_tables(
-        lowtemp_tables([(MAIN, late)], [], opts), CLAIMS, {"lowtemp": {"heads": {}}}, opts
-    )
-    row = tables["claims"].set_index("claim").loc["metastable_window"]
-    assert row["status"] == "unresolved" and "open at the horizon" in row["note"]
-
-
 # ------------------------------------------------------------------------------ configuration
 @pytest.mark.parametrize(
     ("modify", "expected"),
@@ -254,17 +229,4 @@ def test_figures_draw_the_tables():
     assert np.allclose(found.get_ydata(), [4.0, 16.0])  # N* of the converged pairs
     power = [ln for ln in ax.get_lines() if ln.get_label().startswith("power rule")][0]
     assert np.allclose(power.get_ydata(), [8.0, 16.0, 32.0, 64.0])  # factor 1, k = 2
-    plt.close("all")
-    base = synthetic_run()
-    target = np.stack([designed_series(0.6, 1.0 + 0.5 * np.log(b), 0.2) for b in BETAS])
-    opts = {**OPTS, "metastable_heads": ["h"], "metastable_fraction": 0.5}
-    run_ = base.assign(w2_target=(("beta", "time"), target))
-    tables = judge_tables(
-        lowtemp_tables([(MAIN, run_)], [], opts), CLAIMS, {"lowtemp": {"heads": {}}}, opts
-    )
-    ax = metastability_figure(tables).axes[0]
-    bars = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2 and ln.get_linewidth() == 3]
-    assert len(bars) == len(BETAS)
-    assert np.allclose(bars[0].get_ydata(), [0.6, 2 * (1.0 + 0.5 * np.log(4.0)) - 0.6])
-    assert any("1.00" in t.get_text() for t in ax.get_legend().get_texts())
     plt.close("all")

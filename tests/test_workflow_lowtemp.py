@@ -30,8 +30,9 @@ def test_lowtemp_run_writes_stores_tables_and_figures(finished):
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
     # runs: 2 heads x 2 variants; terminal: 1 head x 1 variant x 3 sizes; sweep: 1 head x 1
-    # variant x (2 families x 2 sizes, less the main run's)
-    assert {k: len(v) for k, v in kinds.items()} == {"runs": 4, "terminal": 3, "sweep": 3}
+    # variant x (2 families x 2 sizes, less the main run's); window: 1 head x 2 variants x 2 sizes
+    counts = {k: len(v) for k, v in kinds.items()}
+    assert counts == {"runs": 4, "terminal": 3, "sweep": 3, "window": 4}
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
         for key in ("params_hash", "code_version", "git_commit", "libraries", "seeds", "params"):
@@ -54,6 +55,12 @@ def test_lowtemp_run_writes_stores_tables_and_figures(finished):
         "unresolved",
         "outside the premise",
     }
+    window = claims[claims["claim"].str.startswith("metastable")]
+    assert sorted(zip(window["claim"], window["variant"], strict=True)) == [
+        ("metastable_exit", "consensus"), ("metastable_open", "plain"),
+        ("metastable_window", "consensus"), ("metastable_window", "plain"),
+    ]  # fmt: skip
+    assert (window["status"] != "").all()
     terminal = claims[claims["claim"] == "terminal_law"]
     # the identity head on the disc: the hardmax flow reaches T#mu0 (W2 ~ e^-t, t = 4)
     assert terminal["fitted"].iloc[0] < 0.05

@@ -17,11 +17,21 @@ TABLES: dict[str, str] = {
         "β's (``regime_rule``) and the growth of the metastable window in log β."
     ),
     "metastability": (
-        "Per head of ``fits.metastable_heads``, variant and β: the window [t_in, t_out] in which "
-        "W2(μ^β_t, T#μ₀) stays below the threshold (``fits.metastable_fraction`` times "
-        "W2(μ₀, T#μ₀)), both ends interpolated linearly in log W2 between record times; whether "
-        "it was entered and closed before the horizon (open: t_out is the horizon, the length a "
-        "lower bound), and the smallest W2."
+        "Per head of ``fits.metastable_heads``, variant, size of ``lowtemp.metastable.sizes``, "
+        "threshold fraction (``fits.metastable_fraction``, then "
+        "``fits.metastable_check_fraction``) and β, from the long-horizon window runs: the "
+        "window [t_in, t_out] in which W2(μ^β_t, T#μ₀) stays below the threshold (fraction "
+        "times W2(μ₀, T#μ₀)), both ends interpolated linearly in log W2 between record times; "
+        "whether it was entered and closed before the horizon (open: t_out is the horizon, the "
+        "length a lower bound), the smallest and the last W2, and ``n_change``, the largest "
+        "relative change of the ends from the next smaller N (``n_converged``: at most "
+        "``fits.metastable_n_tol``)."
+    ),
+    "metastable_fits": (
+        "Per head, variant, size (all but the smallest) and threshold fraction: line fits "
+        "against log β, over the closed windows converged in N (``betas``), of the window's "
+        "length, of t_out and of log t_out, with t-intervals at ``fits.level``. The claims read "
+        "the largest size at ``fits.metastable_fraction``."
     ),
     "n_fits": (
         "The N sweep: per variant, head, time, particle family and N, the slope of log "
@@ -67,14 +77,19 @@ TABLES: dict[str, str] = {
 
 FIGURES: dict[str, str] = {
     "metastability": (
-        "The metastable window: for each β (log axis) of the heads of ``fits.metastable_heads``, "
-        "the times [t_in, t_out] in which W2(μ^β_t, T#μ₀) stays below the threshold "
-        "(``fits.metastable_fraction`` times W2(μ₀, T#μ₀)); solid: closed before the horizon, "
-        "dashed with a triangle: still open at the horizon (the length is a lower bound). The "
-        "legend gives the slope of the closed windows' length in log β with its t-interval and "
-        "the status of claim ``metastable_window``: derived from the two bounds of P3's abstract, "
-        "the length grows at least like log β/(2C). Panels: variant and head. The plain flow, "
-        "measured in z, freezes (effective inverse temperature β e^(2t)) and never leaves."
+        "The metastable window, from the long-horizon runs (``lowtemp.metastable``) of the heads "
+        "of ``fits.metastable_heads`` at their largest N: for each β (log axis), the times "
+        "[t_in, t_out] in which W2(μ^β_t, T#μ₀) stays below the threshold; thick bars at "
+        "``fits.metastable_fraction`` times W2(μ₀, T#μ₀) (the claims' threshold), thin bars "
+        "shifted right at ``fits.metastable_check_fraction``. Blue: closed before the horizon; "
+        "orange dashed with a triangle: still open at the horizon (the length a lower bound); "
+        "grey: the ends change by more than ``fits.metastable_n_tol`` from the next smaller N "
+        "(left out of the fits); crosses: never below the threshold. The legend gives the "
+        "claims: ``metastable_window`` (slope of the length in log β, > 0 derived from P3's two "
+        "bounds), ``metastable_open`` (plain: in z the inverse temperature β e^(2t) grows, the "
+        "flow freezes and the window never closes) and ``metastable_exit`` (consensus: slope of "
+        "log t_out in log β, 1 derived from the contracting ring d(r²)/dt ≈ −1/β). Panels: "
+        "variant and head."
     ),
     "n_convergence": (
         "The N sweep: the local slope of log W2(μ^β_t, μ^∞_t) in log β between neighbouring β's, "

@@ -63,6 +63,7 @@ def problems(config: dict) -> Iterator[str]:
                 f"lowtemp.fits.metastable_heads[{i}]: {name!r} is not in lowtemp.heads "
                 f"{sorted(heads)}"
             )
+    yield from _metastable_problems(lowtemp)
     yield from _convergence_problems(lowtemp)
     yield from _window_problems("lowtemp.fits.phase_window", fits["phase_window"], horizon)
     yield from _window_problems(
@@ -143,4 +144,27 @@ def _convergence_problems(lowtemp: dict) -> Iterator[str]:
             yield (
                 f"lowtemp.convergence.sizes[{i}]: size {size} gives the same N = {n:.0f} as size "
                 f"{conv['sizes'][counts.index(n)]}; every size must give its own N"
+            )
+
+
+def _metastable_problems(lowtemp: dict) -> Iterator[str]:
+    """The metastable window (lowtemp.metastable): two thresholds that differ, one N per size."""
+    from attnlimits.lowtemp.grid import particles
+
+    fits, meta, measure = lowtemp["fits"], lowtemp["metastable"], lowtemp["measure"]
+    if not fits["metastable_heads"]:
+        return
+    if fits["metastable_check_fraction"] == fits["metastable_fraction"]:
+        yield (
+            "lowtemp.fits.metastable_check_fraction: equal to lowtemp.fits.metastable_fraction "
+            f"({fits['metastable_fraction']:g}); the second threshold must differ"
+        )
+    counts = [particles(measure["kind"], s, measure["d"]) for s in meta["sizes"]]
+    for i, (size, n) in enumerate(zip(meta["sizes"], counts, strict=True)):
+        if n == 0:
+            yield f"lowtemp.metastable.sizes[{i}]: no lattice point of size {size} inside the ball"
+        elif counts.index(n) != i:
+            yield (
+                f"lowtemp.metastable.sizes[{i}]: size {size} gives the same N = {n:.0f} as size "
+                f"{meta['sizes'][counts.index(n)]}; every size must give its own N"
             )

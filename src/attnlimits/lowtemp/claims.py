@@ -23,9 +23,8 @@ size)), ``lowtemp_tables`` builds
   - ``regime_rule``: whether the power rule N ≥ factor β^(k/2) (MODELS.md's first guess) admits
     only β's whose local slopes converged in N at the main run's N (``lowtemp.regime``), per
     (head, variant, t) of the N sweep;
-  - ``metastable_window``: the slope in log β of the length of the window in which
-    W2(μ^β_t, T#μ₀) < ε (``lowtemp.metastability``), per (head, variant) of
-    ``fits.metastable_heads`` (positive, derived from the two bounds);
+  - ``metastable_window``, ``metastable_open``, ``metastable_exit``: the window in which
+    W2(μ^β_t, T#μ₀) < ε, from the long-horizon window stores (``lowtemp.metastable_claims``);
 
   Under ``regime.premise: converged`` the β-slope rows of a run that the N sweep covers are fitted
   only over the β's whose local slopes converged in N at the run's N (``regime.converged_betas``;
@@ -37,7 +36,7 @@ size)), ``lowtemp_tables`` builds
   ``terminal``: the full tables behind the claims; ``w2``, ``phase_curves``, ``terminal_curves``:
   the curves that the plots draw; with an N sweep ``n_slopes`` (local β-slopes per family and N),
   ``n_fits`` (the all-β slope per family and N) and ``regime`` (N* per pair of β's); with
-  ``fits.metastable_heads`` ``metastability`` (the window per β).
+  window stores ``metastability`` (the window per size, threshold and β) and ``metastable_fits``.
 """
 
 from __future__ import annotations
@@ -59,7 +58,10 @@ from attnlimits.lowtemp.analysis import (
 )
 from attnlimits.lowtemp.convergence_grid import SweepKey
 from attnlimits.lowtemp.grid import RunKey, TerminalKey
-from attnlimits.lowtemp.metastability import WINDOW_COLUMNS, window_fits, windows
+from attnlimits.lowtemp.metastability import FIT_COLUMNS as METASTABLE_FIT_COLUMNS
+from attnlimits.lowtemp.metastability import TABLE_COLUMNS as METASTABLE_COLUMNS
+from attnlimits.lowtemp.metastable_claims import CLAIMS as METASTABLE_CLAIMS
+from attnlimits.lowtemp.metastable_claims import metastable_tables
 from attnlimits.lowtemp.regime import (
     FIT_COLUMNS,
     REGIME_COLUMNS,
@@ -70,6 +72,7 @@ from attnlimits.lowtemp.regime import (
     n_fits,
     sweep_series,
 )
+from attnlimits.lowtemp.window_grid import WindowKey
 
 #: The column order of the claims table.
 CLAIM_COLUMNS = [
@@ -124,10 +127,7 @@ CLAIMS: tuple[Claim, ...] = (
           where="docs: the long-time phase", tolerance="phase_rate_tol"),
     Claim("regime_rule", "sign", "heuristic", "every β with N ≥ factor β^(k/2) has its local "
           "β-slope converged in N", premise=_SWEPT),
-    Claim("metastable_window", "sign", "derived", "the window where W2(μ^β_t, T#μ₀) < ε grows "
-          "with log β (slope > 0)", where="MODELS.md, lowtemp: t_out − t_in ≳ log β/(2C) from "
-          "the two bounds of P3's abstract (lowtemp.metastability)", premise=_APPROACH,
-          direction=1),
+    *METASTABLE_CLAIMS,
 )  # fmt: skip
 BY_ID = {claim.id: claim for claim in CLAIMS}
 TERMINAL_COLUMNS = [
@@ -140,11 +140,12 @@ OPTIONAL_TABLES = {
     "n_slopes": SLOPE_COLUMNS,
     "n_fits": FIT_COLUMNS,
     "regime": REGIME_COLUMNS,
-    "metastability": ["variant", "head", *WINDOW_COLUMNS],
+    "metastability": METASTABLE_COLUMNS,
+    "metastable_fits": METASTABLE_FIT_COLUMNS,
 }
 
 
-def _claim(key: RunKey | TerminalKey, claim: str, **values: Any) -> dict[str, Any]:
+def _claim(key: RunKey | TerminalKey | WindowKey, claim: str, **values: Any) -> dict[str, Any]:
     row = {"experiment": "lowtemp", "claim": claim, "variant": key.variant, "head": key.head}
     return {**dict.fromkeys(CLAIM_COLUMNS, np.nan), **row, "note": "", **values}
 
@@ -197,10 +198,6 @@ def _run_tables(
         "phase_curves": [_keyed(curves, key)],
         "w2": [_keyed(w2, key)],
     }
-    if key.head in opts.get("metastable_heads", ()):
-        table, row = _metastable(key, ds, opts)
-        tables["metastability"] = [_keyed(table, key)]
-        tables["claims"].append(row)
     return tables
 
 
@@ -231,32 +228,6 @@ def _converged_row(
         **row, "fitted": fit.slope, "ci_low": fit.ci_low, "ci_high": fit.ci_high,
         "n_points": fit.n_points, "note": "; ".join(filter(None, [indefinite, note])),
     }  # fmt: skip
-
-
-def _metastable(
-    key: RunKey, ds: xr.Dataset, opts: Mapping[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The window table of one run and its ``metastable_window`` row (``metastability``)."""
-    table = windows(ds, opts["metastable_fraction"])
-    fit = window_fits(table, opts["level"])["length"]
-    approach, _ = _approaches(ds, opts)
-    still_open = table.loc[table["entered"] & ~table["closed"], "beta"]
-    never = table.loc[~table["entered"], "beta"]
-    note = (
-        f"threshold {table['threshold'].iloc[0]:.3g} = {opts['metastable_fraction']:g} "
-        f"W2(mu0, T#mu0); {int(table['closed'].sum())} closed windows; open at the horizon "
-        f"(length a lower bound) for beta = {', '.join(f'{b:g}' for b in still_open) or 'none'}; "
-        f"never below for beta = {', '.join(f'{b:g}' for b in never) or 'none'}"
-    )
-    resolved = fit.n_points >= 3
-    if not resolved:
-        note += "; fewer than 3 closed windows: no fit"
-    row = _claim(
-        key, "metastable_window", quantity="window_length", swept="log_beta", predicted=0.0,
-        fitted=fit.slope, ci_low=fit.ci_low, ci_high=fit.ci_high, n_points=fit.n_points,
-        premise_met=approach, resolved=resolved, note=note,
-    )  # fmt: skip
-    return table, row
 
 
 def qk_min_eigenvalue(ds: xr.Dataset) -> float:
@@ -430,9 +401,11 @@ def lowtemp_tables(
     opts: Mapping[str, Any],
     sweeps: Sequence[tuple[SweepKey, xr.Dataset]] = (),
     lowtemp: Mapping[str, Any] | None = None,
+    windows: Sequence[tuple[WindowKey, xr.Dataset]] = (),
 ) -> dict[str, pd.DataFrame]:
     """Every table of the module docstring, by name; the N sweep's when ``lowtemp`` (the config
-    block) is given and ``lowtemp.convergence.heads`` is not empty."""
+    block) is given and ``lowtemp.convergence.heads`` is not empty; the metastable window's when
+    there are window stores (``windows``)."""
     parts: dict[str, list] = {}
     regime, swept = None, {}
     if lowtemp is not None and lowtemp["convergence"]["heads"]:
@@ -442,7 +415,12 @@ def lowtemp_tables(
     for key, ds in runs:
         for name, items in _run_tables(key, ds, opts, regime).items():
             parts.setdefault(name, []).extend(items)
-    for name, items in [*_terminal_tables(terminals, opts).items(), *swept.items()]:
+    window = metastable_tables(windows, opts, _claim) if windows else {}
+    for name, items in [
+        *_terminal_tables(terminals, opts).items(),
+        *swept.items(),
+        *window.items(),
+    ]:
         parts.setdefault(name, []).extend(items)
     tables = {"claims": pd.DataFrame(parts.pop("claims"), columns=CLAIM_COLUMNS)}
     tables.update({name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()})

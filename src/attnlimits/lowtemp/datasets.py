@@ -58,8 +58,13 @@ are small: they are read eagerly (not lazily).
 - ``regime`` (variant, head, time, beta_low): ``N_star`` (NaN: not converged up to ``N_max``),
   ``spread_N_max``, ``slope_N_max``, ``converged_at_main``, ``N_power_rule``,
   ``power_rule_admits``, ...;
-- ``metastability`` (variant, head, beta): ``t_in``, ``t_out``, ``length``, ``entered``,
-  ``closed``, ``threshold``, ``w2_min``.
+- ``metastability`` (variant, head, size, fraction, beta): the window of the long-horizon runs,
+  ``t_in``, ``t_out``, ``length``, ``entered``, ``closed``, ``threshold``, ``w2_min``,
+  ``w2_end``, ``N``, ``n_change`` (relative change of the ends from the next smaller N),
+  ``n_converged``;
+- ``metastable_fits`` (variant, head, size, fraction, quantity): the window's length, t_out and
+  log t_out against log beta over the closed windows converged in N, ``slope``, ``ci_low``,
+  ``ci_high``, ``n_points``, ``betas``.
 
 With ``lowtemp.convergence``, ``open_results`` has a third group ``sweep``
 (``<results>/lowtemp/sweep/<batch>/<head>/<variant>_<family>_size<size>_<hash>.zarr``,
@@ -67,6 +72,12 @@ With ``lowtemp.convergence``, ``open_results`` has a third group ``sweep``
 ``w2_hardmax`` and ``coupling_hardmax`` (run, beta, time) at the times of ``fits.times``,
 ``hardmax_spread`` (run, time), the spread of the hardmax flow; per run ``particle_count``,
 ``exact_w2``, ``family``.
+
+With ``lowtemp.fits.metastable_heads``, a group ``window``
+(``<results>/lowtemp/window/<batch>/<head>/<variant>_size<size>_<hash>.zarr``,
+``lowtemp.window_runs.run_window``), ``run`` over (``head``, ``variant``, ``size``):
+``w2_target`` (run, beta, time) to the long horizon ``lowtemp.metastable.horizon``, ``w2_start``
+(run); per run ``particle_count``.
 """
 
 from __future__ import annotations
@@ -83,6 +94,7 @@ from attnlimits.combine import concat_runs, find_stores, read_table
 from attnlimits.grids import make_key
 from attnlimits.lowtemp import convergence_grid as cg
 from attnlimits.lowtemp import grid as g
+from attnlimits.lowtemp import window_grid as wg
 
 EXPERIMENT = "lowtemp"
 #: The groups of ``open_results``: the keyed job whose stores they hold, and its key.
@@ -90,9 +102,11 @@ GROUPS = {
     "runs": ("run", g.RunKey),
     "terminal": ("terminal", g.TerminalKey),
     "sweep": ("sweep", cg.SweepKey),
+    "window": ("window", wg.WindowKey),
 }
-#: Groups that only a configuration with them has (``lowtemp.convergence.heads``).
-OPTIONAL_GROUPS = ("sweep",)
+#: Groups that only a configuration with them has (``lowtemp.convergence.heads``,
+#: ``lowtemp.fits.metastable_heads``).
+OPTIONAL_GROUPS = ("sweep", "window")
 #: The tables of ``open_statistics`` and their key columns.
 TABLES = {
     "slopes": ("variant", "head", "time", "regressor"),
@@ -105,7 +119,8 @@ TABLES = {
     "n_slopes": ("variant", "head", "time", "family", "N", "beta_low"),
     "n_fits": ("variant", "head", "time", "family", "N"),
     "regime": ("variant", "head", "time", "beta_low"),
-    "metastability": ("variant", "head", "beta"),
+    "metastability": ("variant", "head", "size", "fraction", "beta"),
+    "metastable_fits": ("variant", "head", "size", "fraction", "quantity"),
 }
 
 

@@ -3,6 +3,7 @@
 run (per head, variant: finite-β and hardmax flows, W2 over the (β, t) grid)
 terminal (per head, variant, size: the hardmax flow against the push-forward of μ₀)
 sweep (per head, variant, particle family, size: the N sweep at the runs' β's and claim times)
+window (per metastable head, variant, size: the long-horizon flows' W2 to the push-forward)
 → fit (slopes in β, t*(β), terminal law, long-time phase, regime in N, metastable window;
 claims) → plots.
 """
@@ -14,6 +15,7 @@ from typing import Any
 from attnlimits.lowtemp import captions
 from attnlimits.lowtemp import convergence_grid as cg
 from attnlimits.lowtemp import grid as g
+from attnlimits.lowtemp import window_grid as wg
 from attnlimits.registry import Experiment, Job, grid_job, published
 
 RUNNERS = "attnlimits.lowtemp.jobs"
@@ -31,10 +33,15 @@ def _sweeps(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
     return {"sweeps": EXPERIMENT.keyed_outputs(config, "sweep")}
 
 
+def _windows(config: dict[str, Any], key: Any) -> dict[str, list[str]]:
+    return {"windows": EXPERIMENT.keyed_outputs(config, "window")}
+
+
 def _fit_spec(config: dict[str, Any], key: Any) -> dict[str, Any]:
     """The fit's options and the settings of the block it reads besides them."""
     low = config["lowtemp"]
-    return {**low["fits"], **{name: low[name] for name in ("regime", "measure", "convergence")}}
+    blocks = ("regime", "measure", "convergence", "metastable")
+    return {**low["fits"], **{name: low[name] for name in blocks}}
 
 
 EXPERIMENT = Experiment(
@@ -83,12 +90,31 @@ EXPERIMENT = Experiment(
             per_job=8,
             priority=2,
         ),
+        grid_job(
+            "lowtemp",
+            "window",
+            f"{RUNNERS}:window",
+            wg.WINDOW_PATTERN,
+            wg.window_keys,
+            wg.window_path,
+            wg.window_spec,
+            wg.find,
+            wildcards=wg.WILDCARD_CONSTRAINTS,
+            estimate=wg.estimate_window,
+            per_job=4,
+            priority=2,
+        ),
         Job(
             name="fit",
             runner=f"{RUNNERS}:fit",
             spec=_fit_spec,
-            needs=lambda c, k: {**_runs(c, k), **_terminals(c, k), **_sweeps(c, k)},
-            reads=("run", "terminal", "sweep"),
+            needs=lambda c, k: {
+                **_runs(c, k),
+                **_terminals(c, k),
+                **_sweeps(c, k),
+                **_windows(c, k),
+            },
+            reads=("run", "terminal", "sweep", "window"),
             outputs=("tables",),
             memory_mb=4000,
             estimate=g.estimate_fit,

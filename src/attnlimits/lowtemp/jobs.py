@@ -36,6 +36,13 @@ def sweep(job: JobContext) -> None:
     _store(job, convergence.run_sweep(job.spec, device=job.device()))
 
 
+def window(job: JobContext) -> None:
+    """The long-horizon flows of one (head, variant, size) of the metastable window, W2 to T#μ₀."""
+    from attnlimits.lowtemp import window_runs
+
+    _store(job, window_runs.run_window(job.spec, device=job.device()))
+
+
 def _keyed(keys, paths) -> list:
     from attnlimits.storage import open_dataset
 
@@ -46,13 +53,14 @@ def fit(job: JobContext) -> None:
     """Slopes in β, t*(β), the terminal law, the long-time phase, the regime in N and the
     metastable window; the claims."""
     from attnlimits.analysis.claims import write_judged_tables
-    from attnlimits.lowtemp import convergence_grid, grid
+    from attnlimits.lowtemp import convergence_grid, grid, window_grid
     from attnlimits.lowtemp.claims import CLAIMS, lowtemp_tables
 
     runs = _keyed(grid.run_keys(job.block), job.stores("run"))
     terminals = _keyed(grid.terminal_keys(job.block), job.stores("terminal"))
     sweeps = _keyed(convergence_grid.sweep_keys(job.block), job.stores("sweep"))
-    tables = lowtemp_tables(runs, terminals, job.spec, sweeps, job.block)
+    windows = _keyed(window_grid.window_keys(job.block), job.stores("window"))
+    tables = lowtemp_tables(runs, terminals, job.spec, sweeps, job.block, windows)
     write_judged_tables(tables, CLAIMS, job.config, job.folder("tables"), job.log)
 
 

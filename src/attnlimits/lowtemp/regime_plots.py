@@ -6,8 +6,9 @@
 - ``regime``: N*(β), the smallest N from which the local slope stops depending on N and on the
   family, against the pair's larger β (log-log), hollow triangles at the largest N where it never
   does; the power rule factor β^(k/2) dashed and the main run's N dotted;
-- ``metastability``: the window [t_in, t_out] per β as a vertical bar (solid: closed, dashed with
-  a triangle: open at the horizon), the fitted length in log β in the legend.
+- ``metastability``: the window [t_in, t_out] per β at the largest N as a vertical bar (solid:
+  closed, dashed with a triangle: open at the horizon, grey: ends not converged in N), thick at
+  the claims' threshold, thin (shifted right) at the check threshold; the claims in the legend.
 """
 
 from __future__ import annotations
@@ -101,35 +102,56 @@ def _power(regime: pd.DataFrame, betas: np.ndarray) -> np.ndarray:
     return table.reindex(betas).to_numpy(np.float64)
 
 
+def _claim_text(claims: pd.DataFrame, claim: str, variant: str, head: str) -> str | None:
+    """``claim: fitted [low, high] (status)`` of one (variant, head), or None without a row."""
+    row = claims[(claims["claim"] == claim) & (claims["variant"] == variant)
+                 & (claims["head"] == head)]  # fmt: skip
+    if row.empty:
+        return None
+    s, lo, hi, status, observed = (
+        row.iloc[0].get(c, np.nan) for c in ("fitted", "ci_low", "ci_high", "status", "observed")
+    )
+    if isinstance(observed, str):
+        return f"{claim}: observed {observed} ({status})"
+    text = "no fit" if not np.isfinite(s) else f"{s:.2f} [{lo:.2f}, {hi:.2f}]"
+    return f"{claim}: {text} ({status})"
+
+
 def metastability_figure(tables: Tables) -> Figure:
-    """The windows per β, one panel per (variant, head) (module docstring)."""
+    """The windows per β at the largest N, one panel per (variant, head) (module docstring)."""
     table, claims = tables["metastability"], tables["claims"]
     if table.empty:
         return plots.empty_figure("no metastable window in the tables")
     runs = list(dict.fromkeys(zip(table["variant"], table["head"], strict=True)))
-    fig, axes = plots.panels(1, len(runs), width=4.8, height=4.2)
+    fig, axes = plots.panels(1, len(runs), width=4.8, height=4.6)
     for ax, (variant, head) in zip(axes[0], runs, strict=True):
-        part = plots.select(table, variant=variant, head=head).sort_values("beta")
-        for row in part[part["entered"].astype(bool)].itertuples():
-            closed = bool(row.closed)
-            ax.plot([row.beta, row.beta], [row.t_in, row.t_out], "-" if closed else "--",
-                    color="C0" if closed else "C1", lw=3)  # fmt: skip
-            if not closed:
-                ax.plot(row.beta, row.t_out, "^", color="C1", ms=7)
+        run = plots.select(table, variant=variant, head=head)
+        run = run[run["N"] == run["N"].max()]
+        fractions = list(dict.fromkeys(run["fraction"]))  # the claims' fraction first
+        for f, fraction in enumerate(fractions):
+            part = run[np.isclose(run["fraction"], fraction)].sort_values("beta")
+            shift, width = (1.0, 3) if f == 0 else (1.08, 1.5)
+            for row in part[part["entered"].astype(bool)].itertuples():
+                closed, converged = bool(row.closed), bool(row.n_converged)
+                colour = ("C0" if closed else "C1") if converged else "0.6"
+                ax.plot([row.beta * shift] * 2, [row.t_in, row.t_out], "-" if closed else "--",
+                        color=colour, lw=width)  # fmt: skip
+                if not closed:
+                    ax.plot(row.beta * shift, row.t_out, "^", color=colour, ms=3 + 2 * width)
+            label = f"fraction {fraction:g}: W2 < {part['threshold'].iloc[0]:.3g}"
+            ax.plot([], [], "-", color="k", lw=width, label=label)
         ax.plot([], [], "-", color="C0", lw=3, label="closed window [t_in, t_out]")
         ax.plot([], [], "--", color="C1", lw=3, label="open at the horizon")
-        claim = claims[(claims["claim"] == "metastable_window") & (claims["variant"] == variant)
-                       & (claims["head"] == head)]  # fmt: skip
-        if not claim.empty:
-            s, lo, hi, status = claim[["fitted", "ci_low", "ci_high", "status"]].iloc[0]
-            text = "no fit" if not np.isfinite(s) else f"{s:.2f} [{lo:.2f}, {hi:.2f}]"
-            ax.plot([], [], " ", label=f"length vs log β: {text} ({status})")
-        threshold = part["threshold"].iloc[0]
-        never = part[~part["entered"].astype(bool)]
+        ax.plot([], [], "-", color="0.6", lw=3, label="ends not converged in N")
+        for claim in ("metastable_window", "metastable_open", "metastable_exit"):
+            text = _claim_text(claims, claim, variant, head)
+            if text is not None:
+                ax.plot([], [], " ", label=text)
+        never = run[~run["entered"].astype(bool) & np.isclose(run["fraction"], fractions[0])]
         ax.plot(never["beta"], np.zeros(len(never)), "x", color="0.4", ms=7,
                 label="never below the threshold")  # fmt: skip
-        plots.log_axes(ax, "β", "t", logy=False, ticks=part["beta"])
-        ax.set_title(f"{variant}, {head}: W2 to T#μ₀ < {threshold:.3g}")
+        plots.log_axes(ax, "β", "t", logy=False, ticks=sorted(run["beta"].unique()))
+        ax.set_title(f"{variant}, {head}, N = {int(run['N'].iloc[0])}")
         ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle("Metastable window: where W2(μ^β_t, T#μ₀) stays below the threshold")
     return fig
