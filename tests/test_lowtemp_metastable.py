@@ -118,6 +118,11 @@ def test_plain_windows_that_stay_open_or_close_are_judged():
     tables = tables_of(stores(20.0))
     row = claim(tables, "metastable_open", "plain")
     assert row["observed"] == "closes" and row["status"] == "opposite"
+    other = judge_tables(
+        lowtemp_tables([], [], FITS, windows=stores(None)), CLAIMS,
+        {"lowtemp": {"heads": {"h": {"kind": "random"}}}}, FITS,
+    )  # fmt: skip
+    assert claim(other, "metastable_open", "plain")["status"] == "outside the premise"
     page = verdict_table({"lowtemp": tables["claims"]}).set_index("claim")
     assert page.loc["metastable_open", "source"].startswith("derived")
     assert page.loc["metastable_open", "premise"].startswith("the plain flow")

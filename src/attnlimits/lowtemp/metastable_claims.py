@@ -42,9 +42,27 @@ _CLOSES = Premise(
     "the window closes within the horizon at some β converged in N (the consensus flow; the "
     "plain flow's window stays open, claim metastable_open)"
 )
-_PLAIN = Premise("the plain flow of a head with V = I, its window entered at a β converged in N")
+
+
+def _identity(row: Mapping[str, Any], config: Mapping[str, Any]) -> bool | None:
+    """The row's own premise (``premise_met``), and False for a head of lowtemp.heads whose kind
+    is not identity (the derivations take Q = K = V = I); a head the config does not name is
+    judged by ``premise_met`` alone."""
+    head = config.get("lowtemp", {}).get("heads", {}).get(str(row["head"]))
+    if head is not None and head.get("kind") != "identity":
+        return False
+    met = row.get("premise_met")
+    return None if met is None or met is pd.NA else str(met).strip().lower() == "true"
+
+
+_PLAIN = Premise(
+    "the plain flow of a head with Q = K = V = I, its window entered at a β converged in N",
+    check=_identity,
+)
 _RING = Premise(
-    "the consensus flow of a head with V = I, windows closed and converged in N at 3 β's or more"
+    "the consensus flow of a head with Q = K = V = I, windows closed and converged in N at 3 "
+    "β's or more",
+    check=_identity,
 )
 WHERE = "lowtemp.metastability, module docstring"
 CLAIMS: tuple[Claim, ...] = (
