@@ -24,7 +24,7 @@ from attnlimits.heads.adversarial_tables import adversarial_report, bound_rate
 from attnlimits.heads.claims import CLAIMS
 from attnlimits.heads.pipeline import run_cell, run_limit
 from attnlimits.heads.plots import adversarial_figure
-from attnlimits.p1.adversarial import Problem, ascend
+from attnlimits.p1.adversarial import Problem, ascend, quasi_newton
 from attnlimits.p1.dynamics import Dynamics
 from attnlimits.p1.inputs import draw_inputs
 from attnlimits.p1.law import atom_counts, draw_atoms, head_atoms
@@ -81,6 +81,35 @@ def test_ascent_through_the_model_finds_the_worst_input_of_the_circle():
     assert found.value.max() >= brute * (1 - 1e-6)
     assert found.value.max() <= brute * (1 + 1e-4)  # no higher than the dense grid allows
     assert found.value.max() > 1.2 * found.start.max()  # the starts were not already worst
+
+
+def test_quasi_newton_is_the_inverse_hessian_on_a_diagonal_quadratic():
+    """−F = ½ Σ aⱼ zⱼ² with pairs along the axes (conjugate: exact BFGS): H g = g / a for the
+    first restart; the second, whose rows are no pair (ρ = 0), gets g itself."""
+    a = torch.tensor([1.0, 4.0, 0.5, 2.0, 8.0, 3.0], dtype=torch.float64)
+    eye = torch.eye(6, dtype=torch.float64).reshape(6, 1, 2, 3)
+    pairs = []
+    for j in (4, 0, 2, 5, 1, 3):
+        s = torch.cat([eye[j], torch.zeros_like(eye[j])])  # (K=2, N=2, d=3): restart 1 empty
+        pairs.append((s, a.reshape(1, 2, 3) * s, torch.tensor([1.0 / a[j], 0.0], dtype=a.dtype)))
+    g = torch.randn(2, 2, 3, dtype=torch.float64, generator=torch.manual_seed(3))
+    found = quasi_newton(g, pairs)
+    assert torch.allclose(found[0], g[0] / a.reshape(2, 3), rtol=1e-12)
+    assert torch.equal(found[1], g[1])
+
+
+def test_ascent_through_the_model_converges_within_its_steps():
+    """On a causal cell (N = 4 tokens, d = 3) every restart reaches a local maximum: after 40 of
+    60 steps F no longer moves (relative 1e-6) and the tangent gradient has vanished."""
+    cell = _problem(3, "causal")
+    starts = draw_inputs(3, 4, 3, "sphere", 3)
+    found = ascend(cell.value_and_gradient, starts, 60, 0.5, 40)
+    assert torch.all(found.value <= found.at_checkpoint * (1 + 1e-6))
+    assert torch.all(found.value > 3 * found.start)
+    _, grad = cell.value_and_gradient(found.x)
+    _, grad_start = cell.value_and_gradient(starts)
+    rms = [g.square().sum(-1).mean(-1).sqrt() for g in (grad, grad_start)]
+    assert torch.all(rms[0] < 1e-4 * rms[1])
 
 
 def test_gradient_is_the_derivative_through_discrete_model_and_limit():

@@ -67,6 +67,36 @@ def test_full_run_produces_tables_and_plots(finished):
     assert not list((finished / "results").rglob("*.tmp-*"))
 
 
+def test_run_searches_worst_inputs_and_judges_their_claims(finished):
+    """The search of heads.adversarial (the cells and seeds of depth_heads): its random-input
+    error at the test inputs is the cells' err, its claims are on the verdict page, and its
+    figure, rebuilt from the run's tables, draws their errors."""
+    import pandas as pd
+
+    from attnlimits.heads.plots import ADVERSARIAL_TABLES, adversarial_figure
+
+    results = finished / "results"
+    tables = results / "heads" / "tables"
+    search = pd.read_csv(tables / "adversarial.csv")
+    points = pd.read_csv(tables / "points.csv").query("grid == 'depth_heads'")
+    both = search.merge(points, on=["mask", "normalisation", "N", "d", "beta", "L", "H"])
+    assert len(both) == len(search) == 6
+    np.testing.assert_allclose(both["err_random_cell"], both["err"], rtol=1e-4)
+    assert (both["err_adv"] >= both["err_random"]).all() and (both["ratio"] >= 1).all()
+    verdicts = pd.read_csv(results / "verdicts.csv").query("claim.str.startswith('adv_')")
+    assert sorted(verdicts["claim"]) == ["adv_bound_H", "adv_bound_L", "adv_ratio_H", "adv_ratio_L"]
+    assert set(verdicts["kind"]) == {"bound", "rate"}
+    assert verdicts["premise"].str.contains("sphere").all()
+    assert not verdicts["setting"].str.contains("resolved").any()
+    assert (results / "heads" / "plots" / "adversarial.png").stat().st_size > 1000
+    found = {name: pd.read_csv(tables / f"{name}.csv") for name in ADVERSARIAL_TABLES.values()}
+    errors = adversarial_figure(found).axes[0]
+    drawn = {line.get_label().split(":")[0]: line for line in errors.get_lines()}
+    for h, at in search.sort_values("L").groupby("H"):
+        np.testing.assert_allclose(drawn[f"adv, H = {h}"].get_ydata(), at["err_adv"])
+        np.testing.assert_allclose(drawn[f"random, H = {h}"].get_ydata(), at["err_random"])
+
+
 def test_second_run_does_nothing(finished):
     assert planned_jobs(finished) == {}
 

@@ -11,14 +11,23 @@ heads, the quantity P1's uniform-in-inputs L² statement bounds. F is differenti
 autograd, in float64, through the discrete model (:func:`attnlimits.p1.discrete.simulate`) and an
 RK4 solve of the limit on the layer times (:func:`attnlimits.p1.limit.vector_field`).
 
-The ascent (:func:`ascend`) is a Riemannian normalised gradient ascent with momentum and
-retraction, one step size ηₖ per restart k: with g the gradient projected on the tangent space of
-each token (``geometry.tangent``), the direction v ← P_X(``MOMENTUM`` v) + g and u = v / (rms over
-tokens of |vⁱ|), the candidate is Y = Π(X + ηₖ u) (every token moves by about ηₖ). It is kept if
-F(Y) > F(X), and then ηₖ ← min(``GROWTH`` ηₖ, ``MAX_STEP``); otherwise it is refused, v ← 0 and
-ηₖ ← ηₖ/2. F never decreases along a restart, so its
-current value is its best, and the first steps of a longer search are those of a shorter one
-(the convergence check compares the two on the same run).
+The ascent (:func:`ascend`) is a batched Riemannian L-BFGS with retraction Π onto the sphere,
+one step rule per restart k. With g the gradient of F projected on the tangent space of each
+token (``geometry.tangent``), the move is
+
+- the quasi-Newton direction u = αₖ P_X(H g) (:func:`quasi_newton`: H from the last ``MEMORY``
+  accepted pairs s = Y − X, y = g(X) − g(Y) with s·y > 0, i.e. positive curvature of −F), when
+  the restart has such a pair and u·g > 0;
+- else the normalised gradient step u = ηₖ g / (rms over tokens of |gⁱ|) (every token moves by
+  about ηₖ);
+
+capped at an RMS token move of ``MAX_STEP``. The candidate Y = Π(X + u) is kept if F(Y) > F(X),
+and then αₖ ← min(2αₖ, 1), ηₖ ← min(``GROWTH`` ηₖ, ``MAX_STEP``); otherwise it is refused and
+αₖ ← αₖ/4, ηₖ ← ηₖ/2. Per step this costs one evaluation of F and its gradient, as the
+normalised gradient ascent with momentum it replaces, and reaches a local maximum in far fewer
+steps (measured on the default cells: 80 steps against more than 160). F never decreases along
+a restart, so its current value is its best, and the first steps of a longer search are those
+of a shorter one (the convergence check compares the two on the same run).
 """
 
 from __future__ import annotations
@@ -36,12 +45,42 @@ from attnlimits.p1.discrete import simulate
 from attnlimits.p1.dynamics import Dynamics
 from attnlimits.p1.limit import vector_field
 
-#: Step-size growth after an accepted step, and the largest step (RMS token move, radians).
+#: Curvature pairs kept by the quasi-Newton direction (L-BFGS memory).
+MEMORY = 8
+#: Step-size growth after an accepted gradient step, and the largest step (RMS token move,
+#: radians).
 GROWTH, MAX_STEP = 1.5, 1.0
-#: Weight of the previous direction in the next (heavy ball; reset when a step is refused).
-MOMENTUM = 0.8
 #: Smallest RMS gradient that is followed (below: the restart is at a critical point).
 TINY_GRADIENT = 1e-300
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-restart inner product of (K, N, d) tensors: (K,)."""
+    return (a * b).flatten(1).sum(1)
+
+
+def _rms(v: torch.Tensor) -> torch.Tensor:
+    """Root mean square over tokens of |vⁱ|, per restart, shaped (K, 1, 1)."""
+    return v.square().sum(-1).mean(-1).sqrt()[..., None, None]
+
+
+def quasi_newton(
+    grad: torch.Tensor, pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """L-BFGS's two-loop recursion (Nocedal & Wright, Algorithm 7.4), per restart: H g with H
+    the inverse-Hessian estimate of −F from the pairs (s, y, ρ = 1/(s·y)) (oldest first; rows
+    with ρ = 0 are no pair), initial H₀ = (s·y / y·y) I of the newest pair."""
+    q, alphas = grad, []
+    for s, y, rho in reversed(pairs):
+        alpha = rho * _dot(s, q)
+        q = q - alpha[:, None, None] * y
+        alphas.append(alpha)
+    s, y, _ = pairs[-1]
+    yy = _dot(y, y)
+    q = q * torch.where(yy > 0, _dot(s, y) / yy.clamp_min(TINY_GRADIENT), 1.0)[:, None, None]
+    for (s, y, rho), alpha in zip(pairs, reversed(alphas), strict=True):
+        q = q + (alpha - rho * _dot(y, q))[:, None, None] * s
+    return q
 
 
 @dataclass(frozen=True)
@@ -115,27 +154,39 @@ def ascend(
     progress: Callable[[int, int], None] | None = None,
 ) -> Ascent:
     """Maximise F over inputs on the sphere from the starts ``x0`` (K, N, d) (module docstring):
-    ``steps`` candidate steps of initial size ``step_size``; F is recorded after ``checkpoint``
-    of them. ``value_and_gradient`` maps inputs (K, N, d) to F (K,) and its tangent gradient."""
+    ``steps`` candidate steps, the gradient steps of initial size ``step_size``; F is recorded
+    after ``checkpoint`` of them. ``value_and_gradient`` maps inputs (K, N, d) to F (K,) and its
+    tangent gradient."""
     x = project(x0, "sphere")
     value, grad = value_and_gradient(x)
-    start = value.clone()
-    at_checkpoint = value.clone()
+    start, at_checkpoint = value.clone(), value.clone()
     eta = torch.full_like(value, float(step_size))
+    scale = torch.ones_like(value)
     accepted = torch.zeros(value.shape, dtype=torch.int64)
-    velocity = torch.zeros_like(x)
+    pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for step in range(steps):
-        velocity = tangent(x, MOMENTUM * velocity, "sphere") + grad
-        rms = velocity.square().sum(-1).mean(-1).sqrt()[..., None, None]
-        direction = velocity / rms.clamp_min(TINY_GRADIENT)
-        y = project(x + eta[..., None, None] * direction, "sphere")
+        gradient_step = eta[:, None, None] * grad / _rms(grad).clamp_min(TINY_GRADIENT)
+        move = gradient_step
+        if pairs:
+            newton = scale[:, None, None] * tangent(x, quasi_newton(grad, pairs), "sphere")
+            usable = (torch.stack([p[2] for p in pairs]) > 0).any(0) & (_dot(newton, grad) > 0)
+            move = torch.where(usable[:, None, None], newton, gradient_step)
+        move = move * (MAX_STEP / _rms(move).clamp_min(MAX_STEP))
+        y = project(x + move, "sphere")
         candidate, candidate_grad = value_and_gradient(y)
         keep = candidate > value
+        s, change = y - x, grad - candidate_grad
+        curvature = _dot(s, change)
+        paired = keep & (curvature > 0)
+        if paired.any():
+            rho = torch.where(paired, 1.0 / curvature.where(paired, 1.0), 0.0)
+            pairs = [*pairs, (s * paired[:, None, None], change * paired[:, None, None], rho)]
+            pairs = pairs[-MEMORY:]
         x = torch.where(keep[..., None, None], y, x)
         grad = torch.where(keep[..., None, None], candidate_grad, grad)
-        velocity = torch.where(keep[..., None, None], velocity, torch.zeros_like(velocity))
         value = torch.where(keep, candidate, value)
         eta = torch.where(keep, (eta * GROWTH).clamp_max(MAX_STEP), eta / 2)
+        scale = torch.where(keep, (2 * scale).clamp_max(1.0), scale / 4)
         accepted += keep
         if step + 1 == checkpoint:
             at_checkpoint = value.clone()
