@@ -42,13 +42,15 @@ pytestmark = pytest.mark.slow
 
 def trimmed_config() -> dict:
     """config/test.yaml with 5 cells over 2 limits (the fit still finds its grids), 2 cells per
-    job (several batches: a damaged or deleted cell re-runs its own batch, not the others)."""
+    job (several batches: a damaged or deleted cell re-runs its own batch, not the others),
+    without the worst-case input search (the faults are those of the cells' chain)."""
     config = load_config("test.yaml")
     config["heads"]["grids"] = {
         "depth_heads": {"N": [6], "d": [3], "beta": [1.0], "L": [2, 4], "H": [1, 4]},
         "tokens": {"N": [4], "d": [3], "beta": [1.0], "L": [4], "H": [2]},
     }
     config["heads"]["fits"]["bootstrap"] = 10
+    config["heads"]["adversarial"]["enabled"] = False  # its job is tested in test_workflow
     config["runtime"]["cells_per_job"] = {"heads_cell": 2}
     return config
 

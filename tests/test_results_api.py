@@ -415,10 +415,11 @@ def test_lowtemp_results_runs_and_terminal(built):
     config = load_config(paths["lowtemp"])
     from attnlimits.lowtemp import convergence_grid as cg
     from attnlimits.lowtemp import grid
+    from attnlimits.lowtemp import window_grid as wg
 
     low = config["lowtemp"]
     tree = attnlimits.open_results("lowtemp", results=results)
-    assert set(tree.children) == {"runs", "terminal", "sweep"}
+    assert set(tree.children) == {"runs", "terminal", "sweep", "window"}
     assert_lazy(tree)
     runs = tree["runs"].to_dataset()
     assert runs.sizes["run"] == len(low["heads"]) * len(low["variants"])
@@ -438,6 +439,11 @@ def test_lowtemp_results_runs_and_terminal(built):
     for key in cg.sweep_keys(low):
         path = registered()["lowtemp"].store_path(config, "sweep", key)
         assert_run_is_store(sweep, vars(key), results, path)
+    window = tree["window"].to_dataset()
+    assert list(window.indexes["run"].names) == ["head", "variant", "size"]
+    for key in wg.window_keys(low):
+        path = registered()["lowtemp"].store_path(config, "window", key)
+        assert_run_is_store(window, vars(key), results, path)
 
 
 def test_lowtemp_statistics_are_the_fit_tables(built):

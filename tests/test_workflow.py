@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -305,8 +306,6 @@ def test_editing_each_module_of_a_closure_reruns_exactly_its_rules(finished, tmp
     from attnlimits.provenance import NOT_NUMERICS
     from attnlimits.registry import registered
 
-    repo = tmp_path / "edited"
-    shutil.copytree(finished, repo, symlinks=True)
     heads = registered()["heads"]
     closures = {
         f"heads_{job.name}": set(import_closure([job.runner, "attnlimits.jobs"], NOT_NUMERICS))
@@ -316,15 +315,30 @@ def test_editing_each_module_of_a_closure_reruns_exactly_its_rules(finished, tmp
     assert {"attnlimits.p1.discrete", "attnlimits.heads.pipeline"} <= set(modules)
     assert "attnlimits.progress" not in modules  # logging cannot change a number
     chain = [f"heads_{job.name}" for job in heads.jobs]  # limit → cell → … → plots
-    for module in modules:
-        path = repo / "src" / Path(*module.split("."))
-        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-        original = path.read_text()
-        path.write_text(original + "\nEDITED_BY_TEST = 1\n")
-        try:
-            jobs = planned_jobs(repo)
-        finally:
-            path.write_text(original)
+
+    def edited_runs(repo: Path, some: list[str]) -> list[tuple[str, dict[str, int]]]:
+        """The dry run of the copy ``repo`` with each module of ``some`` edited in turn."""
+        shutil.copytree(finished, repo, symlinks=True)
+        out = []
+        for module in some:
+            path = repo / "src" / Path(*module.split("."))
+            path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+            original = path.read_text()
+            path.write_text(original + "\nEDITED_BY_TEST = 1\n")
+            try:
+                out.append((module, planned_jobs(repo)))
+            finally:
+                path.write_text(original)
+        return out
+
+    # two copies, each editing half of the modules, dry-run side by side (one core each)
+    with ThreadPoolExecutor(2) as pool:
+        halves = pool.map(
+            edited_runs, [tmp_path / "a", tmp_path / "b"], [modules[0::2], modules[1::2]]
+        )
+        runs = [run for half in halves for run in half]
+    assert sorted(module for module, _ in runs) == modules
+    for module, jobs in runs:
         expected = {rule for rule, closure in closures.items() if module in closure}
         rerun = {rule for rule in jobs if rule.startswith("heads_")}
         # every rule that runs the module re-runs; the others only downstream of one of them

@@ -17,6 +17,7 @@ from workflow_helpers import (
     touched_batches,
 )
 
+from attnlimits.adamw.datasets import open_studies
 from attnlimits.adamw.grid import FIGURES
 from attnlimits.config import validate_config
 from attnlimits.storage import open_dataset
@@ -37,11 +38,11 @@ def test_adamw_run_writes_limits_and_cells(finished):
     for rel in stores(finished):
         kinds.setdefault(rel.parts[2], []).append(rel)
     # limits: (blockwise, 1e-8), (standard, 1e-2); cells: 3 L x 2 H + 1 (eps); studies: dims,
-    # 2 variants x 2 task seeds x (d0 = 3 once + d = 4, 6 per scaling), overshoot 1 limit, 3 x 2
+    # block-wise, 2 task seeds x (d0 = 3 once + d = 4, 6 per scaling), overshoot 1 limit, 3 x 2
     # cells
     counts = {k: len(v) for k, v in kinds.items()}
     assert counts == {
-        "limit": 2, "cells": 7, "study_limit": 21, "study_cells": 26, "statistics.zarr": 1
+        "limit": 2, "cells": 7, "study_limit": 11, "study_cells": 16, "statistics.zarr": 1
     }  # fmt: skip
     for rel in stores(finished):
         ds = open_dataset(finished / rel, chunks=None)
@@ -64,10 +65,23 @@ def test_adamw_run_writes_limits_and_cells(finished):
     assert {("dims_fixed", "err_d"), ("dims_inverse_sqrt", "theta_d")} <= grids
     assert ("overshoot_depth_heads", "fluct_H") in grids
     tables = finished / "results" / "adamw" / "tables"
-    assert len(pd.read_csv(tables / "dims.csv")) == 2 * 2 * 3  # scalings x variants x X, P, θ
+    assert len(pd.read_csv(tables / "dims.csv")) == 2 * 1 * 3  # scalings x variants x X, P, θ
     peaks = pd.read_csv(tables / "peak_steps.csv").query("study == 'overshoot'")
     assert len(peaks) == 6 * 3 and (peaks["worst_step"] >= 0).all()
-    fmt = validate_config(load_config(BASE))["plots"]["format"]
+    # the study cells, for reuse: along run, indexed by the study key, the stores' own numbers
+    config = validate_config(load_config(BASE))
+    studies = open_studies(finished / "results", config)
+    assert studies.sizes["run"] == counts["study_cells"]
+    assert list(studies.indexes["run"].names) == [
+        "study", "variant", "lr", "task_seed", "eps", "N", "d", "beta", "L", "H"
+    ]  # fmt: skip
+    one = studies.isel(run=0)
+    store = open_dataset(finished / "results" / str(one["store"].values), chunks=None)
+    seeds = store.sizes["seed"]  # the runs are padded with NaN to the largest seed count
+    np.testing.assert_array_equal(one["e2_x"].isel(seed=slice(seeds)).values, store["e2_x"].values)
+    assert np.isnan(one["e2_x"].isel(seed=slice(seeds, None)).values).all()
+    assert sorted(set(studies["study"].values)) == ["dims", "overshoot"]
+    fmt = config["plots"]["format"]
     for figure in FIGURES:
         assert (finished / "results" / "adamw" / "plots" / f"{figure}.{fmt}").stat().st_size > 0
     assert not list((finished / "results").rglob("*.tmp-*"))

@@ -30,6 +30,13 @@ Which stores: with ``config`` (the full configuration), exactly the cells of its
 where several hashes share a cell (stores of older settings) the one created last, with a
 warning naming the others.
 
+``open_studies(results)`` (``open_results("adamw", ...)`` does not include them; call
+``attnlimits.adamw.datasets.open_studies``): the study cells of ``adamw.studies``
+(``<results>/adamw/study_cells/<batch>/<study>/<variant>_lr<lr>_task<task_seed>_eps<eps>_N<N>_
+d<d>_beta<beta>/L<L>_H<H>_<hash>.zarr``), the same variables as the cells, along ``run`` indexed
+by (``study``, ``variant``, ``lr`` (η(d), the learning rate the cell ran with), ``task_seed``,
+``eps``, ``N``, ``d``, ``beta``, ``L``, ``H``); the same choice of stores by ``config``.
+
 ``open_statistics(results)``: ``<results>/adamw/statistics.zarr`` (the ``fit`` job,
 ``adamw.claims.grid_statistics``), one ``xarray.Dataset`` over the cell dimensions (``variant``,
 ``eps``, ``N``, ``d``, ``beta``, ``L``, ``H``, NaN outside the configured grids) and
@@ -62,16 +69,37 @@ from attnlimits.grids import make_key
 EXPERIMENT = "adamw"
 
 
-def open_results(results: Path, config: Mapping[str, Any] | None = None) -> xr.Dataset:
-    """The cell stores along ``run`` (module docstring)."""
+def _cells(
+    results: Path,
+    config: Mapping[str, Any] | None,
+    job: str,
+    key: type,
+    constraints: Mapping[str, str],
+) -> xr.Dataset:
+    """The stores of the keyed job ``job`` (keys of class ``key``, path wildcards
+    ``constraints``) along ``run``: those of ``config``, or every one found (module docstring)."""
     from attnlimits.adamw.experiment import EXPERIMENT as DECLARED
 
-    expected = None if config is None else DECLARED.store_paths(config, "cell")
-    constraints = {**g.WILDCARD_CONSTRAINTS, "batch": BATCH_CONSTRAINT}
-    pattern = DECLARED.store_pattern("cell")
-    found = find_stores(results, pattern, constraints, EXPERIMENT, expected)
-    runs = [(asdict(make_key(g.Cell, item.wildcards)), item.path) for item in found]
+    expected = None if config is None else DECLARED.store_paths(config, job)
+    pattern = DECLARED.store_pattern(job)
+    found = find_stores(
+        results, pattern, {**constraints, "batch": BATCH_CONSTRAINT}, EXPERIMENT, expected
+    )
+    runs = [(asdict(make_key(key, item.wildcards)), item.path) for item in found]
     return concat_runs(runs, EXPERIMENT, results)
+
+
+def open_results(results: Path, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The cell stores along ``run`` (module docstring)."""
+    return _cells(results, config, "cell", g.Cell, g.WILDCARD_CONSTRAINTS)
+
+
+def open_studies(results: Path, config: Mapping[str, Any] | None = None) -> xr.Dataset:
+    """The study cell stores along ``run`` (module docstring), indexed by (``study``,
+    ``variant``, ``lr``, ``task_seed``, ``eps``, ``N``, ``d``, ``beta``, ``L``, ``H``)."""
+    from attnlimits.adamw import studies
+
+    return _cells(results, config, "study_cell", studies.StudyCell, studies.WILDCARD_CONSTRAINTS)
 
 
 def open_statistics(results: Path, config: Mapping[str, Any] | None = None) -> xr.Dataset:
