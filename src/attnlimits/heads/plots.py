@@ -122,7 +122,7 @@ def _draw_gain(tables: Mapping[str, pd.DataFrame]) -> Draw:
 
 
 def adversarial_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
-    """The worst-case-input search, one row per (normalisation, N, d, β), per mask three panels:
+    """The worst-case-input search, one row per (normalisation, N, d, β, mask), three panels:
     the adversarial and random-input errors vs L, their ratio vs L, the convergence check."""
     if "adversarial" not in tables or tables["adversarial"].empty:
         return plots.empty_figure("no worst-case-input search (heads.adversarial)")
@@ -133,8 +133,9 @@ def adversarial_figure(tables: Mapping[str, pd.DataFrame]) -> plt.Figure:
         _draw_gain(found),
     ]
     return panel_figure(
-        found["points"], "depth_heads", DEPTH_KEYS, draws,
+        found["points"], "depth_heads", (*DEPTH_KEYS, "mask"), draws,
         "Worst-case inputs: adversarial vs random-input error, their ratio, convergence",
+        columns=("normalisation",),
     )  # fmt: skip
 
 
