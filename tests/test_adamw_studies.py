@@ -16,6 +16,7 @@ from config_edits import assert_invalid, put
 from fit_options import FIT_OPTIONS
 
 from attnlimits.adamw import dims, hierarchy, peaks, sites, studies
+from attnlimits.adamw import grid as g
 from attnlimits.adamw.claims import CLAIMS, study_tables
 from attnlimits.analysis.claims import judge_tables
 from attnlimits.config import load_config
@@ -48,7 +49,7 @@ def test_study_keys_share_d0_and_specs_carry_lr_and_task_seed():
     assert studies.cell_path(adamw, cell) != studies.cell_path(other, cell)
     assert studies.limit_spec(other, cell.limit)["task"]["teacher_v_bar"] == 1.0
     assert "_task2_" in studies.limit_path(adamw, cell.limit)
-    assert studies.find(cells, key_wildcards(cell)) == cell
+    assert g.find(cells, key_wildcards(cell)) == cell  # the find of the study jobs
 
 
 def test_default_studies():

@@ -106,6 +106,12 @@ def unnamed_hash(spec: Mapping[str, Any], key: Any) -> str:
     return params_hash({k: v for k, v in spec.items() if k not in named})
 
 
+def keyed_path(pattern: str, spec: Mapping[str, Any], key: Any) -> str:
+    """``pattern`` filled with the wildcards of ``key`` and the :func:`unnamed_hash` of its
+    ``spec``: the path of a keyed job's store."""
+    return pattern.format(**key_wildcards(key), hash=unnamed_hash(spec, key))
+
+
 #: Look-up tables of ``find_key``, per list of keys: ``id(keys) -> (keys, length, names,
 #: table)``. The list itself is held so that its id is not reused while the table lives; its
 #: length when the table was built tells a list that has grown since.

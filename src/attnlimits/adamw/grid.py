@@ -33,10 +33,9 @@ from attnlimits.grids import (
     WORD,
     find_key,
     key_fields,
-    key_wildcards,
+    keyed_path,
     sort_keys,
     union_of_products,
-    unnamed_hash,
 )
 
 LIMIT_PATTERN = "adamw/limit/{variant}_eps{eps}_N{N}_d{d}_beta{beta}_{hash}.zarr"
@@ -142,14 +141,12 @@ def cell_spec(adamw: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
 
 def limit_path(adamw: Mapping[str, Any], key: LimitKey) -> str:
     """``adamw/limit/{variant}_eps{eps}_N{N}_d{d}_beta{beta}_{hash}.zarr`` (relative path)."""
-    hashed = unnamed_hash(limit_spec(adamw, key), key)
-    return LIMIT_PATTERN.format(**key_wildcards(key), hash=hashed)
+    return keyed_path(LIMIT_PATTERN, limit_spec(adamw, key), key)
 
 
 def cell_path(adamw: Mapping[str, Any], cell: Cell) -> str:
     """``adamw/cells/{variant}_eps{eps}_N{N}_d{d}_beta{beta}/L{L}_H{H}_{hash}.zarr``."""
-    hashed = unnamed_hash(cell_spec(adamw, cell), cell)
-    return CELL_PATTERN.format(**key_wildcards(cell), hash=hashed)
+    return keyed_path(CELL_PATTERN, cell_spec(adamw, cell), cell)
 
 
 def find(keys: list, wildcards: Mapping[str, str]):

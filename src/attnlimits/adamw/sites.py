@@ -27,7 +27,7 @@ import xarray as xr
 
 from attnlimits.adamw import hierarchy
 from attnlimits.adamw.studies import StudyCell, learning_rate, settings
-from attnlimits.analysis.statistics import replicate_interval
+from attnlimits.analysis.statistics import scalar_interval
 
 TRACKED = tuple(hierarchy.ERRORS)
 #: The key columns of a site, in table order.
@@ -106,11 +106,6 @@ def sites(
     return out
 
 
-def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    lo, hi = replicate_interval(np.asarray(values), level)
-    return float(lo), float(hi)
-
-
 def cells_table(all_sites: Sequence[Site], level: float, margin: float) -> pd.DataFrame:
     """The ``study_cells`` table of the module docstring; ``<var>_excluded`` marks a worst-step
     error below ``margin`` times the limit's own error (left out of the d-slopes)."""
@@ -121,11 +116,11 @@ def cells_table(all_sites: Sequence[Site], level: float, margin: float) -> pd.Da
         for var in TRACKED:
             for sel in ("worst", "last"):
                 values = site.stats[var][sel]
-                lo, hi = _interval(values, level)
+                lo, hi = scalar_interval(values, level)
                 row.update(
                     {f"{var}_{sel}": values[0], f"{var}_{sel}_low": lo, f"{var}_{sel}_high": hi}
                 )
-            lo, hi = _interval(site.heads[var], level)
+            lo, hi = scalar_interval(site.heads[var], level)
             row.update({f"{var}_worst_heads_low": lo, f"{var}_worst_heads_high": hi})
         for var in TRACKED:
             row[f"limit_error_{var}"] = site.own[var]
@@ -160,7 +155,7 @@ def steps_table(all_sites: Sequence[Site], level: float) -> pd.DataFrame:
             row: dict[str, Any] = {**site.key, "step": k}
             for var in TRACKED:
                 values = site.stats[var]["step"][k]
-                lo, hi = _interval(values, level)
+                lo, hi = scalar_interval(values, level)
                 row.update({f"{var}_err": values[0], f"{var}_err_low": lo, f"{var}_err_high": hi})
             rows.append(row)
     return pd.DataFrame(rows)

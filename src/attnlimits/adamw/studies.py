@@ -32,11 +32,9 @@ from attnlimits.grids import (
     INTEGER,
     NUMBER,
     WORD,
-    find_key,
     key_fields,
-    key_wildcards,
+    keyed_path,
     sort_keys,
-    unnamed_hash,
 )
 
 LIMIT_PATTERN = (
@@ -162,19 +160,12 @@ def cell_spec(adamw: Mapping[str, Any], cell: StudyCell) -> dict[str, Any]:
 
 def limit_path(adamw: Mapping[str, Any], key: StudyLimit) -> str:
     """``adamw/study_limit/{study}/{variant}_lr{lr}_task{task_seed}_eps…_{hash}.zarr``."""
-    hashed = unnamed_hash(limit_spec(adamw, key), key)
-    return LIMIT_PATTERN.format(**key_wildcards(key), hash=hashed)
+    return keyed_path(LIMIT_PATTERN, limit_spec(adamw, key), key)
 
 
 def cell_path(adamw: Mapping[str, Any], cell: StudyCell) -> str:
     """``adamw/study_cells/{study}/{variant}_lr{lr}_task{task_seed}_eps…/L{L}_H{H}_{hash}.zarr``."""
-    hashed = unnamed_hash(cell_spec(adamw, cell), cell)
-    return CELL_PATTERN.format(**key_wildcards(cell), hash=hashed)
-
-
-def find(keys: list, wildcards: Mapping[str, str]):
-    """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
-    return find_key(keys, wildcards, "adamw")
+    return keyed_path(CELL_PATTERN, cell_spec(adamw, cell), cell)
 
 
 def _sizes(adamw: Mapping[str, Any], key: StudyLimit | StudyCell) -> dict[str, Any]:

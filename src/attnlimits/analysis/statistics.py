@@ -86,6 +86,12 @@ def replicate_interval(
     return percentile_interval(np.take(values, np.arange(1, values.shape[axis]), axis), level, axis)
 
 
+def scalar_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """:func:`replicate_interval` of one statistic's replicates (B+1,), as two floats."""
+    lo, hi = replicate_interval(values, level)
+    return float(lo), float(hi)
+
+
 def gram_statistics(gram: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Bias and fluctuation statistics from Gram matrices, formulas of the module docstring.
 

@@ -69,9 +69,6 @@ def fit(job: JobContext) -> None:
         )
         tables = {**tables, **found}
     judged = judge_tables(tables, CLAIMS, job.config, options)
-    # ``resolved`` has been read by the judgement (its ``note`` says why not): the verdict page
-    # would otherwise take it for a grid coordinate
-    judged["claims"] = judged["claims"].drop(columns="resolved", errors="ignore")
     paths = write_tables(judged, job.folder("tables"))
     job.log.info("wrote %s", ", ".join(p.name for p in paths))
 

@@ -113,7 +113,6 @@ def _convergence_problems(lowtemp: dict) -> Iterator[str]:
     numbers it reuses), particle counts that differ (one N per size), families that exist in the
     measure's dimension."""
     from attnlimits.lowtemp.families import MAX_REJECTION_D
-    from attnlimits.lowtemp.grid import particles
 
     conv, measure = lowtemp["convergence"], lowtemp["measure"]
     if not conv["heads"]:
@@ -136,20 +135,11 @@ def _convergence_problems(lowtemp: dict) -> Iterator[str]:
             f"lowtemp.convergence.families: {', '.join(rejection)} need lowtemp.measure.d <= "
             f"{MAX_REJECTION_D} (rejection from the cube), got {measure['d']}"
         )
-    counts = [particles(measure["kind"], s, measure["d"]) for s in conv["sizes"]]
-    for i, (size, n) in enumerate(zip(conv["sizes"], counts, strict=True)):
-        if n == 0:
-            yield f"lowtemp.convergence.sizes[{i}]: no lattice point of size {size} inside the ball"
-        elif counts.index(n) != i:
-            yield (
-                f"lowtemp.convergence.sizes[{i}]: size {size} gives the same N = {n:.0f} as size "
-                f"{conv['sizes'][counts.index(n)]}; every size must give its own N"
-            )
+    yield from _size_problems(measure, conv["sizes"], "lowtemp.convergence.sizes")
 
 
 def _metastable_problems(lowtemp: dict) -> Iterator[str]:
     """The metastable window (lowtemp.metastable): two thresholds that differ, one N per size."""
-    from attnlimits.lowtemp.grid import particles
 
     fits, meta, measure = lowtemp["fits"], lowtemp["metastable"], lowtemp["measure"]
     if not fits["metastable_heads"]:
@@ -159,12 +149,19 @@ def _metastable_problems(lowtemp: dict) -> Iterator[str]:
             "lowtemp.fits.metastable_check_fraction: equal to lowtemp.fits.metastable_fraction "
             f"({fits['metastable_fraction']:g}); the second threshold must differ"
         )
-    counts = [particles(measure["kind"], s, measure["d"]) for s in meta["sizes"]]
-    for i, (size, n) in enumerate(zip(meta["sizes"], counts, strict=True)):
+    yield from _size_problems(measure, meta["sizes"], "lowtemp.metastable.sizes")
+
+
+def _size_problems(measure: dict, sizes: list[int], where: str) -> Iterator[str]:
+    """Sizes of ``measure`` at the config key ``where``: each gives particles, and its own N."""
+    from attnlimits.lowtemp.grid import particles
+
+    counts = [particles(measure["kind"], s, measure["d"]) for s in sizes]
+    for i, (size, n) in enumerate(zip(sizes, counts, strict=True)):
         if n == 0:
-            yield f"lowtemp.metastable.sizes[{i}]: no lattice point of size {size} inside the ball"
+            yield f"{where}[{i}]: no lattice point of size {size} inside the ball"
         elif counts.index(n) != i:
             yield (
-                f"lowtemp.metastable.sizes[{i}]: size {size} gives the same N = {n:.0f} as size "
-                f"{meta['sizes'][counts.index(n)]}; every size must give its own N"
+                f"{where}[{i}]: size {size} gives the same N = {n:.0f} as size "
+                f"{sizes[counts.index(n)]}; every size must give its own N"
             )

@@ -78,11 +78,6 @@ def sweep_path(lowtemp: Mapping[str, Any], key: SweepKey) -> str:
     return g._path(SWEEP_PATTERN, sweep_spec(lowtemp, key), key)
 
 
-def find(keys: list, wildcards: Mapping[str, str]):
-    """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
-    return g.find(keys, wildcards)
-
-
 def sweep_cost(spec: Mapping[str, Any]) -> tuple[float, float]:
     """(MB, seconds) of a sweep job: the flows of a run (``grid.run_cost``) on its own record
     grid, and one exact W2 per β at each of ``times`` when N ≤ ``exact_max``."""

@@ -58,11 +58,6 @@ def window_path(lowtemp: Mapping[str, Any], key: WindowKey) -> str:
     return g._path(WINDOW_PATTERN, window_spec(lowtemp, key), key)
 
 
-def find(keys: list, wildcards: Mapping[str, str]):
-    """The key among ``keys`` whose path wildcards are ``wildcards`` (hash aside)."""
-    return g.find(keys, wildcards)
-
-
 def window_cost(spec: Mapping[str, Any]) -> tuple[float, float]:
     """(MB, seconds) of a window job: one flow per β (``grid._lowtemp_cost`` counts one flow
     more, the hardmax flow that it does not run) and one W2 to T#μ₀ per β at every record."""

@@ -75,7 +75,7 @@ import xarray as xr
 
 from attnlimits.analysis import fits
 from attnlimits.analysis.claims import Claim, Premise
-from attnlimits.analysis.statistics import replicate_interval, replicate_weights
+from attnlimits.analysis.statistics import replicate_interval, replicate_weights, scalar_interval
 from attnlimits.analysis.tables import line_rows, write_tables
 from attnlimits.sde.chaos import halving_reference_error
 from attnlimits.sde.joint_claims import JOINT_CLAIMS, JOINT_COLUMNS, joint_rows
@@ -187,11 +187,6 @@ def store_keys(ds: xr.Dataset) -> dict[str, Any]:
 def rms_replicates(err2: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(Σ_s w_s err2[j, s])^(1/2) for ``err2`` (n, R) and weights (B+1, R): shape (B+1, n)."""
     return np.sqrt(np.asarray(weights, float) @ np.asarray(err2, float).T)
-
-
-def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    lo, hi = replicate_interval(np.asarray(values, float), level)
-    return float(lo), float(hi)
 
 
 def _attr(ds: xr.Dataset, name: str, default: float = np.nan) -> float:
@@ -517,7 +512,7 @@ def _scalar_claim(
     """A claim on a bootstrapped scalar ``reps`` (B+1,) against ``predicted`` (named ``name``);
     also its parity point (x = predicted) in ``points``. ``extrapolated`` is the sample's
     step-extrapolated value (NaN if none)."""
-    lo, hi = _interval(reps, t.level)
+    lo, hi = scalar_interval(reps, t.level)
     t.claim(
         keys, claim, quantity=quantity, predicted=predicted, fitted=float(reps[0]), ci_low=lo,
         ci_high=hi, n_points=n_points, n_excluded=0, extrapolated=extrapolated,
@@ -639,7 +634,7 @@ def _cluster(
     threshold = float(t.options["cluster_threshold"])
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = mean[:, -1] / mean[:, 0]
-    lo, hi = _interval(ratio, t.level)
+    lo, hi = scalar_interval(ratio, t.level)
     observed = bool(ratio[0] < threshold)
     sign = keys["attention_sign"]
     if sign == 0:

@@ -34,7 +34,7 @@ import xarray as xr
 
 from attnlimits.analysis import fits
 from attnlimits.analysis.claims import Claim
-from attnlimits.analysis.statistics import replicate_interval
+from attnlimits.analysis.statistics import replicate_interval, scalar_interval
 from attnlimits.sde.joint_fits import BASES, LAWS, LawFit, cross_share, fit_law, log_share
 from attnlimits.sde.statements import STRONG
 
@@ -86,16 +86,11 @@ JOINT_COLUMNS: dict[str, list[str]] = {
 }  # fmt: skip
 
 
-def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
-    lo, hi = replicate_interval(np.asarray(values, float), level)
-    return float(lo), float(hi)
-
-
 def _value_row(reps: np.ndarray, level: float, fit: LawFit, note: str) -> dict[str, Any]:
     """The columns of a value claim on the share ``reps`` (replicates) of the law ``fit``, with
     its ``note``: unresolved where the law could not be fitted (too few points left after
     exclusions)."""
-    lo, hi = _interval(reps, level)
+    lo, hi = scalar_interval(reps, level)
     row = {
         "predicted": 0.0, "fitted": float(reps[0]), "ci_low": lo, "ci_high": hi,
         "n_points": fit.n_points, "note": note,
@@ -183,7 +178,7 @@ def joint_rows(t: Any, ds: xr.Dataset, keys: Mapping[str, Any], kind: str) -> No
                 n_excluded=int(excluded.sum()), **_value_row(share, level, laws["log"], log_note),
             )  # fmt: skip
             continue
-        lo_s, hi_s = _interval(share, level)
+        lo_s, hi_s = scalar_interval(share, level)
         t.claim(
             keys, "joint_log", **where, swept=f"L,{axis}", predicted=0.0,
             fitted=float(share[0]), ci_low=lo_s, ci_high=hi_s, n_points=laws["log"].n_points,
