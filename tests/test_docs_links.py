@@ -1,0 +1,318 @@
+"""The documents of the repository against the code and against each other.
+
+- ``docs/mathematics.md`` lists the claims of every registered experiment in a generated table
+  per experiment, and the papers' statements they cite: every declared claim is there with its
+  source and kind, no row names a claim that is not declared, and each block is exactly what
+  the declarations give (:func:`claims_block`, :func:`statements_block`).
+- Every relative link of the documents (README.md, config/README.md, docs/**/*.md and the other
+  READMEs) names a file that exists, and an anchor (``#...``) into a markdown file names one of
+  its headings.
+
+Run as a script, ``python tests/test_docs_links.py`` rewrites the generated blocks of
+``docs/mathematics.md`` from the declarations.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+
+from attnlimits.analysis.claims import Claim, Statement
+from attnlimits.registry import registered, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+MATHEMATICS = ROOT / "docs" / "mathematics.md"
+REGENERATE = "python tests/test_docs_links.py"
+#: The documents whose relative links must resolve (globs from the repository root).
+DOCUMENTS = (
+    "README.md",
+    "config/README.md",
+    "docs/**/*.md",
+    "workflow/**/*.md",
+    "benchmarks/*.md",
+)
+CLAIM_COLUMNS = ("claim", "kind", "source", "statement", "premise", "prediction", "tolerance")
+
+
+# --- the generated blocks of docs/mathematics.md ------------------------------------------------
+
+
+def begin_marker(name: str) -> str:
+    return f"<!-- {name} (generated from the declarations: {REGENERATE}) -->"
+
+
+def end_marker(name: str) -> str:
+    return f"<!-- end of {name} -->"
+
+
+def declared_claims() -> dict[str, tuple[Claim, ...]]:
+    """Every registered experiment's declared claims, by experiment name."""
+    return {name: tuple(resolve(e.claims)) for name, e in registered().items()}
+
+
+def cell(text: str) -> str:
+    """``text`` as the cell of a GitHub markdown table: backslashes, pipes, brackets and stars
+    escaped (so that ``[a](b)`` is no link, ``t*`` no emphasis), angle brackets as entities (so
+    that ``<a>`` is no tag)."""
+    out = text.replace("\\", "\\\\")
+    for char in "|[]*":
+        out = out.replace(char, "\\" + char)
+    return out.replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def uncell(text: str) -> str:
+    """The text of a table cell written by :func:`cell`."""
+    out = text.strip().replace("&lt;", "<").replace("&gt;", ">")
+    return re.sub(r"\\(.)", r"\1", out)
+
+
+def tolerance_text(claim: Claim) -> str:
+    """The tolerance of a claim as the table shows it: a fit option, a number, or a dash."""
+    if isinstance(claim.tolerance, str):
+        text = f"`{claim.tolerance}`"
+    elif claim.tolerance:
+        text = f"{claim.tolerance:g}"
+    else:
+        return "—"
+    return text + (" (relative)" if claim.relative else "")
+
+
+def claim_row(claim: Claim) -> list[str]:
+    return [
+        f"`{claim.id}`",
+        claim.kind,
+        cell(claim.source_text),
+        claim.statement.id if claim.statement else "",
+        cell(claim.premise.text),
+        cell(claim.predicted),
+        tolerance_text(claim),
+    ]
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def claims_block(claims: Sequence[Claim]) -> list[str]:
+    """The claims table of one experiment, in declaration order."""
+    return table(CLAIM_COLUMNS, (claim_row(c) for c in claims))
+
+
+def statements_block(claims: Iterable[Claim]) -> list[str]:
+    """One row per paper's statement cited by a claim: paper, id, where, the words."""
+    found: dict[str, Statement] = {}
+    for claim in claims:
+        if claim.statement is not None:
+            found.setdefault(claim.statement.id, claim.statement)
+    rows = (
+        [s.paper, f"`{s.id}`", cell(s.where), cell(s.text)]
+        for s in sorted(found.values(), key=lambda s: (s.paper, s.id))
+    )
+    return table(("paper", "statement", "where", "statement, as we read it"), rows)
+
+
+def expected_blocks() -> dict[str, list[str]]:
+    """Every generated block of docs/mathematics.md, by marker name."""
+    claims = declared_claims()
+    blocks = {f"claims: {name}": claims_block(found) for name, found in claims.items()}
+    blocks["statements"] = statements_block(c for found in claims.values() for c in found)
+    return blocks
+
+
+def block_span(lines: Sequence[str], name: str) -> tuple[int, int]:
+    """The indices of the begin and end markers of block ``name``; ValueError if absent."""
+    try:
+        begin = lines.index(begin_marker(name))
+        end = lines.index(end_marker(name), begin)
+    except ValueError:
+        raise ValueError(
+            f"{MATHEMATICS.name}: no block {name!r} (markers {begin_marker(name)!r} ... "
+            f"{end_marker(name)!r})"
+        ) from None
+    return begin, end
+
+
+def written_block(text: str, name: str) -> list[str]:
+    """The lines between the markers of block ``name``, blank lines dropped."""
+    lines = text.splitlines()
+    begin, end = block_span(lines, name)
+    return [line for line in lines[begin + 1 : end] if line.strip()]
+
+
+def rewrite(text: str, blocks: dict[str, list[str]]) -> str:
+    """``text`` with every block replaced by its generated lines."""
+    lines = text.splitlines()
+    for name, block in blocks.items():
+        begin, end = block_span(lines, name)
+        lines[begin + 1 : end] = block
+    return "\n".join(lines) + "\n"
+
+
+def table_rows(block: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of a markdown table (header first, separator second) as column → cell text."""
+    split = [re.split(r"(?<!\\)\|", line.strip())[1:-1] for line in block]
+    header = [h.strip() for h in split[0]]
+    return [dict(zip(header, (uncell(c) for c in row), strict=True)) for row in split[2:]]
+
+
+@pytest.fixture(scope="module")
+def mathematics() -> str:
+    return MATHEMATICS.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", list(registered()))
+def test_every_declared_claim_is_in_its_table(mathematics: str, name: str) -> None:
+    """Each claim of the experiment has a row with its source and kind; no row names a claim
+    that is not declared."""
+    declared = {c.id: c for c in declared_claims()[name]}
+    rows = {r["claim"].strip("`"): r for r in table_rows(written_block(mathematics, name_of(name)))}
+    assert sorted(set(declared) - set(rows)) == [], f"claims of {name} missing from the table"
+    assert sorted(set(rows) - set(declared)) == [], f"rows of {name} naming no declared claim"
+    for cid, claim in declared.items():
+        assert (rows[cid]["source"], rows[cid]["kind"]) == (claim.source_text, claim.kind), cid
+
+
+def name_of(experiment: str) -> str:
+    return f"claims: {experiment}"
+
+
+def test_generated_blocks_are_current(mathematics: str) -> None:
+    """Every generated block (premises, predictions, tolerances, statements) is exactly what the
+    declarations give."""
+    stale = [
+        name
+        for name, block in expected_blocks().items()
+        if written_block(mathematics, name) != block
+    ]
+    assert stale == [], f"stale blocks of {MATHEMATICS.name}: {stale}; run `{REGENERATE}`"
+
+
+# --- relative links ------------------------------------------------------------------------------
+
+FENCE = re.compile(r"^\s*(```|~~~)")
+ESCAPED = re.compile(r"\\.")
+INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
+INLINE_LINK = re.compile(
+    r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^\s)>]*)>?(?:\s+\"[^\"]*\")?\s*\)"
+)
+REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$")
+HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+HTML_ANCHOR = re.compile(r"<a\s+(?:name|id)=\"([^\"]+)\"", re.IGNORECASE)
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def prose_lines(text: str) -> list[str]:
+    """The lines of a markdown text outside fenced code blocks."""
+    out, fence = [], None
+    for line in text.splitlines():
+        opened = FENCE.match(line)
+        if opened and (fence is None or opened.group(1) == fence):
+            fence = opened.group(1) if fence is None else None
+            continue
+        if fence is None:
+            out.append(line)
+    return out
+
+
+def links(text: str) -> list[str]:
+    """Every link target of a markdown text (inline links, images, reference definitions),
+    outside code; an escaped character (``\\[``) starts or ends none."""
+    found = []
+    for line in prose_lines(text):
+        line = ESCAPED.sub("", INLINE_CODE.sub("", line))
+        found += INLINE_LINK.findall(line)
+        found += REFERENCE.findall(line)
+    return found
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: its text lowercased, punctuation dropped, spaces → '-'."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link: its text
+    text = re.sub(r"<[^>]+>", "", text).replace("`", "").lower()
+    text = "".join(ch for ch in text if ch.isalnum() or ch in "-_ ")
+    return text.replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors a markdown text defines: its headings' slugs (repeats get -1, -2, …) and the
+    ids and names of its HTML anchors."""
+    out: set[str] = set()
+    seen: dict[str, int] = {}
+    for line in prose_lines(text):
+        heading = HEADING.match(line)
+        if heading:
+            base = slug(heading.group(2))
+            count = seen.get(base, 0)
+            out.add(base if count == 0 else f"{base}-{count}")
+            seen[base] = count + 1
+    for line in text.splitlines():
+        out.update(HTML_ANCHOR.findall(line))
+    return out
+
+
+def documents(root: Path = ROOT) -> list[Path]:
+    """The files of :data:`DOCUMENTS`, less templates (a folder ``templates``: their links are
+    relative to the pages rendered from them, checked there)."""
+    found = {p for pattern in DOCUMENTS for p in root.glob(pattern) if p.is_file()}
+    return sorted(p for p in found if "templates" not in p.relative_to(root).parts[:-1])
+
+
+def dead_links(document: Path, root: Path = ROOT) -> list[str]:
+    """One line per relative link of ``document`` whose file, or anchor, does not exist."""
+    text = document.read_text(encoding="utf-8")
+    out = []
+    for target in links(text):
+        if not target or SCHEME.match(target) or target.startswith("//"):
+            continue
+        path, _, anchor = target.partition("#")
+        named = (document.parent / path).resolve() if path else document
+        where = f"{document.relative_to(root)}: {target}"
+        if not named.exists():
+            out.append(f"{where} (no file {path})")
+        elif anchor and named.suffix == ".md":
+            if anchor not in anchors(named.read_text(encoding="utf-8")):
+                out.append(f"{where} (no heading or anchor #{anchor} in {named.name})")
+    return out
+
+
+def test_the_documents_are_found() -> None:
+    found = {p.relative_to(ROOT).as_posix() for p in documents()}
+    assert {"README.md", "docs/mathematics.md"} <= found
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_resolve(document: Path) -> None:
+    assert dead_links(document) == []
+
+
+def test_dead_links_are_found(tmp_path: Path) -> None:
+    """The check itself: a missing file and a missing anchor are reported; code, escaped
+    brackets, external links, existing files and headings are not."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "other.md").write_text("# A `code` heading: two\n## Again\n## Again\n")
+    page = tmp_path / "README.md"
+    page.write_text(
+        "[ok](docs/other.md) [ok](docs/other.md#a-code-heading-two) [ok](docs/other.md#again-1)\n"
+        "[ok](#title) [web](https://example.org/x) `[code](nowhere.md)` m\\[a\\](nowhere.md)\n"
+        "```\n[fenced](nowhere.md)\n```\n"
+        "# Title\n[dead](missing.md) ![image](docs/none.png) [anchor](docs/other.md#nope)\n"
+        "[ref]: docs/gone.md\n"
+    )
+    found = dead_links(page, tmp_path)
+    assert [line.split(": ", 1)[1].split(" ")[0] for line in found] == [
+        "missing.md",
+        "docs/none.png",
+        "docs/other.md#nope",
+        "docs/gone.md",
+    ]
+
+
+if __name__ == "__main__":
+    text = MATHEMATICS.read_text(encoding="utf-8")
+    MATHEMATICS.write_text(rewrite(text, expected_blocks()), encoding="utf-8")
+    print(f"rewrote the generated blocks of {MATHEMATICS.relative_to(ROOT)}", file=sys.stderr)
