@@ -1,11 +1,13 @@
 """``python -m attnlimits <command>``: ``verify [results] [--full]`` checks every store of a
-results folder (:mod:`attnlimits.verify`)."""
+results folder (:mod:`attnlimits.verify`); ``pages [--results results --log LOG] [--check]``
+renders the results pages from their templates and a run's values
+(:mod:`attnlimits.results_pages`)."""
 
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"verify": "attnlimits.verify"}
+COMMANDS = {"verify": "attnlimits.verify", "pages": "attnlimits.results_pages"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,7 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(
             "usage: python -m attnlimits verify [results] [--full] [--configfile FILE]\n"
-            "  verify: check every store under a results folder against its manifest",
+            "       python -m attnlimits pages [--results results --log LOG] [--check]\n"
+            "  verify: check every store under a results folder against its manifest\n"
+            "  pages: render docs/results/*.md from their templates and the run's values",
             file=sys.stderr,
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -74,8 +74,8 @@ def expanded(address: str, fmt: str) -> list[str]:
 def _significant(x: float, digits: int) -> str:
     if x == 0 or not math.isfinite(x):
         return f"{x:.{digits - 1}f}" if x == 0 else str(x)
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{x:.{decimals}f}"
+    decimals = digits - 1 - math.floor(math.log10(abs(x)))
+    return f"{round(x, decimals):.{max(0, decimals)}f}"
 
 
 def format_value(value: Value, fmt: str) -> str:
