@@ -312,6 +312,26 @@ def test_dead_links_are_found(tmp_path: Path) -> None:
     ]
 
 
+# --- the workflow catalog's metadata ---------------------------------------------------------
+
+CATALOG = ROOT / ".snakemake-workflow-catalog.yml"
+
+
+def test_catalog_metadata() -> None:
+    """The catalog's "standardized usage" needs workflow/Snakefile, config/README.md and this
+    file with its usage keys (the catalog reads usage.mandatory-flags, usage.report and
+    usage.software-stack-deployment); every file its text names exists."""
+    import yaml
+
+    usage = yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["usage"]
+    assert set(usage["mandatory-flags"]) == {"desc", "flags"}
+    assert any(usage["software-stack-deployment"].values()), "no way to deploy the software"
+    assert isinstance(usage["report"], bool)
+    named = re.findall(r"[\w./-]+\.(?:ya?ml|md)\b", usage["mandatory-flags"]["desc"])
+    required = ["workflow/Snakefile", "config/README.md", *named]
+    assert [path for path in required if not (ROOT / path).is_file()] == []
+
+
 if __name__ == "__main__":
     text = MATHEMATICS.read_text(encoding="utf-8")
     MATHEMATICS.write_text(rewrite(text, expected_blocks()), encoding="utf-8")
