@@ -287,7 +287,8 @@ def test_the_documents_are_found() -> None:
 
 @pytest.mark.parametrize("document", documents(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_relative_links_resolve(document: Path) -> None:
-    assert dead_links(document) == []
+    dead = dead_links(document)
+    assert not dead, "dead links:\n" + "\n".join(dead)
 
 
 def test_dead_links_are_found(tmp_path: Path) -> None:
@@ -329,7 +330,8 @@ def test_catalog_metadata() -> None:
     assert isinstance(usage["report"], bool)
     named = re.findall(r"[\w./-]+\.(?:ya?ml|md)\b", usage["mandatory-flags"]["desc"])
     required = ["workflow/Snakefile", "config/README.md", *named]
-    assert [path for path in required if not (ROOT / path).is_file()] == []
+    missing = [path for path in required if not (ROOT / path).is_file()]
+    assert not missing, f"{CATALOG.name}: no file {', '.join(missing)}"
 
 
 if __name__ == "__main__":
