@@ -2,6 +2,8 @@
 #   make run    install, then run the default experiments (snakemake --cores $(CORES))
 #   make test   install with the test extras, then run the test suite (pytest)
 #   make bench  install with the benchmark extras, then print the benchmark table
+#   make install-locked  install the exact versions of requirements.lock (the tested environment,
+#               to reproduce published numbers), then the package from this checkout
 # TORCH is installed first and on its own: the pin takes the CPU build where one is provided
 # locally; override it (e.g. TORCH="torch --index-url https://download.pytorch.org/whl/cu124")
 # for a CUDA machine. A range that the installed torch satisfies then installs nothing more.
@@ -12,7 +14,7 @@ CORES ?= 2
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: install install-test install-bench run test bench lint
+.PHONY: install install-test install-bench install-locked run test bench lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,11 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e .
+
+install-locked: $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 
 install-test: install
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -38,4 +45,4 @@ bench: install-bench
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: install-test
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check workflow && $(BIN)/snakemake --lint

@@ -167,7 +167,7 @@ def peak_rss_mib(code: str, *args: str) -> float:
 
 #: The repository, and what a scratch copy of the workflow needs (its code included).
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "workflow", "config", "src")
+COPIED = ("workflow", "config", "src")
 
 
 def scratch_repo(dest: Path) -> tuple[Path, dict[str, str]]:

@@ -1,4 +1,6 @@
-"""The code is formatted and linted (ruff for Python, snakefmt for the workflow)."""
+"""The code is formatted and linted: ruff for Python, snakefmt for the workflow's format and
+Snakemake's own linter (`snakemake --lint`: a software environment for every rule, no rules
+and functions in one file, no absolute paths or paths built with `+`, ...) for the workflow."""
 
 import shutil
 import subprocess
@@ -19,7 +21,8 @@ def run(*cmd: str) -> subprocess.CompletedProcess:
     [
         ("ruff", "check", "."),
         ("ruff", "format", "--check", "."),
-        ("snakefmt", "--check", "Snakefile", "workflow"),
+        ("snakefmt", "--check", "workflow"),
+        ("snakemake", "--lint"),
     ],
 )
 def test_lint(cmd):

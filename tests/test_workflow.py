@@ -42,10 +42,9 @@ def default_test_config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    repo = copy_repo(tmp_path_factory.mktemp("run") / "repo")
-    snakemake(repo, "--cores", "2", trace=True)
-    return repo
+def finished(tiny_run) -> Path:
+    """The session's run of config/test.yaml (conftest.py)."""
+    return tiny_run
 
 
 def test_full_run_produces_tables_and_plots(finished):

@@ -17,7 +17,7 @@ from attnlimits.registry import registered
 from attnlimits.storage import is_temporary, open_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-COPIED = ("Snakefile", "workflow", "profiles", "config", "src")
+COPIED = ("workflow", "profiles", "config", "src")
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 

@@ -3,12 +3,12 @@
 The configuration is checked against a JSON schema (types, ranges, enums, unknown keys), with
 every missing key filled from its schema ``default``, then against the rules that span several
 keys (depths dividing the solver's records, the trajectory cell belonging to a grid, ...). The
-schema is ``workflow/schemas/config.schema.yaml`` (the shared keys and shared definitions) with
-the block of every registered experiment merged in, the schema it declares in its own package
-(``Experiment.schema``, e.g. ``attnlimits/heads/schema.yaml``); the rules spanning an
-experiment's keys are its ``Experiment.check`` (e.g. ``attnlimits.heads.checks``). Every problem
-is reported on its own line, prefixed with the dotted path of the offending key, e.g.
-``heads.grids.depth_heads.L[2]: ...``.
+schema is ``config.schema.yaml``, data of this package (the shared keys and shared
+definitions), with the block of every registered experiment merged in, the schema it declares
+in its own package (``Experiment.schema``, e.g. ``attnlimits/heads/schema.yaml``); the rules
+spanning an experiment's keys are its ``Experiment.check`` (e.g. ``attnlimits.heads.checks``).
+Every problem is reported on its own line, prefixed with the dotted path of the offending key,
+e.g. ``heads.grids.depth_heads.L[2]: ...``.
 
 Beyond the JSON schema's own keywords, every number must be finite wherever the schema says
 ``number`` (NaN and ±inf pass JSON schema's ``minimum``: NaN compares false, so it would
@@ -38,7 +38,18 @@ import yaml
 from attnlimits.budget import budget_problems
 from attnlimits.registry import Experiment, registered, resolve
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+def _package_file(name: str) -> Path:
+    """The data file ``name`` of this package, as a file on disk (package data, installed next
+    to the modules by a wheel or an editable install alike)."""
+    found = importlib.resources.files("attnlimits").joinpath(name)
+    if not isinstance(found, Path):
+        raise RuntimeError(f"attnlimits is not installed as files ({found}); install it with pip")
+    return found
+
+
+#: The main schema: the shared top-level keys and the shared definitions (``$defs``).
+SCHEMA_PATH = _package_file("config.schema.yaml")
 
 #: Shared top-level keys placed after the experiments' blocks (the figures' settings, last as in
 #: config/config.yaml): the defaults are filled in, and the problems reported, in schema order.

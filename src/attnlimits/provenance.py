@@ -16,9 +16,6 @@ from typing import Any
 
 from attnlimits.imports import import_closure, module_file
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_ROOT.parent.parent
-
 #: Attributes that legitimately differ between two runs of the same configuration.
 VOLATILE_ATTRS = ("created",)
 
@@ -91,22 +88,31 @@ def _fingerprint(path: Path) -> str:
     return source_fingerprint(path.read_text(encoding="utf-8"))
 
 
-def _git(*args: str) -> str | None:
+#: ``git_commit`` of a run whose folder is in no git repository (a deployed workflow, a run
+#: outside the clone): its code is then named by ``attnlimits_version`` and ``code_version``.
+NO_GIT = "none: the run's folder is in no git repository with a commit (see attnlimits_version)"
+
+
+def _git(where: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+            ["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
 
 
-def git_state() -> dict[str, str | bool]:
-    """Commit of the working tree and whether it has uncommitted changes to tracked files."""
-    commit = _git("rev-parse", "HEAD")
+def git_state(where: str | Path | None = None) -> dict[str, str | bool]:
+    """The commit checked out in the folder of the run (``where``, by default the working
+    directory: the folder Snakemake runs in, where a clone keeps its workflow and code), and
+    whether tracked files have uncommitted changes. Outside any git repository (or without
+    git), ``git_commit`` says so (:data:`NO_GIT`) and ``git_dirty`` is False."""
+    where = Path.cwd() if where is None else Path(where)
+    commit = _git(where, "rev-parse", "HEAD")
     if commit is None:
-        return {"git_commit": "unknown", "git_dirty": True}
-    status = _git("status", "--porcelain", "--untracked-files=no") or ""
+        return {"git_commit": NO_GIT, "git_dirty": False}
+    status = _git(where, "status", "--porcelain", "--untracked-files=no") or ""
     return {"git_commit": commit, "git_dirty": bool(status)}
 
 

@@ -1,5 +1,5 @@
 # Configuration validation (before any job), the registry of experiments, and the targets of
-# `rule all`. Every experiment is declared in its own package (attnlimits.<name>.experiment);
+# the default rule (all). Every experiment is declared in its own package (attnlimits.<name>.experiment);
 # the rules of workflow/rules/experiments.smk are made from those declarations.
 
 import os
@@ -56,7 +56,7 @@ config["report_captions"] = {
 }
 
 
-RESULTS_PREFIX = str(RESULTS).rstrip("/") + "/"
+RESULTS_PREFIX = os.path.join(RESULTS, "")  # with one trailing separator
 
 
 def results(path):
@@ -72,10 +72,10 @@ def job_code(job):
 
 
 def final_outputs():
-    """Every target of `rule all`: each configured experiment's outputs, and the verdicts. The
-    stores of keyed jobs (limits, cells, runs; a batch's folder) are targets too: a deleted one
-    is rebuilt by the next run (Snakemake does not rebuild a missing input of a job that need not run).
-    """
+    """Every target of the default rule, all: each configured experiment's outputs, and the
+    verdicts. The stores of keyed jobs (limits, cells, runs; a batch's folder) are targets too:
+    a deleted one is rebuilt by the next run (Snakemake does not rebuild a missing input of a
+    job that need not run)."""
     targets = [results("verdicts.csv"), results("verdicts.html")]
     for experiment in EXPERIMENTS.values():
         for job in experiment.jobs:

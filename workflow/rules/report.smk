@@ -25,6 +25,8 @@ rule verdicts:
         ),
     log:
         results("logs/verdicts.log"),
+    conda:
+        "../envs/attnlimits.yaml"
     threads: 1
     resources:
         mem_mb=1000,
