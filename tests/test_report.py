@@ -20,7 +20,7 @@ import jinja2
 import pandas as pd
 import pytest
 from docutils.core import publish_parts
-from workflow_helpers import REPO, copy_repo, snakemake
+from workflow_helpers import REPO, snakemake
 
 from attnlimits import verdicts
 from attnlimits.analysis.claims import STATUSES, Statement
@@ -364,11 +364,10 @@ def _script_value(page: str, name: str):
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("report") / "repo")
-    snakemake(repo, "--cores", "2")
-    snakemake(repo, "--report", "report.html")
-    return repo, (repo / "report.html").read_text(encoding="utf-8")
+def report(tiny_run):
+    """The report of the session's run of config/test.yaml (conftest.py; it adds report.html)."""
+    snakemake(tiny_run, "--report", "report.html")
+    return tiny_run, (tiny_run / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
