@@ -17,6 +17,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from workflow_helpers import REPO, SNAKEMAKE, assert_same_store, stores
 
 from attnlimits.provenance import NO_GIT, git_state
@@ -52,7 +53,7 @@ def locked() -> dict[str, str]:
     lines = (REPO / "requirements.lock").read_text().splitlines()
     pins = [Requirement(line) for line in lines if line.strip() and line[0] not in "#-"]
     assert all(len(r.specifier) == 1 and str(r.specifier).startswith("==") for r in pins)
-    return {r.name.lower(): str(r.specifier).removeprefix("==") for r in pins}
+    return {canonicalize_name(r.name): str(r.specifier).removeprefix("==") for r in pins}
 
 
 def test_the_lock_file_meets_every_floor():
@@ -64,10 +65,10 @@ def test_the_lock_file_meets_every_floor():
     for req in wanted:
         if req.name == PROJECT["name"]:  # an extra naming another extra
             continue
-        assert req.name.lower() in versions, f"{req.name} is not in requirements.lock"
-        assert req.specifier.contains(versions[req.name.lower()], prereleases=True), (
-            f"requirements.lock has {req.name}=={versions[req.name.lower()]}, "
-            f"pyproject.toml wants {req}"
+        name = canonicalize_name(req.name)
+        assert name in versions, f"{req.name} is not in requirements.lock"
+        assert req.specifier.contains(versions[name], prereleases=True), (
+            f"requirements.lock has {req.name}=={versions[name]}, pyproject.toml wants {req}"
         )
     assert PROJECT["name"] not in versions
 
@@ -89,7 +90,8 @@ def test_provenance_reads_git_in_the_run_folder(tmp_path, monkeypatch):
     git(repo, "init", "-q")
     (repo / "config.yaml").write_text("{}\n")
     git(repo, "add", "config.yaml")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "config")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    git(repo, *identity, "commit", "-q", "-m", "config")
     monkeypatch.chdir(repo)
     assert git_state() == {"git_commit": git(repo, "rev-parse", "HEAD"), "git_dirty": False}
     (repo / "config.yaml").write_text("{results: elsewhere}\n")
@@ -98,13 +100,16 @@ def test_provenance_reads_git_in_the_run_folder(tmp_path, monkeypatch):
 
 
 def build_wheel(dest: Path) -> Path:
-    """The package's wheel, built without its dependencies from a copy of its sources."""
+    """The package's wheel, built from a copy of its sources without its dependencies, by this
+    environment's setuptools (the test extra): nothing is downloaded."""
     src = dest / "source"
     src.mkdir(parents=True)
     for name in BUILT_FROM:
-        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
-        ignore = {"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
-        copy(REPO / name, src / name, **(ignore if copy is shutil.copytree else {}))
+        if (REPO / name).is_dir():
+            skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            shutil.copytree(REPO / name, src / name, ignore=skip)
+        else:
+            shutil.copy2(REPO / name, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     subprocess.run(
         [*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", dest, src],
