@@ -1,6 +1,7 @@
 # Configuration validation (before any job), the registry of experiments, and the targets of
-# the default rule (all). Every experiment is declared in its own package (attnlimits.<name>.experiment);
-# the rules of workflow/rules/experiments.smk are made from those declarations.
+# the default rule (all). Every experiment is declared in its own package
+# (attnlimits.<name>.experiment); the rules of workflow/rules/experiments.smk are made from those
+# declarations.
 
 import os
 import time
