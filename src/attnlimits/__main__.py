@@ -1,13 +1,18 @@
 """``python -m attnlimits <command>``: ``verify [results] [--full]`` checks every store of a
-results folder (:mod:`attnlimits.verify`); ``pages [--results results --log LOG] [--check]``
-renders the results pages from their templates and a run's values
+results folder (:mod:`attnlimits.verify`); ``keys [PREFIX ...]`` lists the configuration keys
+with their defaults and descriptions (:mod:`attnlimits.config_keys`); ``pages [--results results
+--log LOG] [--check]`` renders the results pages from their templates and a run's values
 (:mod:`attnlimits.results_pages`)."""
 
 from __future__ import annotations
 
 import sys
 
-COMMANDS = {"verify": "attnlimits.verify", "pages": "attnlimits.results_pages"}
+COMMANDS = {
+    "verify": "attnlimits.verify",
+    "keys": "attnlimits.config_keys",
+    "pages": "attnlimits.results_pages",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,8 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(
             "usage: python -m attnlimits verify [results] [--full] [--configfile FILE]\n"
+            "       python -m attnlimits keys [PREFIX ...] [--plugins MODULE ...]\n"
             "       python -m attnlimits pages [--results results --log LOG] [--check]\n"
             "  verify: check every store under a results folder against its manifest\n"
+            "  keys: every configuration key (or those under PREFIX), its default and meaning\n"
             "  pages: render docs/results/*.md from their templates and the run's values",
             file=sys.stderr,
         )
