@@ -21,7 +21,7 @@ def problems(config: dict) -> Iterator[str]:
     if adamw["mask"] != "encoder":
         yield (
             f"adamw.mask: {adamw['mask']!r} is not supported; the limit of experiment adamw "
-            "(MODELS.md) is a McKean-Vlasov ODE without causal mask; allowed: ['encoder']"
+            "(docs/mathematics.md) is a McKean-Vlasov ODE without causal mask; allowed: ['encoder']"
         )
     steps, records = adamw["limit"]["steps"], adamw["limit"]["records"]
     if steps % records:

@@ -8,7 +8,7 @@ TABLES: dict[str, str] = {
         "The worst-case-input search per cell (``heads.adversarial``): ``err_adv``, the largest "
         "L² error over the heads, (mean over seeds of e₂²)^½, over every input the ascent "
         "reached; ``err_random``, the same over the test inputs only; ``err_random_cell``, "
-        "MODELS.md's cell error at the test inputs; their ``ratio``; ``const_adv`` and "
+        "docs/mathematics.md's cell error at the test inputs; their ``ratio``; ``const_adv`` and "
         "``const_random``, the errors over the bound's rate L⁻¹ + L^(−1/3) H^(−1/2); each with "
         "its bootstrap interval over seeds. Convergence: ``err_half`` (half the restarts, half "
         "the steps), ``gain`` = err_adv/err_half − 1 (``gain_steps``: all steps, half the "
@@ -55,7 +55,8 @@ TABLES: dict[str, str] = {
     "solver": (
         "Accuracy of the limit (per mask, normalisation, N, d, β): the limit's own error (halving "
         "its step), the smallest cell error measured against it, their ratio and whether it "
-        "reaches the required margin (``solver_margin``; MODELS.md asks for at least 10×)."
+        "reaches the required margin (``solver_margin``; docs/mathematics.md asks for at least "
+        "10×)."
     ),
     "two_term": (
         "The two-term laws a L^(−p) + b L^(−q) H^(−r) fitted to the error of each depth × heads "

@@ -67,9 +67,9 @@ _RING = Premise(
 WHERE = "lowtemp.metastability, module docstring"
 CLAIMS: tuple[Claim, ...] = (
     Claim("metastable_window", "sign", "derived", "the window where W2(μ^β_t, T#μ₀) < ε grows "
-          "with log β (slope > 0)", where="MODELS.md, lowtemp: t_out − t_in ≳ log β/(2C) from "
-          "the two bounds of P3's abstract (lowtemp.metastability)", premise=_CLOSES,
-          direction=1),
+          "with log β (slope > 0)", where="docs/mathematics.md, lowtemp: t_out − t_in ≳ "
+          "log β/(2C) from the two bounds of P3's abstract (lowtemp.metastability)",
+          premise=_CLOSES, direction=1),
     Claim("metastable_open", "sign", "derived", "plain: the window never closes (in z the "
           "inverse temperature β e^(2t) grows, the flow freezes near T#μ₀)",
           where=f"{WHERE}: ż = m_(β e^(2t))[ν_t](z) − z for V = I", premise=_PLAIN),

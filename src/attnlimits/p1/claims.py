@@ -50,13 +50,13 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "bias_L_corrected", "rate", "heuristic",
         "bias ≈ a L⁻¹ (1 + c/L): leading exponent −1 (layer-by-layer central limit argument)",
-        where="MODELS.md, heads: the sharper E ≈ a L⁻¹ + b (LH)^(−1/2)",
+        where="docs/mathematics.md, heads: the sharper E ≈ a L⁻¹ + b (LH)^(−1/2)",
         tolerance="tolerance_bias_L",
     ),
     Claim(
         "fluct_L_clt", "rate", "heuristic",
         "fluctuation ≈ b (LH)^(−1/2): exponent −1/2 in L (central limit argument)",
-        where="MODELS.md, heads: the sharper E ≈ a L⁻¹ + b (LH)^(−1/2)",
+        where="docs/mathematics.md, heads: the sharper E ≈ a L⁻¹ + b (LH)^(−1/2)",
     ),
 )  # fmt: skip
 
@@ -89,13 +89,13 @@ UNIFORM_CLAIMS: tuple[Claim, ...] = (
     Claim(
         "adv_ratio_L", "rate", "heuristic",
         "the worst input's error decays like the test inputs': ratio exponent 0 in L",
-        premise=ON_THE_SPHERE, where="MODELS.md, heads: constants uniform over inputs",
+        premise=ON_THE_SPHERE, where="docs/mathematics.md, heads: constants uniform over inputs",
         tolerance="adversarial_ratio_tolerance",
     ),
     Claim(
         "adv_ratio_H", "rate", "heuristic",
         "the worst input's error decays like the test inputs': ratio exponent 0 in H",
-        premise=ON_THE_SPHERE, where="MODELS.md, heads: constants uniform over inputs",
+        premise=ON_THE_SPHERE, where="docs/mathematics.md, heads: constants uniform over inputs",
         tolerance="adversarial_ratio_tolerance",
     ),
 )  # fmt: skip

@@ -111,7 +111,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("chaos_N_ambient", "bound", "paper", "E sup W2² ≤ c r(N), k = d", statement=CHAOS),
     Claim(
         "chaos_N_intrinsic", "bound", "derived", "E sup W2² ≤ c r(N), k = d − 1",
-        where="MODELS.md, sde: the sphere's intrinsic dimension may show instead of d",
+        where="docs/mathematics.md, sde: the sphere's intrinsic dimension may show instead of d",
     ),
     Claim(
         "energy_bound", "bound", "paper", "E[E_β] decays at least at the rate λ̄′ (ε = 0)",

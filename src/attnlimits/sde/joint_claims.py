@@ -46,8 +46,8 @@ SUPS = {"mse_layers": "layer times", "mse_path": "interpolated path"}
 #: Residual degrees of freedom a law's fit must keep for its value claims to be resolved.
 MIN_DOF = 2
 _LOG_WHERE = (
-    "MODELS.md, sde: the log disappears when the sup runs over layer times only (the oscillation "
-    "of the reference within a layer, maximal over L layers, grows like Δ log L)"
+    "docs/mathematics.md, sde: the log disappears when the sup runs over layer times only (the "
+    "oscillation of the reference within a layer, maximal over L layers, grows like Δ log L)"
 )
 JOINT_CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -68,7 +68,9 @@ JOINT_CLAIMS: tuple[Claim, ...] = (
     Claim(
         "joint_commute", "value", "derived",
         "the limits commute: the cross term's share at the coarsest grid point = 0",
-        where="MODELS.md, sde: the additive bound c (log L / L + 1/m) read as an expansion",
+        where=(
+            "docs/mathematics.md, sde: the additive bound c (log L / L + 1/m) read as an expansion"
+        ),
         tolerance="tolerance_joint",
     ),
 )  # fmt: skip
