@@ -1,7 +1,7 @@
 """Benchmark: the cost of training an `adamw` cell does not grow with the number of heads H.
 
 Heads that share an atom in a layer receive equal gradients and stay identical under AdamW, so a
-cell trains one parameter group per (layer, atom) whatever H (MODELS.md, `adamw`; module
+cell trains one parameter group per (layer, atom) whatever H (docs/mathematics.md, `adamw`; module
 `attnlimits.adamw.model`). Times K AdamW steps of R seeds at fixed L and M for H from 4 to 4096
 (drawing the heads' atoms included) and prints each time relative to H = 4.
 Target (issue 4): H = 4096 within 1.5x of H = 4.

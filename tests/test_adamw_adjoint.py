@@ -1,6 +1,6 @@
 """Experiment ``adamw``: the limit's adjoint against finite differences of the continuous loss.
 
-Checked equations (MODELS.md, section "Experiment ``adamw``", at initialisation, where every
+Checked equations (docs/mathematics.md, experiment ``adamw``, at initialisation, where every
 θ_r(t) = θ⁽ʳ⁾ so the forward ODE is autonomous):
 
     forward  ``ẋⁱ = P(xⁱ) b(x)ⁱ``, ``b(x)ⁱ = (1/M) Σ_r A_{θ⁽ʳ⁾}(x)ⁱ``,
@@ -12,12 +12,12 @@ without any adjoint: x(t_k) at t_k = kT/4 by RK4 (renormalised onto the sphere a
 ``RK4_STEPS`` steps over [0, T]), then J(Φ_{T−t_k}(Π(x(t_k) ± h e))) by RK4 for every coordinate
 direction e, central differences with h = 1e-5, times S N.
 
-What is compared. On the sphere the flow only sees tangent perturbations: the central difference
-of J∘Π at |x| = 1 is P(x)∇J, the tangent part of p, and the normal part of MODELS.md's ambient
-adjoint depends on how P(x) is extended off the sphere. So for t_k < T the tangent parts
+What is compared. On the sphere the flow only sees tangent perturbations: the central difference of
+J∘Π at |x| = 1 is P(x)∇J, the tangent part of p, and the normal part of the ambient adjoint of
+docs/mathematics.md depends on how P(x) is extended off the sphere. So for t_k < T the tangent parts
 P(x(t_k)) P_j and P(x(t_k)) FD are compared. At t = T there is no flow left and the loss is an
-ambient function of x(T): there the full (ambient) P_n = Rᵀ(R X_n − y) is compared with the
-ambient central difference of J at x(T) (no projection).
+ambient function of x(T): there the full (ambient) P_n = Rᵀ(R X_n − y) is compared with the ambient
+central difference of J at x(T) (no projection).
 
 The limit's P_j (``forward_backward`` with ``limit_start``, explicit Euler with projection on n
 steps, j = k n/4) is the *exact* gradient of the Euler-discretised loss, i.e. the exact adjoint

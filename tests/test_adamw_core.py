@@ -335,8 +335,8 @@ def test_limit_converges_at_euler_rate(variant, eps):
 
     The standard variant is run with ε comparable to the gradient entries: with ε → 0 its update
     m̂/(√v̂ + ε) tends to sign(g) entry by entry, which jumps where g_r(t) changes sign, so the
-    parameter paths are no longer Lipschitz in t (MODELS.md's warning). The block-wise update
-    divides by a block norm and stays smooth for tiny ε.
+    parameter paths are no longer Lipschitz in t (the warning of docs/mathematics.md, ``adamw``).
+    The block-wise update divides by a block norm and stays smooth for tiny ε.
     """
     runs = [limit_run(n, variant, eps) for n in (16, 32, 64)]
     gaps = [limit_gap(runs[0], runs[1]), limit_gap(runs[1], runs[2])]
@@ -346,7 +346,7 @@ def test_limit_converges_at_euler_rate(variant, eps):
 
 
 def test_limit_gradient_is_models_density():
-    """g_r(t_j) = (n M/T) ∂J/∂θ_{jr} differs from MODELS.md's density
+    """g_r(t_j) = (n M/T) ∂J/∂θ_{jr} differs from the density of docs/mathematics.md
     (1/S)(1/N) Σ (∂_θ[P(xⁱ) A_θ(x)ⁱ])ᵀ pⁱ evaluated at (X_j, P_j) by O(Δ)."""
     task = make_task("encoder", "sphere")
     s, tokens = task.x0.shape[:2]

@@ -57,7 +57,7 @@ def _cells() -> list[dict]:
 
 
 def synthetic_statistics() -> xr.Dataset:
-    """Grid statistics (``grid_statistics``'s variables) with the rates of MODELS.md."""
+    """Grid statistics (``grid_statistics``'s variables) with the rates of docs/mathematics.md."""
     rng = np.random.default_rng(0)
     shape = tuple(len(v) for v in COORDS.values())
     values: dict[str, np.ndarray] = {}

@@ -1,5 +1,6 @@
 """The one claims engine (attnlimits.analysis.claims.judge): each kind's statuses on rows built
-by hand, so that every branch of MODELS.md's "Claims and verdicts" is exercised."""
+by hand, so that every branch of docs/mathematics.md's "Claims and what each verdict word means" is
+exercised."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Random-feature noise field and propagation of chaos (MODELS.md, ``sde``, "tokens")."""
+"""Random-feature noise field and propagation of chaos (docs/mathematics.md, ``sde``, predictions:
+tokens)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The ``sde`` activations, kernel κ, its Monte Carlo check, the exponents λ₁, λ̄ and their table
-(MODELS.md, section ``sde``)."""
+(docs/mathematics.md, experiment ``sde``)."""
 
 from __future__ import annotations
 
@@ -336,7 +336,8 @@ def test_synchronization_needs_negative_coercivity_and_no_odd_field():
 
 
 def test_relu_bias_condition_of_models_md():
-    """MODELS.md: relu without biases never has λ̄ < 0; d(σ_U² + 2σ_W²)(d−3) > 2 makes it hold.
+    """docs/mathematics.md, ``sde``: relu without biases never has λ̄ < 0; d(σ_U² + 2σ_W²)(d−3) > 2
+    makes it hold.
 
     Finding: exactly right. From κ(1) = 1/(2d) + σ_U²/2 + σ_W², κ′(1) = 1/(2d),
     λ̄ = 1/d − (d−3)(σ_U² + 2σ_W²)/2 = (2 − d(d−3)(σ_U² + 2σ_W²))/(2d), so λ̄ < 0 iff the stated

@@ -1,4 +1,5 @@
-"""The ``sde`` discrete model, its limit references and their couplings (MODELS.md, ``sde``)."""
+"""The ``sde`` discrete model, its limit references and their couplings (docs/mathematics.md,
+``sde``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Softmax self-attention of one head θ = (Q, K, V) (MODELS.md, common notation).
+"""Softmax self-attention of one head θ = (Q, K, V) (docs/mathematics.md, "Notation shared by all
+experiments").
 
 ``A_θ(X)ⁱ = Σ_{j∈J(i)} w_ij V xʲ``,  ``w_ij = softmax_{j∈J(i)}(β ⟨Q xⁱ, K xʲ⟩)``,
 with J(i) = {1..N} (encoder) or {1..i} (causal). The softmax is taken in log-sum-exp form,
@@ -66,7 +67,7 @@ def mixture_attention(
     mask: str,
     max_elements: int = 2**25,
 ) -> torch.Tensor:
-    """Σ_r weights[..., r] A_{θ⁽ʳ⁾}(X): the layer update of MODELS.md with grouped heads.
+    """Σ_r weights[..., r] A_{θ⁽ʳ⁾}(X): the layer update of docs/mathematics.md with grouped heads.
 
     ``qk`` and ``v`` hold the M atoms (M, d, d); ``weights`` (..., M) broadcasts against the
     batch axes of ``x`` (..., N, d). In the discrete model the weights are the atom counts of

@@ -1,4 +1,4 @@
-"""Normalisations of MODELS.md: ``none`` (tokens in R^d) or ``sphere`` (tokens on S^{d-1})."""
+"""Normalisations of docs/mathematics.md: ``none`` (tokens in R^d) or ``sphere`` (on S^{d-1})."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ import torch
 class Head:
     """θ = (Q, K, V), each (..., d, d); leading axes index several heads (atoms, steps, seeds).
 
-    The attention of MODELS.md reads θ through ⟨Q xⁱ, K xʲ⟩ = xⁱᵀ (QᵀK) xʲ and V.
+    The attention of docs/mathematics.md (notation shared by all experiments) reads θ through
+    ⟨Q xⁱ, K xʲ⟩ = xⁱᵀ (QᵀK) xʲ and V.
     """
 
     q: torch.Tensor

@@ -1,4 +1,4 @@
-"""Experiment ``adamw``: P1 training, the forward–backward system under AdamW (MODELS.md).
+"""Experiment ``adamw``: P1 training, the forward–backward system under AdamW (docs/mathematics.md).
 
 Modules: ``task`` (the fixed data set, read-out and teacher targets, the loss J), ``params``
 (the trainable θ_{ℓr} of the discrete model and θ_r(t_j) of the limit, and their starting

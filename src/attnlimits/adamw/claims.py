@@ -1,4 +1,5 @@
-"""Grid statistics and claims of experiment ``adamw`` (MODELS.md, ``adamw`` and "Rate fitting").
+"""Grid statistics and claims of experiment ``adamw`` (docs/mathematics.md, ``adamw`` and "How rates
+are fitted").
 
 ``grid_statistics`` gathers the cell statistics (``adamw.statistics``) of every cell store into one
 dataset over (variant, eps, N, d, beta, L, H, replicate), NaN outside the configured grids.

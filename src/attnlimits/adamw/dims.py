@@ -1,4 +1,5 @@
-"""The d-slopes of the studies of experiment ``adamw`` and their claims (MODELS.md, ``adamw``).
+"""The d-slopes of the studies of experiment ``adamw`` and their claims (docs/mathematics.md,
+``adamw``).
 
 Along every line of sites (``adamw.sites``) that differ only in d (at least :data:`MIN_DIMS`
 values), for each learning-rate scaling η(d) = η (d/d₀)^(−a) and variant, the exponent s of

@@ -1,4 +1,5 @@
-"""Experiment ``adamw`` (MODELS.md): P1's forward–backward limit under AdamW training, declared.
+"""Experiment ``adamw`` (docs/mathematics.md): P1's forward–backward limit under AdamW training,
+declared.
 
 limit (per variant, ε, N, d, β: the trained limit and its own error by halving)
 → cell (per L, H: the trained discrete model, its errors after every step)

@@ -1,4 +1,5 @@
-"""Errors over task seeds and head seeds, with a hierarchical bootstrap (MODELS.md, "Rate fitting").
+"""Errors over task seeds and head seeds, with a hierarchical bootstrap (docs/mathematics.md, "How
+rates are fitted").
 
 A study cell (``adamw.studies``) is run for T task seeds (draws of the task: inputs, read-out,
 teacher; each with its own limit) and, within each, R head seeds (draws of the heads' atom

@@ -1,6 +1,6 @@
 """One forward–backward pass of experiment ``adamw``, shared by the discrete model and the limit.
 
-Forward (MODELS.md, sections ``heads`` and ``adamw``), steps j = 0..n−1 with Δ = T/n:
+Forward (docs/mathematics.md, experiments ``heads`` and ``adamw``), steps j = 0..n−1 with Δ = T/n:
 
     ``X_{j+1}ⁱ = Π( X_jⁱ + Δ Σ_r w_{jr} A_{θ_{jr}}(X_j)ⁱ )``.
 
@@ -12,15 +12,16 @@ Backward. The backpropagated variables are normalised per token and input:
 
     ``P_j^(s)ⁱ = S N ∂J/∂X_j^(s)ⁱ``,
 
-so that P_n = Rᵀ(R X_nⁱ − yⁱ) and P_j = (∂X_{j+1}/∂X_j)ᵀ P_{j+1} exactly as in MODELS.md; they do
-not scale with L, S or N (J is a mean over inputs and tokens), so discrete and limit P compare
-directly. They are the exact reverse-mode derivative of the forward steps, written out by hand
-(``_step_back``: the chain rule through Π, the value products, the softmax and the scores;
+so that P_n = Rᵀ(R X_nⁱ − yⁱ) and P_j = (∂X_{j+1}/∂X_j)ᵀ P_{j+1} exactly as in docs/mathematics.md;
+they do not scale with L, S or N (J is a mean over inputs and tokens), so discrete and limit P
+compare directly. They are the exact reverse-mode derivative of the forward steps, written out by
+hand (``_step_back``: the chain rule through Π, the value products, the softmax and the scores;
 checked against autograd, finite differences and a per-head reference in the tests) rather than
 taped by autograd, whose graph costs several times the arithmetic for these small tensors. On the
 sphere Π's Jacobian projects onto the tangent space, so P_j (j < n) is tangent up to O(Δ) while
-P_n is not: the P_j converge to the tangent part P(x)p of MODELS.md's ambient adjoint, the only
-part that enters the gradient (its normal part depends on how P(x) is extended off the sphere).
+P_n is not: the P_j converge to the tangent part P(x)p of the ambient adjoint of
+docs/mathematics.md, the only part that enters the gradient (its normal part depends on how P(x) is
+extended off the sphere).
 
 Scaled gradient. Per (step, atom) group, with Δ w_{jr} the head mass of the group,
 
@@ -28,12 +29,12 @@ Scaled gradient. Per (step, atom) group, with Δ w_{jr} the head mass of the gro
 
 Discrete model: Δ w_{ℓr} = (T/L)(c_{ℓr}/H), and since the c_{ℓr} tied heads of the group receive
 equal gradients, ∂J/∂θ_{ℓh} = (1/c_{ℓr}) ∂J/∂θ_{ℓr}, so g_{ℓr} = (L H / T) ∂J/∂θ_{ℓh} = g_{ℓh},
-MODELS.md's per-head gradient, for every head h of the group. Limit: Δ w = T/(n M), so
-g_r(t_j) = (n M / T) ∂J/∂θ_{jr}. Differentiating the Euler step,
+the per-head gradient of docs/mathematics.md, for every head h of the group. Limit: Δ w = T/(n M),
+so g_r(t_j) = (n M / T) ∂J/∂θ_{jr}. Differentiating the Euler step,
 ∂(S N J)/∂θ_{jr} = Σ_{s,i} (DΠ · (Δ/M) ∂_θ A_{θ_{jr}}(X_j)ⁱ)ᵀ P_{j+1}ⁱ with DΠ = P(X_jⁱ) + O(Δ) and
 P_{j+1} = p(t_j) + O(Δ), so g_r(t_j) = (1/S)(1/N) Σ_{s,i} (∂_θ[P(xⁱ) A_{θ_r(t_j)}(x)ⁱ])ᵀ pⁱ(t_j)
-+ O(Δ): MODELS.md's gradient density per unit of head mass. Groups of zero weight (no head) get
-g = 0.
++ O(Δ): the gradient density per unit of head mass of docs/mathematics.md. Groups of zero weight (no
+head) get g = 0.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""AdamW (MODELS.md, section ``adamw``), standard and block-wise, as pure functions.
+"""AdamW (docs/mathematics.md, experiment ``adamw``), standard and block-wise, as pure functions.
 
 Step k = 1, 2, … for a parameter θ with (scaled) gradient g, learning rate η, moments (β₁, β₂),
 ε and decoupled weight decay λ:

@@ -1,4 +1,4 @@
-"""Trainable parameters of experiment ``adamw`` and their starting values (MODELS.md).
+"""Trainable parameters of experiment ``adamw`` and their starting values (docs/mathematics.md).
 
 Both models are written as n_steps residual steps, each a weighted mixture of M heads:
 

@@ -1,4 +1,4 @@
-"""The training step at which each study site's error is worst (MODELS.md, ``adamw``).
+"""The training step at which each study site's error is worst (docs/mathematics.md, ``adamw``).
 
 P1 bounds the error at the worst step k ≤ K. When that step is k = 0 (before any AdamW step),
 the worst-step claims say nothing about training: they are the forward–backward pass at the

@@ -1,4 +1,5 @@
-"""Figures of experiment ``adamw`` (MODELS.md, ``adamw``), from the tables of ``adamw.claims``.
+"""Figures of experiment ``adamw`` (docs/mathematics.md, ``adamw``), from the tables of
+``adamw.claims``.
 
 Tracked variables: the states X_ℓ against x(t_ℓ), the backpropagated variables P_ℓ against p(t_ℓ)
 and the parameters θ_ℓh^k against θ_r^k(t_ℓ); ``max over k ≤ K`` is the theorem's quantity (the

@@ -1,4 +1,5 @@
-"""What the jobs of experiment ``adamw`` compute: a trained limit, a trained grid cell (MODELS.md).
+"""What the jobs of experiment ``adamw`` compute: a trained limit, a trained grid cell
+(docs/mathematics.md).
 
 Both take a spec (plain data, ``adamw.grid``) and return an ``xarray.Dataset``; the workflow
 scripts add provenance and write it atomically.

@@ -1,12 +1,14 @@
-"""Cell statistics of experiment ``adamw`` with bootstrap replicates over seeds (MODELS.md).
+"""Cell statistics of experiment ``adamw`` with bootstrap replicates over seeds
+(docs/mathematics.md).
 
 The errors of ``heads`` (``attnlimits.analysis.statistics``) for each tracked variable,
 X (forward states) and P (backpropagated variables), taken over the training steps k = 0..K in
 two ways:
 
-- ``worst``: the max over k ≤ K is part of the max over layers (MODELS.md: "max over k ≤ K of the
-  joint error"), i.e. e₂ = max_{k,ℓ} ((1/N) Σᵢ |Dⁱ|²)^(1/2) and the bias and fluctuation of the
-  seed mean at the worst (k, input, ℓ);
+- ``worst``: the max over k ≤ K is part of the max over layers (docs/mathematics.md, experiment
+  ``adamw``: P1 bounds the worst step, the max over k ≤ K), i.e.
+  e₂ = max_{k,ℓ} ((1/N) Σᵢ |Dⁱ|²)^(1/2) and the bias and fluctuation of the seed mean at the
+  worst (k, input, ℓ);
 - ``last``: after the last step K only.
 
 For each (variable, selection) the statistics are ``err``, ``err_inf``, ``bias``, ``bias_raw``,

@@ -1,4 +1,5 @@
-"""The studies of experiment ``adamw``: cells with settings of their own (MODELS.md, ``adamw``).
+"""The studies of experiment ``adamw``: cells with settings of their own (docs/mathematics.md,
+``adamw``).
 
 A *study* (``adamw.studies.<name>``) is a grid of cells (variant, ε, N, d, β, L, H) run under the
 experiment's settings with some of them overridden (``task``, ``optimizer``, ``limit``, the head

@@ -1,4 +1,5 @@
-"""Tables of experiment ``adamw`` beyond the depth × heads and tokens fits (MODELS.md, ``adamw``).
+"""Tables of experiment ``adamw`` beyond the depth × heads and tokens fits (docs/mathematics.md,
+``adamw``).
 
 The d-slopes are those of the studies (``adamw.dims``).
 
@@ -109,7 +110,7 @@ def _lines(stats: xr.Dataset, swept: str, minimum: int):
 
 
 def rate(L: float, H: float) -> float:
-    """L⁻¹ + L^(−1/3) H^(−1/2), the rate of MODELS.md's bound (constants set to 1)."""
+    """L⁻¹ + L^(−1/3) H^(−1/2), the rate of P1's bound (constants 1, docs/mathematics.md)."""
     return 1.0 / L + L ** (-1.0 / 3.0) * H ** (-0.5)
 
 

@@ -1,10 +1,11 @@
 """The fixed training task of experiment ``adamw``: inputs, read-out, teacher targets, loss J.
 
-Teacher (MODELS.md leaves it open; **our choice**): the targets are the read-out of a fixed
-*teacher transformer*, the mean-field limit of the same architecture with its own M_teacher atoms
-of a head law of its own (Q, K ~ N(0, 1/d), V = v̄_teacher I + σ_teacher G; stream
-``(seed, "teacher", d)``, disjoint from the student's law stream ``(seed, "atoms", d)`` whatever
-the seeds), run to the same horizon T with the same mask, β and normalisation:
+Teacher (P1 does not fix the targets; **our choice**, docs/mathematics.md, experiment ``adamw``):
+the targets are the read-out of a fixed *teacher transformer*, the mean-field limit of the same
+architecture with its own M_teacher atoms of a head law of its own (Q, K ~ N(0, 1/d),
+V = v̄_teacher I + σ_teacher G; stream ``(seed, "teacher", d)``, disjoint from the student's law
+stream ``(seed, "atoms", d)`` whatever the seeds), run to the same horizon T with the same mask, β
+and normalisation:
 
     ``y^(s)ⁱ = R x_teacher^(s)ⁱ(T)``,  ``ẋ_teacher = P(x) (1/M_teacher) Σ_r A_{θ_teacher⁽ʳ⁾}(x)``,
     ``x_teacher(0) = X₀^(s)``.
@@ -21,7 +22,7 @@ fit noise. The teacher flow is solved once with ``teacher_steps`` RK4 steps; the
 *defined* as the output of that fixed computation, so its own discretisation error is not an
 error of the experiment.
 
-Loss (MODELS.md): ``J = (1/S) Σ_s (1/N) Σᵢ ½ |R X_L^(s)ⁱ − y^(s)ⁱ|²``.
+Loss (docs/mathematics.md): ``J = (1/S) Σ_s (1/N) Σᵢ ½ |R X_L^(s)ⁱ − y^(s)ⁱ|²``.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def draw_readout(d_out: int, d: int, seed: int) -> torch.Tensor:
 
 
 def draw_teacher(atoms: int, d: int, v_bar: float, sigma_v: float, seed: int) -> Head:
-    """The teacher's atoms (M_teacher, d, d): the head law of MODELS.md (``p1.law.draw_atoms``)
-    from the stream ``(seed, "teacher", d)``."""
+    """The teacher's atoms (M_teacher, d, d): the head law of docs/mathematics.md
+    (``p1.law.draw_atoms``) from the stream ``(seed, "teacher", d)``."""
     return draw_atoms(atoms, d, v_bar, sigma_v, seed, stream="teacher")
 
 

@@ -1,4 +1,4 @@
-"""K full-batch AdamW steps of experiment ``adamw``, recording every step (MODELS.md).
+"""K full-batch AdamW steps of experiment ``adamw``, recording every step (docs/mathematics.md).
 
 The same loop trains the discrete model (parameters θ_{ℓr} per layer and atom group, weights
 c_{ℓr}/H) and the limit (θ_r(t_j) per grid time and atom, weights 1/M): see ``params`` for the

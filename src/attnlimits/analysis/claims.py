@@ -1,4 +1,5 @@
-"""Claims as declared data, and the one engine that judges them (MODELS.md, "Claims and verdicts").
+"""Claims as declared data, and the one engine that judges them (docs/mathematics.md, "Claims and
+what each verdict word means").
 
 A :class:`Claim` states its **source** (a paper's :class:`Statement`, a heuristic, or a prediction
 derived here), its **kind** (a *bound* error ≤ C·rate, a sharp *rate*, a *sign*, a *value*), its
@@ -216,7 +217,7 @@ def _bound(
 ) -> tuple[str, str]:
     """error ≤ C x^p, judged by the growth exponent of C = error / x^p towards the fine end,
     (fitted − p) for a fine end at large x and (p − fitted) at small x, with its interval
-    (MODELS.md, "Claims and verdicts").
+    (docs/mathematics.md, "Claims and what each verdict word means").
 
     When the constant grows significantly at the fine end (the local slope there, growth above
     ``tol`` on its whole interval): contradicted (or exceeded, for a heuristic or derived bound)

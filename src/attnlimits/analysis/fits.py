@@ -1,4 +1,4 @@
-"""Rate fitting on bootstrap replicates (MODELS.md, "Rate fitting, common to all experiments").
+"""Rate fitting on bootstrap replicates (docs/mathematics.md, "How rates are fitted").
 
 Every fit takes the quantity on all replicates, ``y`` of shape (B+1, n): row 0 is the point
 estimate, rows 1..B are bootstrap replicates over seeds (see :mod:`attnlimits.analysis.statistics`).
@@ -277,7 +277,8 @@ def exponential_rate_fit(
     return power_law_fit_multi(np.asarray(t, dtype=np.float64)[:, None], y, exclude, level, False)
 
 
-#: Fixed-exponent forms of the two-term law a L^(−p) + b L^(−q) H^(−r) (MODELS.md, heads).
+#: Fixed-exponent forms of the two-term law a L^(−p) + b L^(−q) H^(−r) (docs/mathematics.md,
+#: ``heads``).
 TWO_TERM_FORMS: dict[str, dict[str, float]] = {
     "bound": {"p": 1.0, "q": 1.0 / 3.0, "r": 0.5},
     "clt": {"p": 1.0, "q": 0.5, "r": 0.5},
@@ -316,8 +317,8 @@ class TwoTermFit:
         return two_term_model(self.params, np.asarray(L, float), np.asarray(H, float), self.combine)
 
 
-#: How the two terms combine: added (MODELS.md), or in quadrature, as a bias and an independent
-#: fluctuation do in a root-mean-square error (E² = bias² + fluct²).
+#: How the two terms combine: added (as in docs/mathematics.md), or in quadrature, as a bias and an
+#: independent fluctuation do in a root-mean-square error (E² = bias² + fluct²).
 COMBINATIONS = ("sum", "quadrature")
 
 

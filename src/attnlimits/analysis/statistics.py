@@ -1,4 +1,5 @@
-"""Cell statistics and bootstrap replicates over seeds (MODELS.md, "Rate fitting").
+"""Cell statistics and bootstrap replicates over seeds (docs/mathematics.md, "How rates are
+fitted").
 
 A bootstrap replicate is a weight vector w over the R seeds (Σ_s w_s = 1): replicate 0 is the
 original sample (w_s = 1/R), replicates 1..B resample seed indices with replacement (multinomial

@@ -1,1 +1,2 @@
-"""Experiment ``heads``: P1's forward pass, depth × heads limit (MODELS.md, section ``heads``)."""
+"""Experiment ``heads``: P1's forward pass, depth × heads limit (docs/mathematics.md, experiment
+``heads``)."""

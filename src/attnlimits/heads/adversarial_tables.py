@@ -8,8 +8,8 @@ replicate 0 the sample), with e₂(X, s) stored per seed s and input X:
   (Σ_s w_s e₂(X, s)²)^(1/2): the supremum over inputs of the L² error over the heads, which P1's
   rate bounds;
 - ``err_random``: the same over the S test inputs only (the random-input analogue);
-- ``err_random_cell``: MODELS.md's cell error at the test inputs, (Σ_s w_s max_X e₂²)^(1/2), the
-  ``err`` of the random-input grid at the same cell and seeds;
+- ``err_random_cell``: the cell error of docs/mathematics.md (``heads``) at the test inputs,
+  (Σ_s w_s max_X e₂²)^(1/2), the ``err`` of the random-input grid at the same cell and seeds;
 - ``ratio`` = err_adv / err_random; ``const_adv`` and ``const_random``: the errors over the
   theorem's rate L⁻¹ + L^(−1/3) H^(−1/2), the constant C of the bound.
 

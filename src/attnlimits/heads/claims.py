@@ -44,7 +44,7 @@ def solver_table(stats: xr.Dataset, options: Mapping[str, Any]) -> pd.DataFrame:
 
     One row per limit (mask, normalisation, N, d, β): ``limit_error`` (step-halving estimate),
     ``smallest_err`` (min over its (L, H) cells of err, replicate 0), their ratio, and whether
-    the ratio reaches ``solver_margin`` (MODELS.md: at least 10×).
+    the ratio reaches ``solver_margin`` (docs/mathematics.md, "How rates are fitted": 10×).
     """
     margin = float(options["solver_margin"])
     smallest = stats["err"].isel(replicate=0).min(["L", "H"])

@@ -1,4 +1,5 @@
-"""Experiment ``heads`` (MODELS.md): the depth × heads limit of P1's forward pass, declared.
+"""Experiment ``heads`` (docs/mathematics.md): the depth × heads limit of P1's forward pass,
+declared.
 
 limit (per mask, normalisation, N, d, β) → cell (per L, H: simulate and measure the errors)
 → aggregate (one consolidated store) → fit (statistics, rate fits, claims) → plots; and

@@ -1,1 +1,2 @@
-"""Experiment ``lowtemp`` (MODELS.md): mean-field transformers at low temperature (large β)."""
+"""Experiment ``lowtemp``: mean-field transformers at low temperature (large β)
+(docs/mathematics.md)."""

@@ -1,4 +1,5 @@
-"""Rates of experiment ``lowtemp`` from a run's store (MODELS.md, ``lowtemp``, "Predictions").
+"""Rates of experiment ``lowtemp`` from a run's store (docs/mathematics.md, ``lowtemp``,
+predictions).
 
 - ``beta_slopes``: at each record time t > 0, the line fit of log W2(μ^β_t, μ^∞_t) against log β
   (predicted slope −1/2 up to the log) and against log s(β), s(β) = sqrt(log(β+1)/β) (predicted

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 def problems(config: dict) -> Iterator[str]:
     """The measure's dimension, the heads (V's size, QᵀK positive definite), the terminal heads,
-    the mean-field regime N >= factor * beta^(k/2) (MODELS.md), times on the record grid."""
+    the mean-field regime N >= factor * beta^(k/2) (docs/mathematics.md, "The mean-field regime"),
+    times on the record grid."""
     from attnlimits.lowtemp.grid import particles
 
     lowtemp = config["lowtemp"]

@@ -1,4 +1,5 @@
-"""Tables and the evidence of the claims of experiment ``lowtemp`` (MODELS.md, ``lowtemp``).
+"""Tables and the evidence of the claims of experiment ``lowtemp`` (docs/mathematics.md,
+``lowtemp``).
 
 From the run stores (one per (head, variant)) and the terminal stores (one per (head, variant,
 size)), ``lowtemp_tables`` builds
@@ -20,9 +21,9 @@ size)), ``lowtemp_tables`` builds
   - ``phase``: the long-time rate of the mass off V's top eigendirection against the derived rate
     (``analysis.predicted_phase_rate``, within ``fits.phase_rate_tol``);
 
-  - ``regime_rule``: whether the power rule N ≥ factor β^(k/2) (MODELS.md's first guess) admits
-    only β's whose local slopes converged in N at the main run's N (``lowtemp.regime``), per
-    (head, variant, t) of the N sweep;
+  - ``regime_rule``: whether the power rule N ≥ factor β^(k/2) (the first guess of
+    docs/mathematics.md, "The mean-field regime") admits only β's whose local slopes converged in N
+    at the main run's N (``lowtemp.regime``), per (head, variant, t) of the N sweep;
   - ``metastable_window``, ``metastable_open``, ``metastable_exit``: the window in which
     W2(μ^β_t, T#μ₀) < ε, from the long-horizon window stores (``lowtemp.metastable_claims``);
 

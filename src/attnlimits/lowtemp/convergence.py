@@ -1,4 +1,4 @@
-"""The N sweep of experiment ``lowtemp`` (MODELS.md, ``lowtemp``: the regime in N): one (head,
+"""The N sweep of experiment ``lowtemp`` (docs/mathematics.md, "The mean-field regime"): one (head,
 variant, family, size) at the β's and times of the main run.
 
 A spec (``convergence_grid.sweep_spec``) is a run's spec (``runs`` module docstring) with the

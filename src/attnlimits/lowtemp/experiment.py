@@ -1,4 +1,5 @@
-"""Experiment ``lowtemp`` (MODELS.md): P3's mean-field transformer at low temperature, declared.
+"""Experiment ``lowtemp`` (docs/mathematics.md): P3's mean-field transformer at low temperature,
+declared.
 
 run (per head, variant: finite-β and hardmax flows, W2 over the (β, t) grid)
 terminal (per head, variant, size: the hardmax flow against the push-forward of μ₀)

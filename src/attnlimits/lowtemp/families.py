@@ -1,4 +1,4 @@
-"""Particle families of one initial density μ₀ (MODELS.md, ``lowtemp``: the regime in N).
+"""Particle families of one initial density μ₀ (docs/mathematics.md, "The mean-field regime").
 
 The N-convergence study (``lowtemp.convergence``) approximates the same μ₀ (uniform on the unit
 disc or ball, ``measure.kind``) by particle sets of two or more *families*, so that a β-slope

@@ -1,4 +1,5 @@
-"""The finite-β and hardmax mean-field flows of experiment ``lowtemp`` (MODELS.md, ``lowtemp``).
+"""The finite-β and hardmax mean-field flows of experiment ``lowtemp`` (docs/mathematics.md,
+``lowtemp``).
 
 A measure μ = Σ_j w_j δ_{x_j} of weighted particles in ℝ^d moves by
 
@@ -148,7 +149,8 @@ def pushforward(y: torch.Tensor, w: torch.Tensor, head: Head, variant: str) -> t
     """The images of the particles of μ₀ under the projection map of ``variant``, carrying the
     same weights w (ties by the barycentre):
 
-    - ``plain`` (measured in z): x ↦ argmax_{y ∈ supp μ₀} ⟨Qx, Ky⟩ (MODELS.md's map for V = I);
+    - ``plain`` (measured in z): x ↦ argmax_{y ∈ supp μ₀} ⟨Qx, Ky⟩ (the map of docs/mathematics.md
+      for V = I);
     - ``consensus`` (in x): x ↦ V argmax_{y ∈ supp μ₀} ⟨Qx, Ky⟩, the rest points of
       ẋ = V m_∞ − x for frozen leaders.
 

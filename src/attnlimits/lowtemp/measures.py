@@ -1,4 +1,5 @@
-"""Initial measures μ₀ of experiment ``lowtemp`` as weighted particles (MODELS.md, ``lowtemp``).
+"""Initial measures μ₀ of experiment ``lowtemp`` as weighted particles (docs/mathematics.md,
+``lowtemp``).
 
 The mean-field flow moves a measure; we carry μ₀ = Σ_j w_j δ_{y_j} with the quadrature weights w_j
 of a density, so that ∫ f dμ₀ is approximated by Σ_j w_j f(y_j) to the quadrature's accuracy
@@ -13,9 +14,9 @@ particles):
   per axis, inside the ball, with equal weights (the midpoint rule on the cells; accurate to
   O(1/n) at the boundary).
 
-The mean-field regime (MODELS.md) needs N ≫ β^(k/2), k the dimension of supp μ₀
-(``regime_problems``): below it the softmax sees only the nearest particle, and finite-N
-effects replace the mean field.
+The mean-field regime (docs/mathematics.md, the section of that name) needs N ≫ β^(k/2), k the
+dimension of supp μ₀ (``regime_problems``): below it the softmax sees only the nearest particle, and
+finite-N effects replace the mean field.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The metastable window of experiment ``lowtemp`` (MODELS.md, ``lowtemp``, "Predictions").
+"""The metastable window of experiment ``lowtemp`` (docs/mathematics.md, "The metastable window").
 
 From a series W2(μ^β_t, T#μ₀) over the record times (``w2_target`` of a window job,
 ``window_runs``), per β and threshold fraction f: the window [t_in, t_out] in which the flow

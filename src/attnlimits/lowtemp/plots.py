@@ -1,4 +1,4 @@
-"""Figures of experiment ``lowtemp`` (MODELS.md, ``lowtemp``), from the tables of
+"""Figures of experiment ``lowtemp`` (docs/mathematics.md, ``lowtemp``), from the tables of
 ``lowtemp.claims`` and the run stores of ``lowtemp.runs``.
 
 μ^β_t is the flow at inverse temperature β, μ^∞_t the hardmax flow and T#μ₀ the push-forward of
@@ -141,10 +141,11 @@ def _panel_grid(
 
 def w2_beta_figure(tables: Tables) -> Figure:
     """W2(μ^β_t, μ^∞_t) against β (log-log) at each time of the ``beta_slope`` claims, one colour
-    per time, with the line fitted in log β (table ``slopes``; MODELS.md predicts slope −1/2 up to
-    the log), a dashed guide of slope −1/2 and the shape s(β) = sqrt(log(β+1)/β) (``shape``),
-    both anchored above the data at the smallest β. W2 exact, or its identity-coupling bound
-    where it was not computed (the y label says which)."""
+    per time, with the line fitted in log β (table ``slopes``; docs/mathematics.md,
+    "The low-temperature rate read as a power of β": slope −1/2 up to the log), a dashed guide of
+    slope −1/2 and the shape s(β) = sqrt(log(β+1)/β) (``shape``), both anchored above the data at
+    the smallest β. W2 exact, or its identity-coupling bound where it was not computed (the y label
+    says which)."""
     claims, slopes = tables["claims"], tables["slopes"]
 
     def draw(ax: Axes, part: pd.DataFrame, variant: str, head: str) -> None:
@@ -187,7 +188,7 @@ def w2_beta_figure(tables: Tables) -> Figure:
 def w2_time_figure(tables: Tables) -> Figure:
     """W2(μ^β_t, T#μ₀) against t (log y), one line per β, the hardmax flow in black; t*(β) of
     table ``best_times`` marked at the grid minimum's height (hollow: at the horizon, only a
-    lower bound). MODELS.md: the minimum is reached at t*(β) ~ log β."""
+    lower bound). docs/mathematics.md, ``lowtemp``: the minimum is reached at t*(β) ~ log β."""
     best = tables["best_times"]
 
     def draw(ax: Axes, part: pd.DataFrame, variant: str, head: str) -> None:
@@ -318,8 +319,8 @@ def particles_figure(runs: Runs, columns: int = 4, max_rows: int = 4) -> Figure:
 
 def terminal_figure(tables: Tables) -> Figure:
     """W2(μ^∞_t, T#μ₀) against t (log y), one line per N, rows variant, columns head of the
-    terminal table (MODELS.md: ≲ e^{−ct}); dashed, the fitted rate at the largest N (table
-    ``terminal``) anchored at its last point."""
+    terminal table (docs/mathematics.md, ``lowtemp``: ≲ e^{−ct}); dashed, the fitted rate at the
+    largest N (table ``terminal``) anchored at its last point."""
     table = tables["terminal"]
 
     def draw(ax: Axes, part: pd.DataFrame, variant: str, head: str) -> None:

@@ -1,4 +1,5 @@
-"""The mean-field regime in N, from the data (MODELS.md, ``lowtemp``; the N sweep).
+"""The mean-field regime in N, from the data (docs/mathematics.md, "The mean-field regime"; the N
+sweep).
 
 For each (variant, head, t) the N sweep (``convergence``) and the main run give
 W2(μ^{β,N}_t, μ^{∞,N}_t) per particle family f and N at the main run's β's. The **local slope**

@@ -1,5 +1,5 @@
-"""What a ``lowtemp`` job computes (MODELS.md, ``lowtemp``): the hardmax flow and the finite-β
-flows of one initial measure, and their distances over a (β, t) grid.
+"""What a ``lowtemp`` job computes (docs/mathematics.md, ``lowtemp``): the hardmax flow and the
+finite-β flows of one initial measure, and their distances over a (β, t) grid.
 
 A spec (plain data) gives the variant (``plain``: ẋ = V m_β[μ_t](x), measured in z = e^{−tV} x;
 ``consensus``: ẋ = V m_β[μ_t](x) − x, measured in x), the initial measure (``measure``: kind,

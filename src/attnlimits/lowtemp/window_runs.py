@@ -1,4 +1,5 @@
-"""The long-horizon flows of the metastable window (MODELS.md, ``lowtemp``; ``lowtemp.metastable``).
+"""The long-horizon flows of the metastable window (docs/mathematics.md, "The metastable window";
+``lowtemp.metastable``).
 
 A spec (``window_grid.window_spec``) is a run's spec (``runs`` module docstring) without the
 regime, the exact W2 to the hardmax flow and the hardmax flow itself: ``run_window`` integrates the

@@ -1,5 +1,5 @@
 """Worst-case inputs of P1's model: the supremum over inputs on the sphere of the error to the
-limit (MODELS.md, ``heads``; P1 bounds the error uniformly over a compact set of inputs).
+limit (docs/mathematics.md, ``heads``; P1 bounds the error uniformly over a compact set of inputs).
 
 For inputs X₀ ∈ (S^{d−1})^N and R head draws s the objective is the squared L² error at X₀,
 

@@ -1,4 +1,5 @@
-"""Discrete transformer of P1's model with grouped heads (MODELS.md, section ``heads``).
+"""Discrete transformer of P1's model with grouped heads (docs/mathematics.md, experiment
+``heads``).
 
 ``X_{ℓ+1}ⁱ = Π( X_ℓⁱ + Δ · (1/H) Σ_h A_{θ_{ℓh}}(X_ℓ)ⁱ )``, Δ = T/L. Heads of one layer that share
 an atom are identical, so the layer is Σ_r (c_{ℓr}/H) A_{θ⁽ʳ⁾}: M attention evaluations per layer

@@ -1,5 +1,5 @@
 """The dynamics of P1's model besides its heads: horizon T, inverse temperature β, mask and
-normalisation (MODELS.md, sections ``heads`` and ``adamw``).
+normalisation (docs/mathematics.md, experiments ``heads`` and ``adamw``).
 
 Every pass of the model, discrete or limit, forward or trained, moves tokens by a weighted mixture
 of attention heads ``Σ_r w_r A_{θ⁽ʳ⁾}(X)`` at this β and mask: the discrete model and the Euler

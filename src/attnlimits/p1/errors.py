@@ -1,4 +1,5 @@
-"""Error metrics of P1's model between a discrete model and its limit (MODELS.md, ``heads``).
+"""Error metrics of P1's model between a discrete model and its limit (docs/mathematics.md,
+``heads``).
 
 With D_s = X_ℓ^{(s)} − x(t_ℓ) the deviation of seed s from the limit at layer ℓ:
 ``e₂ = max_ℓ ((1/N) Σᵢ |D_sⁱ|²)^(1/2)``, ``e_∞ = max_ℓ maxᵢ |D_sⁱ|``, per seed and input, and the

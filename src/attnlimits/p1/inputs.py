@@ -1,4 +1,4 @@
-"""The test inputs of P1's model (MODELS.md, section ``heads``): S sequences X₀ of N tokens."""
+"""The test inputs of P1's model (docs/mathematics.md, ``heads``): S sequences X₀ of N tokens."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""The head law of P1's model and the per-layer head draws (MODELS.md, section ``heads``).
+"""The head law of P1's model and the per-layer head draws (docs/mathematics.md, experiment
+``heads``).
 
-Head law (MODELS.md, **our choice**): M atoms θ⁽ʳ⁾ = (Q, K, V) drawn once from the law seed,
-Q, K entries i.i.d. N(0, 1/d), V = v̄ I + σ_V G with G entries i.i.d. N(0, 1/d). Every head
+Head law (docs/mathematics.md, **our choice**): M atoms θ⁽ʳ⁾ = (Q, K, V) drawn once from the law
+seed, Q, K entries i.i.d. N(0, 1/d), V = v̄ I + σ_V G with G entries i.i.d. N(0, 1/d). Every head
 (ℓ, h) picks its atom r(ℓ, h) uniformly and independently; a seed s fixes these picks.
 
 The atoms are one :class:`attnlimits.head.Head` whose leading axis indexes them: Q, K, V each

@@ -1,4 +1,4 @@
-"""Limit of P1's model: the McKean–Vlasov ODE (MODELS.md, section ``heads``).
+"""Limit of P1's model: the McKean–Vlasov ODE (docs/mathematics.md, experiment ``heads``).
 
 ``ẋⁱ = P(xⁱ) b(X)ⁱ``, ``b(X)ⁱ = (1/M) Σ_r A_{θ⁽ʳ⁾}(X)ⁱ``; P = I for ``none`` and the tangent
 projection for ``sphere``. With the causal mask this is the index-dependent ODE system (token i

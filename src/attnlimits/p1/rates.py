@@ -1,5 +1,5 @@
-"""Rate analysis of P1's depth × heads and tokens grids (MODELS.md, ``heads``, ``adamw`` and
-"Rate fitting"), shared by the experiments ``heads`` and ``adamw``.
+"""Rate analysis of P1's depth × heads and tokens grids (docs/mathematics.md, ``heads``, ``adamw``
+and "How rates are fitted"), shared by the experiments ``heads`` and ``adamw``.
 
 From per-cell statistics (:mod:`attnlimits.analysis.statistics`) over the cell dimensions and
 ``replicate``, :func:`claims_tables` finds the grids present, fits the rates and returns the tables:
@@ -338,7 +338,7 @@ class _Tables:
 
     def two_term(self, grid: Grid, cells: xr.Dataset, quantity: str = "err") -> None:
         """Bound, CLT and free-exponent two-term laws of ``quantity`` on the L × H grid, with the
-        terms added (MODELS.md) and in quadrature (``*_quadrature``)."""
+        terms added (as in docs/mathematics.md) and in quadrature (``*_quadrature``)."""
         stacked = cells[[quantity, "excluded_solver"]].stack(point=["L", "H"])
         L = stacked["L"].values.astype(np.float64)
         H = stacked["H"].values.astype(np.float64)

@@ -1,1 +1,2 @@
-"""Experiment ``sde``: P2's common-noise SDE, width, tokens and synchronization (MODELS.md)."""
+"""Experiment ``sde``: P2's common-noise SDE, width, tokens and synchronization
+(docs/mathematics.md)."""

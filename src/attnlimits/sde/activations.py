@@ -1,9 +1,9 @@
-"""The activations φ of the ``sde`` MLP noise field (MODELS.md, ``sde``).
+"""The activations φ of the ``sde`` MLP noise field (docs/mathematics.md, ``sde``).
 
-The field of one layer is ``G(y) = m^(−1/2) W φ(U y / sqrt(d) + b_U) + b_W``; MODELS.md names
-φ ∈ {relu, silu, sigmoid, tanh} (and ``none`` = no MLP, which is the experiment's business, not an
-activation). Each φ comes with its derivative φ′, which κ′(1) = (1/d) E[φ′(sZ)²] needs, and with
-whether it is odd, which decides whether the field can be odd (``exponents.is_odd_field``).
+The field of one layer is ``G(y) = m^(−1/2) W φ(U y / sqrt(d) + b_U) + b_W``; docs/mathematics.md
+names φ ∈ {relu, silu, sigmoid, tanh} (and ``none`` = no MLP, which is the experiment's business,
+not an activation). Each φ comes with its derivative φ′, which κ′(1) = (1/d) E[φ′(sZ)²] needs, and
+with whether it is odd, which decides whether the field can be odd (``exponents.is_odd_field``).
 Further activations may be registered (``register_activation``); the kernel, the exponents and
 the fields read φ by name from this registry.
 

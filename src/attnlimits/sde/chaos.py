@@ -1,4 +1,5 @@
-"""Propagation of chaos for the ``sde`` experiment (MODELS.md, ``sde``, "tokens").
+"""Propagation of chaos for the ``sde`` experiment (docs/mathematics.md, ``sde``, predictions:
+tokens).
 
 Prediction: E sup_t W2²(μ^N_t, μ_t) ≤ c r(N), with r(N) = N^(−1/2), N^(−1/2) log(1+N), N^(−2/k)
 for k < 4, k = 4, k > 4; k = d (ambient, as the paper states it) or k = d−1 (the sphere's
@@ -17,16 +18,16 @@ Initial tokens: the N-token system and the reference are INDEPENDENT i.i.d. samp
 μ₀). Within one replica the N-token systems for different N are nested (the first N tokens of one
 pool), which correlates their errors and steadies the fitted slope in N.
 
-Reference error. What the measurement needs is the BIAS of the estimator E W2²(μ^N, μ^{N_ref}) as
-an estimate of E W2²(μ^N, μ), per N. It is measured as the limit solver's own error is (MODELS.md,
-"Rate fitting": by halving its step), here by halving the reference: ``halved_reference`` keeps the
-first N_ref/2 tokens of the reference (i.i.d. at t = 0, so an exchangeable sub-sample; still the
-tokens of the N_ref system) and ``halving_reference_error`` is the successive difference
-|E sup W2²(μ^N, μ^{N_ref}) − E sup W2²(μ^N, μ^{N_ref/2})|. If the bias falls like N_ref^(−a), the
-difference is (2^a − 1) × the bias at N_ref. Heuristically a = 1 for N ≪ N_ref: the dual of the
-semi-discrete problem has N variables, and the bias of such a plug-in estimate is of order
-N/N_ref, so the difference is about the bias itself. The pipeline drops the N whose E sup W2² is
-within 10× of it.
+Reference error. What the measurement needs is the BIAS of the estimator E W2²(μ^N, μ^{N_ref}) as an
+estimate of E W2²(μ^N, μ), per N. It is measured as the limit solver's own error is
+(docs/mathematics.md, "How rates are fitted": by halving its step), here by halving the reference:
+``halved_reference`` keeps the first N_ref/2 tokens of the reference (i.i.d. at t = 0, so an
+exchangeable sub-sample; still the tokens of the N_ref system) and ``halving_reference_error`` is
+the successive difference |E sup W2²(μ^N, μ^{N_ref}) − E sup W2²(μ^N, μ^{N_ref/2})|. If the bias
+falls like N_ref^(−a), the difference is (2^a − 1) × the bias at N_ref. Heuristically a = 1 for N ≪
+N_ref: the dual of the semi-discrete problem has N variables, and the bias of such a plug-in
+estimate is of order N/N_ref, so the difference is about the bias itself. The pipeline drops the N
+whose E sup W2² is within 10× of it.
 
 ``reference_floor`` is a different, larger quantity, kept as information: ½ sup W2² between two
 independent reference systems driven by the same field, an estimate of W2²(μ^{N_ref}_t, μ_t) ~

@@ -1,4 +1,5 @@
-"""Claims of experiment ``sde`` (MODELS.md, section ``sde`` and "Rate fitting").
+"""Claims of experiment ``sde`` (docs/mathematics.md, experiment ``sde`` and "How rates are
+fitted").
 
 Inputs are the stores of ``sde.runs.*.run_*`` (depth, width, chaos, sync); ``options`` is the
 config block ``sde.fits``. Every statistic is computed on replicate 0 (the sample) and on B

@@ -1,4 +1,4 @@
-"""The discrete model of the ``sde`` experiment, seeds batched (MODELS.md, ``sde``).
+"""The discrete model of the ``sde`` experiment, seeds batched (docs/mathematics.md, ``sde``).
 
 Per layer ℓ = 0..L−1, with Δ = T/L and standard normals ξ_ℓ (R, N, d):
 ``Y = Π(X_ℓ + Δ·s·A(X_ℓ))``,  ``X_{ℓ+1} = Π(Y + sqrt(Δ)·S(Y) ξ_ℓ)``,

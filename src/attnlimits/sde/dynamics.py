@@ -1,4 +1,4 @@
-"""One layer of the `sde` experiment's transformer (MODELS.md, section ``sde``).
+"""One layer of the `sde` experiment's transformer (docs/mathematics.md, experiment ``sde``).
 
 ``Yⁱ = Π( X_ℓⁱ + Δ·s·A(X_ℓ)ⁱ )``,  ``X_{ℓ+1}ⁱ = Π( Yⁱ + sqrt(Δ)·G_{ℓ+1}(Yⁱ) )``,
 tokens on the sphere S^{d−1}, one head θ = (Q, K, V), s = ``attention_sign`` ∈ {+1, 0, −1}.
@@ -24,7 +24,8 @@ class Attention:
     """The attention term s·A_θ(X) of the layer: head θ = (Q, K, V), inverse temperature β and
     ``attention_sign`` s (+1 attractive, 0 pure noise, −1 repulsive).
 
-    MODELS.md's default is Q = K = V = I (``identity``), so that β is the temperature.
+    The default of docs/mathematics.md (experiment ``sde``) is Q = K = V = I (``identity``), so that
+    β is the temperature.
     """
 
     head: Head

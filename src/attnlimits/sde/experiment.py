@@ -1,4 +1,5 @@
-"""Experiment ``sde`` (MODELS.md): P2's common-noise SDE limit of attention + MLP blocks, declared.
+"""Experiment ``sde`` (docs/mathematics.md): P2's common-noise SDE limit of attention + MLP blocks,
+declared.
 
 kernel table; per (row, attention sign): depth, width and sync runs, joint (L, m) and (L, N) runs
 and odd-field runs (each kind with its own rows); per d: chaos run → fit (claims and tables) →

@@ -1,6 +1,8 @@
-"""The exponents of the ``sde`` noise flow and P2's synchronization premise (MODELS.md, ``sde``).
+"""The exponents of the ``sde`` noise flow and P2's synchronization premise (docs/mathematics.md,
+``sde``).
 
-MODELS.md, "synchronization": from κ(1) and κ′(1) (``kernel``) the pure-noise flow has
+docs/mathematics.md, experiment ``sde``, predictions (synchronization): from κ(1) and κ′(1)
+(``kernel``) the pure-noise flow has
 
     λ₁ = ((d−3)/2) κ′(1) − ((d−1)/2) κ(1)      (Lyapunov exponent: pathwise rate of log|Xⁱ − Xʲ|),
     λ̄  = (d−1) κ′(1) − (d−3) κ(1)              (coercivity exponent: rate of E[E_β(μ_t)]).
@@ -137,8 +139,8 @@ def energy_rate_function(
 ) -> np.ndarray:
     """F(u) = β e^{βu} G(u) / (e^β − e^{βu}), G(u) = κ(u)(d−2+u²−βu(1−u²)) + κ(1)(β(1−u²) − (d−1)u).
 
-    MODELS.md (our reading of P2's proof): F(u) → −λ̄ as u → 1. Computed as β G / expm1(β(1−u)),
-    stable for u close to 1.
+    docs/mathematics.md, ``sde`` (our reading of P2's proof): F(u) → −λ̄ as u → 1.
+    Computed as β G / expm1(β(1−u)), stable for u close to 1.
     """
     g = kappa_u * (d - 2 + u**2 - beta * u * (1 - u**2)) + kappa_1 * (
         beta * (1 - u**2) - (d - 1) * u
@@ -153,7 +155,7 @@ def energy_rate_bound(
     beta: float,
     points: int = 20001,
 ) -> float:
-    """λ̄′ = −inf_{u∈[−1,1)} F(u): MODELS.md's bound E[E_β(μ_t)] ≤ e^{(ε+λ̄′)t} E[E_β(μ₀)].
+    """λ̄′ = −inf_{u∈[−1,1)} F(u): P2's bound E[E_β(μ_t)] ≤ e^{(ε+λ̄′)t} E[E_β(μ₀)].
 
     ``kappa`` evaluates κ on an array of u. The infimum is taken on ``points`` Chebyshev-clustered
     points of [−1, 1) (dense near u = 1, where F tends to −λ̄), so λ̄′ ≥ λ̄ up to that grid.

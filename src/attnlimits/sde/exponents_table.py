@@ -1,10 +1,11 @@
 """The exponents table of experiment ``sde``: κ(1), κ′(1), λ₁, λ̄ over activation × d × σ.
 
-One row per (activation, d, σ = σ_U = σ_W): κ(1) and κ′(1) by quadrature (``kernel``; MODELS.md,
-"Kernel of the limit field"), λ₁ and λ̄ from them (``exponents``; MODELS.md, "synchronization"),
-whether the field is odd and whether P2's synchronization premise (λ̄ < 0, field not odd) holds;
-for relu its closed forms beside them, and Monte Carlo estimates of κ(1) and κ(1/2) from the
-finite-width definition (``kernel_monte_carlo``) as an independent check of the quadrature.
+One row per (activation, d, σ = σ_U = σ_W): κ(1) and κ′(1) by quadrature (``kernel``;
+docs/mathematics.md, ``sde``, kernel of the limit field), λ₁ and λ̄ from them (``exponents``;
+docs/mathematics.md, ``sde``, predictions: synchronization), whether the field is odd and whether
+P2's synchronization premise (λ̄ < 0, field not odd) holds; for relu its closed forms beside them,
+and Monte Carlo estimates of κ(1) and κ(1/2) from the finite-width definition
+(``kernel_monte_carlo``) as an independent check of the quadrature.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""A random-feature noise field, evaluable at any point of S^{d−1} (MODELS.md, ``sde``).
+"""A random-feature noise field, evaluable at any point of S^{d−1} (docs/mathematics.md, ``sde``).
 
 With P features u_p ~ N(0, I_d), b_p ~ N(0, σ_U²), drawn ONCE and kept for every layer, and per
 layer ℓ independent standard Gaussian coefficients ξ_{ℓ,p} ∈ ℝ^d (p = 1..P) and ξ_{ℓ,0} ∈ ℝ^d,
 
     G_ℓ(x) = P^(−1/2) Σ_p ξ_{ℓ,p} φ(u_p·x/sqrt(d) + b_p) + σ_W ξ_{ℓ,0}.
 
-This is the MLP field of MODELS.md at width m = P, with W redrawn every layer but U, b_U frozen.
-Conditional on the features, (G_ℓ)_ℓ are i.i.d. centred Gaussian fields with covariance
+This is the MLP field of docs/mathematics.md (``sde``) at width m = P, with W redrawn every layer
+but U, b_U frozen. Conditional on the features, (G_ℓ)_ℓ are i.i.d. centred Gaussian fields with
+covariance
 
     E[G_ℓ(x) G_ℓ(y)ᵀ | u, b] = κ_P(x, y) I_d,   κ_P(x, y) = (1/P) Σ_p φ_p(x) φ_p(y) + σ_W²,
 

@@ -1,4 +1,5 @@
-"""The per-layer noise field of the ``sde`` experiment at the N tokens (MODELS.md, ``sde``).
+"""The per-layer noise field of the ``sde`` experiment at the N tokens (docs/mathematics.md,
+``sde``).
 
 Given tokens Y (..., N, d) and standard normals ξ (..., N, d), the field values
 ``G(Y) = S ξ`` (per coordinate k: ``G_k(Y) = S ξ[:, k]``, so the covariance is ``C ⊗ I_d``) with

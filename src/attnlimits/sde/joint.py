@@ -1,5 +1,5 @@
 """Joint limits of experiment ``sde``: the L-layer, width-m (or N-token) model against one
-reference (MODELS.md, ``sde``, "Predictions: depth and width").
+reference (docs/mathematics.md, experiment ``sde``, predictions: depth and width).
 
 P2's Theorem 1.1 bounds E sup_t (1/N) Σᵢ |X_{⌊t/Δ⌋}ⁱ − X̄ⁱ_t|² ≤ c (log L / L + 1/m) jointly in the
 depth L and the width m. To separate the two terms every model of a grid is measured against the

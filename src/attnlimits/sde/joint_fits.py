@@ -1,8 +1,8 @@
 """Laws of the joint (L, m) and (L, N) grids, fitted by weighted nonlinear least squares.
 
-MODELS.md, ``sde``, "Predictions: depth and width", and "Rate fitting": the mean-square error
-E(L, x) of a joint grid (x = m, or N) against one reference is modelled as a combination with
-coefficients θ of basis functions of L and g = 1/x (g = 0 at infinite width):
+docs/mathematics.md, experiment ``sde``, predictions (depth and width), and "How rates are fitted":
+the mean-square error E(L, x) of a joint grid (x = m, or N) against one reference is modelled as a
+combination with coefficients θ of basis functions of L and g = 1/x (g = 0 at infinite width):
 
     theorem:  θ₁ log L / L + θ₂ g                  (P2, Theorem 1.1: c (log L / L + 1/m))
     nolog:    θ₁ / L + θ₂ g                        (strong order 1/2 without the log)

@@ -1,6 +1,7 @@
-"""The zonal kernel κ of the ``sde`` limit noise field, and κ(1), κ′(1) (MODELS.md, ``sde``).
+"""The zonal kernel κ of the ``sde`` limit noise field, and κ(1), κ′(1) (docs/mathematics.md,
+``sde``).
 
-MODELS.md, "Kernel of the limit field": the per-layer MLP noise field is
+docs/mathematics.md, experiment ``sde``, kernel of the limit field: the per-layer MLP noise field is
 ``G(y) = m^(−1/2) W φ(U y / sqrt(d) + b_U) + b_W`` with N(0, 1) entries in W ∈ ℝ^{d×m} and
 U ∈ ℝ^{m×d}, b_U ~ N(0, σ_U² I_m), b_W ~ N(0, σ_W² I_d). Its limit (m → ∞) is a centred Gaussian
 field with covariance ``κ(⟨x, y⟩) I_d``, where, with ``s² = 1/d + σ_U²`` and

@@ -1,9 +1,11 @@
-"""Monte Carlo κ from the finite-width field, a check of the quadrature (MODELS.md, ``sde``).
+"""Monte Carlo κ from the finite-width field, a check of the quadrature (docs/mathematics.md,
+``sde``).
 
-MODELS.md: given U and b_U, the MLP field G(y) = m^(−1/2) W φ(U y/sqrt(d) + b_U) + b_W has
-per-coordinate covariance C_m(x, y) = (1/m) Σ_i φ(a_i(x)) φ(a_i(y)) + σ_W², a_i(y) =
-U_i·y/sqrt(d) + b_U,i, which tends to κ(⟨x, y⟩) as m → ∞. Averaging the products over rows of U
-and b_U drawn as in that definition estimates κ independently of the quadrature of ``kernel``.
+docs/mathematics.md, experiment ``sde``: given U and b_U, the MLP field
+G(y) = m^(−1/2) W φ(U y/sqrt(d) + b_U) + b_W has per-coordinate covariance
+C_m(x, y) = (1/m) Σ_i φ(a_i(x)) φ(a_i(y)) + σ_W², a_i(y) = U_i·y/sqrt(d) + b_U,i, which tends to
+κ(⟨x, y⟩) as m → ∞. Averaging the products over rows of U and b_U drawn as in that definition
+estimates κ independently of the quadrature of ``kernel``.
 
 The products φ(a(x)) φ(a(y)) are averaged with regression control variates, Hermite polynomials
 of the standardised pre-activations with exactly known mean 0 (cross-fitted slopes, so unbiased).

@@ -1,4 +1,5 @@
-"""The limit SDE of the ``sde`` experiment, its references and the pathwise error (MODELS.md).
+"""The limit SDE of the ``sde`` experiment, its references and the pathwise error
+(docs/mathematics.md).
 
 Limit (Itô), noise common to all tokens with E[dWⁱ dWʲᵀ] = κ(⟨Xⁱ, Xʲ⟩) I_d dt:
 ``dXⁱ = ( P_{Xⁱ} s A(X)ⁱ − ((d−1) κ(1)/2) Xⁱ ) dt + P_{Xⁱ} dWⁱ``,  dW = S(X) dB (B standard),

@@ -1,5 +1,5 @@
-"""The odd-field case of experiment ``sde`` (MODELS.md, ``sde``, "synchronization"; P2's first
-figure): clusters of tokens up to sign.
+"""The odd-field case of experiment ``sde`` (docs/mathematics.md, ``sde``, predictions: odd
+field; P2's first figure): clusters of tokens up to sign.
 
 With σ_U = σ_W = 0 and an odd φ (tanh) the noise field is odd, G(−y) = −G(y), so the flow
 commutes with y ↦ −y and acts on the projective space: without attention, pure noise cannot merge

@@ -1,4 +1,4 @@
-"""Synchronization by noise (MODELS.md, section ``sde``): interaction energy, Lyapunov exponent.
+"""Synchronization by noise (docs/mathematics.md, ``sde``): interaction energy, Lyapunov exponent.
 
 - Interaction energy ``E_β(μ) = ½ ∬ (e^β − e^{β⟨x,y⟩}) dμ(x) dμ(y)`` ≥ 0, zero only for a single
   cluster; near collapse E[E_β(μ_t)] decays at the coercivity rate λ̄ (P2's bound on that rate,

@@ -1,4 +1,5 @@
-"""Runners of experiment ``sde``: one module per kind of job (MODELS.md, ``sde``; SCHEMA of stores).
+"""Runners of experiment ``sde``: one module per kind of job (docs/mathematics.md, ``sde``; SCHEMA
+of stores).
 
 Each runner ``run_<kind>`` takes the job's plain ``spec`` and a torch device, composes the library
 pieces of ``attnlimits.sde`` and returns the Dataset of its store: named dims, coordinates,

@@ -1,10 +1,10 @@
 """Chaos runs of experiment ``sde``: N tokens against a reference of N_ref tokens, one field.
 
-MODELS.md, ``sde``, "Predictions: tokens (propagation of chaos)": E sup_t W2²(μ^N_t, μ_t) ≤ c r(N).
-``run_chaos`` measures sup_t W2²(μ^N_t, μ^{N_ref}_t) with one random-feature field for both
-systems (``features``, ``chaos``), and against the halved reference (first N_ref/2 tokens; the
-reference's own error by halving), the floor between two references and the truncation error
-κ_P − κ of the field.
+docs/mathematics.md, experiment ``sde``, predictions (tokens, propagation of chaos):
+E sup_t W2²(μ^N_t, μ_t) ≤ c r(N). ``run_chaos`` measures sup_t W2²(μ^N_t, μ^{N_ref}_t) with one
+random-feature field for both systems (``features``, ``chaos``), and against the halved reference
+(first N_ref/2 tokens; the reference's own error by halving), the floor between two references and
+the truncation error κ_P − κ of the field.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What several runners of ``attnlimits.sde.runs`` share: progress, a spec's row, its attention.
 
-A row is (activation, d, σ) with σ = σ_U = σ_W (MODELS.md, ``sde``); its exponents κ(1), κ′(1),
-λ₁, λ̄ (``exponents``) go into the stores' attrs. The attention of every run is MODELS.md's
-default head Q = K = V = I with the spec's β and ``attention_sign``.
+A row is (activation, d, σ) with σ = σ_U = σ_W (docs/mathematics.md, ``sde``); its exponents κ(1),
+κ′(1), λ₁, λ̄ (``exponents``) go into the stores' attrs. The attention of every run is the
+default head of docs/mathematics.md, Q = K = V = I with the spec's β and ``attention_sign``.
 """
 
 from __future__ import annotations

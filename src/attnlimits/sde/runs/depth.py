@@ -1,11 +1,11 @@
 """Depth runs of experiment ``sde``: the L-layer model against the infinite-width reference.
 
-MODELS.md, ``sde``, "Predictions: depth and width": E sup_t (1/N) Σᵢ |X_{⌊t/Δ⌋}ⁱ − X̄_tⁱ|² ≤
-c (log L / L + 1/m), strong order 1/2 in L. ``run_depth`` measures the pathwise error
-E sup_l (1/N) Σᵢ |X_lⁱ − X̄ⁱ(t_l)|² of the L-layer model against the infinite-width reference with
-``fine`` layers, all driven by the same fine Brownian increments (``coarsen``), and the successive
-differences of the fine ladder (the reference's own error). The fine grid is streamed in blocks:
-memory does not grow with ``fine`` (``_depth_ladder``).
+docs/mathematics.md, experiment ``sde``, predictions (depth and width):
+E sup_t (1/N) Σᵢ |X_{⌊t/Δ⌋}ⁱ − X̄_tⁱ|² ≤ c (log L / L + 1/m), strong order 1/2 in L.
+``run_depth`` measures the pathwise error E sup_l (1/N) Σᵢ |X_lⁱ − X̄ⁱ(t_l)|² of the L-layer model
+against the infinite-width reference with ``fine`` layers, all driven by the same fine Brownian
+increments (``coarsen``), and the successive differences of the fine ladder (the reference's own
+error). The fine grid is streamed in blocks: memory does not grow with ``fine`` (``_depth_ladder``).
 
 Noise factor (a choice of this run, ``NOISE_FACTOR``, store attr ``noise_factor``): every model
 of the ladder, the fine reference included, takes the layer

@@ -1,11 +1,11 @@
 """Joint-grid runs of experiment ``sde``: the (L, m) and (L, N) grids against one reference.
 
-MODELS.md, ``sde``, "Predictions: depth and width" (``attnlimits.sde.joint``). ``run_joint_width``
-measures every (L, m) model, and the infinite-width L-layer model (m = inf), against the
-infinite-width reference with ``fine`` layers on the same noise; ``run_joint_tokens`` does the
-same at infinite width for several numbers of tokens N (tokens and normals nested: the first N
-of one draw). Both store the sup over layer times and the sup over the interpolated path, and the
-reference's own error by halving its step (``limit.reference_error_estimates``).
+docs/mathematics.md, experiment ``sde``, predictions: depth and width (``attnlimits.sde.joint``).
+``run_joint_width`` measures every (L, m) model, and the infinite-width L-layer model (m = inf),
+against the infinite-width reference with ``fine`` layers on the same noise; ``run_joint_tokens``
+does the same at infinite width for several numbers of tokens N (tokens and normals nested: the
+first N of one draw). Both store the sup over layer times and the sup over the interpolated path,
+and the reference's own error by halving its step (``limit.reference_error_estimates``).
 """
 
 from __future__ import annotations

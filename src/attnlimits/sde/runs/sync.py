@@ -1,9 +1,10 @@
 """Synchronization runs of experiment ``sde``: interaction energy, two-point run, pictures.
 
-MODELS.md, ``sde``, "synchronization": ``run_sync`` records the interaction energy
-e^{−β} E_β(μ_t) over paths of the infinite-width discrete model (``sync.energy_curve``), for
-attention sign 0 the two-point Lyapunov run (``sync.two_point_run``; rates λ₁ and λ̄), P2's bound
-λ̄′ (``exponents.energy_rate_bound``) and snapshots of the tokens for the pictures.
+docs/mathematics.md, experiment ``sde``, predictions (synchronization): ``run_sync`` records the
+interaction energy e^{−β} E_β(μ_t) over paths of the infinite-width discrete model
+(``sync.energy_curve``), for attention sign 0 the two-point Lyapunov run (``sync.two_point_run``;
+rates λ₁ and λ̄), P2's bound λ̄′ (``exponents.energy_rate_bound``) and snapshots of the tokens for
+the pictures.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Width runs of experiment ``sde``: the width-m model against the infinite-width field.
 
-MODELS.md, ``sde``, "Predictions: depth and width": E sup_t (1/N) Σᵢ |X_{⌊t/Δ⌋}ⁱ − X̄_tⁱ|² ≤
-c (log L / L + 1/m), strong order 1/2 in m. ``run_width`` runs the width-m model (token
-covariance C_m, "Given U and b_U ...") and the limit (covariance K = κ(Y Yᵀ)) on the same normals
-ξ (coupled through their square roots, ``field``) and measures their pathwise distance.
+docs/mathematics.md, experiment ``sde``, predictions (depth and width):
+E sup_t (1/N) Σᵢ |X_{⌊t/Δ⌋}ⁱ − X̄_tⁱ|² ≤ c (log L / L + 1/m), strong order 1/2 in m.
+``run_width`` runs the width-m model (token covariance C_m, "Given U and b_U ...") and the limit
+(covariance K = κ(Y Yᵀ)) on the same normals ξ (coupled through their square roots, ``field``) and
+measures their pathwise distance.
 """
 
 from __future__ import annotations
