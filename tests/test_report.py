@@ -49,7 +49,11 @@ HEADS = pd.DataFrame(
         "fine_slope": [-1.01, float("nan"), float("nan")],
         "fine_low": [-1.1, float("nan"), float("nan")],
         "fine_high": [-0.95, float("nan"), float("nan")],
-        "source": ["P1: Theorem 1", "heuristic (docs/mathematics.md)", "derived (docs/mathematics.md)"],
+        "source": [
+            "P1: Theorem 1",
+            "heuristic (docs/mathematics.md)",
+            "derived (docs/mathematics.md)",
+        ],
         "statement": ["P1.bias", "", ""],
         "kind": ["bound", "rate", "rate"],
         "premise": ["none", "none", "none"],
