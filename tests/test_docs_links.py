@@ -3,30 +3,31 @@
 - ``docs/mathematics.md`` lists the claims of every registered experiment in a generated table
   per experiment, and the papers' statements they cite: every declared claim is there with its
   source and kind, no row names a claim that is not declared, and each block is exactly what
-  the declarations give (:func:`claims_block`, :func:`statements_block`).
+  the declarations give (:mod:`attnlimits.claims_doc`, which ``python -m attnlimits pages``
+  uses to rewrite them).
 - Every relative link of the documents (README.md, config/README.md, docs/**/*.md and the other
   READMEs) names a file that exists, and an anchor (``#...``) into a markdown file names one of
   its headings.
-
-Run as a script, ``python tests/test_docs_links.py`` rewrites the generated blocks of
-``docs/mathematics.md`` from the declarations.
 """
 
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from attnlimits.analysis.claims import Claim, Statement
-from attnlimits.registry import registered, resolve
+from attnlimits.claims_doc import (
+    REGENERATE,
+    declared_claims,
+    expected_blocks,
+    written_block,
+)
+from attnlimits.registry import registered
 
 ROOT = Path(__file__).resolve().parents[1]
 MATHEMATICS = ROOT / "docs" / "mathematics.md"
-REGENERATE = "python tests/test_docs_links.py"
 #: The documents whose relative links must resolve (globs from the repository root).
 DOCUMENTS = (
     "README.md",
@@ -35,122 +36,15 @@ DOCUMENTS = (
     "workflow/**/*.md",
     "benchmarks/*.md",
 )
-CLAIM_COLUMNS = ("claim", "kind", "source", "statement", "premise", "prediction", "tolerance")
 
 
 # --- the generated blocks of docs/mathematics.md ------------------------------------------------
-
-
-def begin_marker(name: str) -> str:
-    return f"<!-- {name} (generated from the declarations: {REGENERATE}) -->"
-
-
-def end_marker(name: str) -> str:
-    return f"<!-- end of {name} -->"
-
-
-def declared_claims() -> dict[str, tuple[Claim, ...]]:
-    """Every registered experiment's declared claims, by experiment name."""
-    return {name: tuple(resolve(e.claims)) for name, e in registered().items()}
-
-
-def cell(text: str) -> str:
-    """``text`` as the cell of a GitHub markdown table: backslashes, pipes, brackets and stars
-    escaped (so that ``[a](b)`` is no link, ``t*`` no emphasis), angle brackets as entities (so
-    that ``<a>`` is no tag)."""
-    out = text.replace("\\", "\\\\")
-    for char in "|[]*":
-        out = out.replace(char, "\\" + char)
-    return out.replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
 
 
 def uncell(text: str) -> str:
     """The text of a table cell written by :func:`cell`."""
     out = text.strip().replace("&lt;", "<").replace("&gt;", ">")
     return re.sub(r"\\(.)", r"\1", out)
-
-
-def tolerance_text(claim: Claim) -> str:
-    """The tolerance of a claim as the table shows it: a fit option, a number, or a dash."""
-    if isinstance(claim.tolerance, str):
-        text = f"`{claim.tolerance}`"
-    elif claim.tolerance:
-        text = f"{claim.tolerance:g}"
-    else:
-        return "—"
-    return text + (" (relative)" if claim.relative else "")
-
-
-def claim_row(claim: Claim) -> list[str]:
-    return [
-        f"`{claim.id}`",
-        claim.kind,
-        cell(claim.source_text),
-        claim.statement.id if claim.statement else "",
-        cell(claim.premise.text),
-        cell(claim.predicted),
-        tolerance_text(claim),
-    ]
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def claims_block(claims: Sequence[Claim]) -> list[str]:
-    """The claims table of one experiment, in declaration order."""
-    return table(CLAIM_COLUMNS, (claim_row(c) for c in claims))
-
-
-def statements_block(claims: Iterable[Claim]) -> list[str]:
-    """One row per paper's statement cited by a claim: paper, id, where, the words."""
-    found: dict[str, Statement] = {}
-    for claim in claims:
-        if claim.statement is not None:
-            found.setdefault(claim.statement.id, claim.statement)
-    rows = (
-        [s.paper, f"`{s.id}`", cell(s.where), cell(s.text)]
-        for s in sorted(found.values(), key=lambda s: (s.paper, s.id))
-    )
-    return table(("paper", "statement", "where", "statement, as we read it"), rows)
-
-
-def expected_blocks() -> dict[str, list[str]]:
-    """Every generated block of docs/mathematics.md, by marker name."""
-    claims = declared_claims()
-    blocks = {f"claims: {name}": claims_block(found) for name, found in claims.items()}
-    blocks["statements"] = statements_block(c for found in claims.values() for c in found)
-    return blocks
-
-
-def block_span(lines: Sequence[str], name: str) -> tuple[int, int]:
-    """The indices of the begin and end markers of block ``name``; ValueError if absent."""
-    try:
-        begin = lines.index(begin_marker(name))
-        end = lines.index(end_marker(name), begin)
-    except ValueError:
-        raise ValueError(
-            f"{MATHEMATICS.name}: no block {name!r} (markers {begin_marker(name)!r} ... "
-            f"{end_marker(name)!r})"
-        ) from None
-    return begin, end
-
-
-def written_block(text: str, name: str) -> list[str]:
-    """The lines between the markers of block ``name``, blank lines dropped."""
-    lines = text.splitlines()
-    begin, end = block_span(lines, name)
-    return [line for line in lines[begin + 1 : end] if line.strip()]
-
-
-def rewrite(text: str, blocks: dict[str, list[str]]) -> str:
-    """``text`` with every block replaced by its generated lines."""
-    lines = text.splitlines()
-    for name, block in blocks.items():
-        begin, end = block_span(lines, name)
-        lines[begin + 1 : end] = block
-    return "\n".join(lines) + "\n"
 
 
 def table_rows(block: Sequence[str]) -> list[dict[str, str]]:
@@ -332,9 +226,3 @@ def test_catalog_metadata() -> None:
     required = ["workflow/Snakefile", "config/README.md", *named]
     missing = [path for path in required if not (ROOT / path).is_file()]
     assert not missing, f"{CATALOG.name}: no file {', '.join(missing)}"
-
-
-if __name__ == "__main__":
-    text = MATHEMATICS.read_text(encoding="utf-8")
-    MATHEMATICS.write_text(rewrite(text, expected_blocks()), encoding="utf-8")
-    print(f"rewrote the generated blocks of {MATHEMATICS.relative_to(ROOT)}", file=sys.stderr)

@@ -26,6 +26,7 @@ from attnlimits.results_snapshot import AddressError, build_snapshot, read_snaps
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "results"
+MATHEMATICS = ROOT / "docs" / "mathematics.md"
 
 
 def test_the_committed_pages_are_their_rendering():
@@ -42,7 +43,7 @@ def test_the_committed_pages_are_their_rendering():
             f"{path.relative_to(ROOT)} is not the rendering of its template: edit the template "
             "and run `python -m attnlimits pages`"
         )
-    assert pages.main(["--docs", str(DOCS), "--check"]) == 0
+    assert pages.main(["--docs", str(DOCS), "--mathematics", str(MATHEMATICS), "--check"]) == 0
 
 
 def test_check_fails_on_a_number_edited_by_hand(tmp_path):
@@ -51,8 +52,11 @@ def test_check_fails_on_a_number_edited_by_hand(tmp_path):
     for path in (DOCS / "templates").glob("*.md.in"):
         (docs / "templates" / path.name).write_text(path.read_text())
     (docs / "run.json").write_text((DOCS / "run.json").read_text())
-    assert pages.main(["--docs", str(docs)]) == 0
-    assert pages.main(["--docs", str(docs), "--check"]) == 0
+    mathematics = tmp_path / "mathematics.md"
+    mathematics.write_text(MATHEMATICS.read_text())
+    args = ["--docs", str(docs), "--mathematics", str(mathematics)]
+    assert pages.main(args) == 0
+    assert pages.main([*args, "--check"]) == 0
     page = docs / "heads.md"
     text = page.read_text()
     number = pages.format_value(
@@ -60,7 +64,7 @@ def test_check_fails_on_a_number_edited_by_hand(tmp_path):
     )
     assert number in text
     page.write_text(text.replace(number, "−0.500", 1))
-    assert pages.main(["--docs", str(docs), "--check"]) == 1
+    assert pages.main([*args, "--check"]) == 1
 
 
 def test_every_placeholder_has_a_value_and_every_value_is_used():
@@ -246,7 +250,10 @@ def test_the_command_rebuilds_the_snapshot_and_the_pages(run, tmp_path):
         "C = {{ heads/claims[claim=bias_L, mask=causal].fitted | ci .2f }}, "
         "{{ run.jobs }} jobs in {{ run.wall_s | minutes .1f }} min\n"
     )
+    mathematics = tmp_path / "mathematics.md"
+    mathematics.write_text(MATHEMATICS.read_text())
     args = ["--docs", str(docs), "--results", str(results), "--log", str(log)]
+    args += ["--mathematics", str(mathematics)]
     assert pages.main(args) == 0
     assert (docs / "p.md").read_text() == pages.header(
         "p"

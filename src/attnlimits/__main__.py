@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
             "       python -m attnlimits pages [--results results --log LOG] [--check]\n"
             "  verify: check every store under a results folder against its manifest\n"
             "  keys: every configuration key (or those under PREFIX), its default and meaning\n"
-            "  pages: render docs/results/*.md from their templates and the run's values",
+            "  pages: render docs/results/*.md from their templates and the run's values, and\n"
+            "         docs/mathematics.md's claim tables from the declarations",
             file=sys.stderr,
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2

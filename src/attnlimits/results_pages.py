@@ -10,6 +10,9 @@ be rebuilt, and checked, without the run::
     python -m attnlimits pages            # re-render from the committed snapshot
     python -m attnlimits pages --check    # exit 1 if a page differs from its rendering
 
+The same command rewrites the claim tables of ``docs/mathematics.md`` from the declarations
+(:mod:`attnlimits.claims_doc`), so that one command brings every generated document up to date.
+
 Formats: a Python format spec (``.2f``, ``+.2f``, ``.0f``, ``d``); ``sN`` for N significant
 digits without an exponent; a spec ending in ``e`` (``.1e``) writes ``1.6e-4``; the words
 ``minutes`` (÷ 60), ``percent`` (× 100) and ``abs`` before the spec transform the value first;
@@ -28,6 +31,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from attnlimits import claims_doc
 from attnlimits.results_snapshot import (
     AddressError,
     Value,
@@ -158,11 +162,18 @@ def rendered_pages(docs: Path = DOCS) -> dict[Path, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m attnlimits pages",
-        description="Render the results pages from their templates and the run's values.",
+        description="Render the results pages from their templates and the run's values, and "
+        "the claim tables of docs/mathematics.md from the declarations.",
     )
     parser.add_argument("--results", type=Path, help="rebuild the snapshot from this run folder")
     parser.add_argument("--log", type=Path, help="Snakemake's log of that run (.snakemake/log/)")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the pages' folder (docs/results)")
+    parser.add_argument(
+        "--mathematics",
+        type=Path,
+        default=claims_doc.MATHEMATICS,
+        help="the page whose claim tables come from the declarations (docs/mathematics.md)",
+    )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 on a change")
     args = parser.parse_args(argv)
     try:
@@ -175,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 write_snapshot(snapshot, args.docs / "run.json")
         pages = rendered_pages(args.docs)
+        pages.update(claims_doc.rendered(args.mathematics))
     except (AddressError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

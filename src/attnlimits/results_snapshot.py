@@ -171,6 +171,7 @@ def _lookup(query: Query, address: str, results: Path) -> Value:
     return min(values) if query.agg == "min" else max(values)
 
 
+@cache
 def _log_facts(log: Path) -> dict[str, Value]:
     """What a Snakemake log of the run says: its header, the jobs finished, the wall time."""
     lines = log.read_text().splitlines()
@@ -198,6 +199,7 @@ def _job_seconds(results: Path) -> float:
     return total
 
 
+@cache
 def _git_facts(results: Path) -> dict[str, Value]:
     """The commit and dirty flag recorded in the consolidated stores (the newest one's)."""
     attrs = []
@@ -238,7 +240,8 @@ def build_snapshot(
     addresses: Iterable[str], results: str | os.PathLike, log: str | os.PathLike | None
 ) -> dict[str, Value]:
     """Every address resolved in the run, sorted by address; the first failure is raised."""
-    _read_table.cache_clear()
+    for read in (_read_table, _log_facts, _git_facts):  # read once per build, not per address
+        read.cache_clear()
     return {a: resolve(a, results, log) for a in sorted(set(addresses))}
 
 
